@@ -1,0 +1,1 @@
+"""veo-relay: Google Veo video generation as a durable, serverless job pipeline."""

@@ -1,0 +1,88 @@
+"""The public `api` function: POST /jobs, GET /jobs/{id}, POST /jobs/{id}:cancel, GET /providers."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import flask
+
+from . import logs
+from .clients import Runtime
+from .errors import ApiError, ErrorCode, JobError, TransientError
+from .jobs import JobStatus
+from .lifecycle import move
+from .submission import create_job
+from .views import job_view
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+_JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def handle(request: flask.Request, rt: Runtime) -> flask.Response:
+    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    with logs.context(trace_header=trace, project=rt.settings.project):
+        try:
+            status, body = _route(request, rt)
+        except ApiError as exc:
+            logs.info("request refused", status=exc.status, code=exc.code, field=exc.field, path=request.path)
+            status, body = exc.status, exc.body()
+        except TransientError as exc:
+            logs.warning("request failed, retryable", code=exc.code, error_message=exc.message)
+            status, body = 503, {"error": {"code": exc.code, "message": exc.message, "field": None}}
+        except Exception:
+            logs.error("request failed", exc_info=True, path=request.path)
+            status, body = 500, {"error": {"code": ErrorCode.INTERNAL, "message": "internal error", "field": None}}
+    return flask.make_response(flask.jsonify(body), status)
+
+
+def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
+    path = request.path.rstrip("/") or "/"
+    if path == "/jobs":
+        _allow(request, "POST")
+        job = create_job(rt, _json_body(request))
+        return 202, job_view(job)
+    if path == "/providers":
+        _allow(request, "GET")
+        return 200, {"providers": {name: p.capabilities.to_dict() for name, p in rt.providers.items()}, "default": rt.settings.default_provider}
+    match = _JOB_PATH.match(path)
+    if match:
+        job_id = match["id"]
+        if match["cancel"]:
+            _allow(request, "POST")
+            return 200, job_view(cancel_job(rt, job_id))
+        _allow(request, "GET")
+        return 200, job_view(_load(rt, job_id))
+    raise ApiError(404, ErrorCode.NOT_FOUND, f"no such endpoint: {request.method} {path}")
+
+
+def cancel_job(rt: Runtime, job_id: str) -> dict[str, Any]:
+    job = _load(rt, job_id)
+    if JobStatus(job["status"]).terminal:
+        raise ApiError(409, ErrorCode.CONFLICT, f"the job already ended ({job['status']})")
+    error = JobError(ErrorCode.CANCELLED, "cancelled by the client")
+    return move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()}) or _load(rt, job_id)
+
+
+def _load(rt: Runtime, job_id: str) -> dict[str, Any]:
+    job = rt.store.get(job_id) if _JOB_ID.match(job_id) else None
+    if job is None:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "no such job", "id")
+    logs.set_job(job_id)
+    return job
+
+
+def _allow(request: flask.Request, method: str) -> None:
+    if request.method != method:
+        raise ApiError(405, ErrorCode.INVALID_REQUEST, f"use {method} here")
+
+
+def _json_body(request: flask.Request) -> Any:
+    if (request.content_length or 0) > MAX_JSON_BODY_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_JSON_BODY_BYTES} bytes")
+    if request.mimetype != "application/json":
+        raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the job as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the body is not valid JSON")
+    return body

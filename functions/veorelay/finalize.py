@@ -1,0 +1,94 @@
+"""The finalize step: every output streamed into the bucket and verified, then `succeeded`."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from . import logs
+from .clients import Runtime
+from .errors import ErrorCode, PermanentError, TransientError
+from .jobs import JobStatus
+from .lifecycle import fail, move
+from .providers.base import OutputRef
+from .sink import VIDEO_CONTENT_TYPE, StoredObject, store_video
+from .views import job_view
+
+
+def output_name(rt: Runtime, job_id: str, index: int) -> str:
+    return f"{rt.settings.output_prefix}/{job_id}/{index}.mp4"
+
+
+def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
+    """`attempt` counts from 1 (Cloud Tasks' retry count + 1)."""
+    job = rt.store.get(job_id)
+    if job is not None and job["status"] == JobStatus.SUCCEEDED:
+        _write_job_json(rt, job, only_if_missing=True)  # a retry after job.json failed to write
+        return
+    if job is None or job["status"] != JobStatus.DOWNLOADING:
+        logs.info("finalize skipped", job_id=job_id, status=job and job["status"])
+        return
+    provider = rt.providers[job["provider"]]
+    outputs: list[dict[str, Any]] = []
+    try:
+        for ref in (OutputRef.from_dict(o) for o in job.get("pending_outputs") or []):
+            stored = _already_stored(rt, job_id, ref.index) or _copy_output(rt, job, provider, ref)
+            outputs.append(stored.to_dict() | {"index": ref.index})
+    except PermanentError as exc:
+        fail(rt, job_id, exc.job_error(), {JobStatus.DOWNLOADING})
+        return
+    except TransientError as exc:
+        if exc.code == ErrorCode.DOWNLOAD_INVALID and attempt >= rt.settings.download_attempts:
+            fail(rt, job_id, PermanentError(exc.code, f"{exc.message} (after {attempt} attempts)", exc.provider_detail).job_error(), {JobStatus.DOWNLOADING})
+            return
+        raise
+    if not outputs:
+        fail(rt, job_id, PermanentError(ErrorCode.PROVIDER_ERROR, "the provider reported success without any output").job_error(), {JobStatus.DOWNLOADING})
+        return
+    done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "progress": {"percent": 100, "stage": "succeeded"}}, {JobStatus.DOWNLOADING})
+    if done is not None:
+        _write_job_json(rt, done)
+
+
+def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> StoredObject:
+    metadata = {
+        "job_id": job["id"],
+        "provider": job["provider"],
+        "model": job["model"],
+        "output_index": str(ref.index),
+        "prompt_sha256": hashlib.sha256(job["request"]["prompt"].encode()).hexdigest(),
+    }
+    download = provider.open_output(ref)
+    stored = store_video(
+        download,
+        rt.bucket,
+        final_name=output_name(rt, job["id"], ref.index),
+        tmp_name=f"tmp/{job['id']}/{ref.index}-{uuid.uuid4().hex[:12]}.mp4",
+        metadata=metadata,
+        chunk_bytes=rt.settings.upload_chunk_bytes,
+    )
+    logs.info("output stored", job_id=job["id"], index=ref.index, uri=stored.uri, size=stored.size, sha256=stored.sha256)
+    return stored
+
+
+def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None:
+    """A previous attempt finished this output (only verified videos reach the final name)."""
+    name = output_name(rt, job_id, index)
+    blob = rt.bucket.get_blob(name)
+    if blob is None or not (blob.metadata or {}).get("sha256"):
+        return None
+    return StoredObject(f"gs://{rt.bucket.name}/{name}", name, blob.size, blob.metadata["sha256"], blob.content_type or VIDEO_CONTENT_TYPE)
+
+
+def _write_job_json(rt: Runtime, job: dict[str, Any], only_if_missing: bool = False) -> None:
+    """Written after every video, so a consumer that waits for job.json finds them all."""
+    blob = rt.bucket.blob(f"{rt.settings.output_prefix}/{job['id']}/job.json")
+    try:
+        if only_if_missing and blob.exists():
+            return
+        blob.upload_from_string(json.dumps(job_view(job), indent=2, sort_keys=True), content_type="application/json")
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.INTERNAL, f"writing job.json failed: {type(exc).__name__}") from exc

@@ -1,0 +1,77 @@
+"""The one small interface every provider dialect implements."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Literal, Protocol
+
+from ..errors import JobError
+from ..request import GenerationRequest
+
+Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """Where one finished video can be fetched. Never holds a credential: the provider adds
+    its own auth when it opens the output."""
+
+    index: int
+    url: str | None = None
+    gcs_uri: str | None = None  # already in a bucket (Vertex with storageUri): verify, don't copy
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "OutputRef":
+        return cls(index=int(data["index"]), url=data.get("url"), gcs_uri=data.get("gcs_uri"), extra=dict(data.get("extra") or {}))
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: Literal["running", "succeeded", "failed"]
+    percent: int | None = None
+    stage: str | None = None
+    outputs: tuple[OutputRef, ...] = ()
+    error: JobError | None = None
+
+
+class Download(Protocol):
+    content_length: int | None
+    content_type: str | None
+
+    def iter_bytes(self, chunk_size: int) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can honour; a request asking for more is refused before any call."""
+
+    models: tuple[str, ...]
+    default_model: str
+    options: frozenset[str]
+    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
+    durations: tuple[int, ...] = (4, 6, 8)
+    resolutions: tuple[str, ...] = ("720p", "1080p")
+    max_samples: int = 4
+    max_reference_images: int = 0
+    streaming: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = sorted(self.options)
+        return data
+
+
+class Provider(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def submit(self, job_id: str, req: GenerationRequest) -> Handle: ...
+
+    def check(self, handle: Handle) -> Progress: ...
+
+    def open_output(self, ref: OutputRef) -> Download: ...

@@ -1,0 +1,79 @@
+"""Google long-running video operations (Gemini API shape), shared by the dialects that
+speak it: litellm-gemini (pass-through) and gemini (direct)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import ErrorCode, JobError
+from ..request import GenerationRequest
+from .base import OutputRef, Progress
+
+# google.rpc.Code names and numbers seen in operation errors → our vocabulary.
+_RPC_CODES: dict[str | int, ErrorCode] = {
+    "INVALID_ARGUMENT": ErrorCode.INVALID_REQUEST, 3: ErrorCode.INVALID_REQUEST,
+    "FAILED_PRECONDITION": ErrorCode.INVALID_REQUEST, 9: ErrorCode.INVALID_REQUEST,
+    "PERMISSION_DENIED": ErrorCode.ACCESS_DENIED, 7: ErrorCode.ACCESS_DENIED,
+    "UNAUTHENTICATED": ErrorCode.ACCESS_DENIED, 16: ErrorCode.ACCESS_DENIED,
+    "RESOURCE_EXHAUSTED": ErrorCode.QUOTA_EXCEEDED, 8: ErrorCode.QUOTA_EXCEEDED, 429: ErrorCode.QUOTA_EXCEEDED,
+    "DEADLINE_EXCEEDED": ErrorCode.PROVIDER_TIMEOUT, 4: ErrorCode.PROVIDER_TIMEOUT,
+    "UNAVAILABLE": ErrorCode.PROVIDER_UNAVAILABLE, 14: ErrorCode.PROVIDER_UNAVAILABLE,
+}
+
+_PARAMETERS = {
+    "negative_prompt": "negativePrompt",
+    "aspect_ratio": "aspectRatio",
+    "duration_seconds": "durationSeconds",
+    "resolution": "resolution",
+    "sample_count": "sampleCount",
+    "seed": "seed",
+    "person_generation": "personGeneration",
+    "generate_audio": "generateAudio",
+}
+
+
+def predict_body(req: GenerationRequest, extra_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    instance: dict[str, Any] = {"prompt": req.prompt}
+    parameters = {wire: getattr(req, field) for field, wire in _PARAMETERS.items() if getattr(req, field) is not None}
+    parameters.update(extra_parameters or {})
+    body: dict[str, Any] = {"instances": [instance]}
+    if parameters:
+        body["parameters"] = parameters
+    return body
+
+
+def parse_operation(op: Any, download_url: Callable[[str], str]) -> Progress:
+    if not isinstance(op, dict):
+        return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "operation is not a JSON object"))
+    if op.get("error"):
+        return Progress("failed", error=operation_error(op["error"]))
+    if not op.get("done"):
+        metadata = op.get("metadata") or {}
+        percent = metadata.get("progressPercent") if isinstance(metadata, dict) else None
+        return Progress("running", percent=percent if isinstance(percent, int) else None)
+    response = op.get("response") or {}
+    videos = response.get("generateVideoResponse") or response
+    samples = videos.get("generatedSamples") or []
+    uris = [s["video"]["uri"] for s in samples if isinstance(s, dict) and (s.get("video") or {}).get("uri")]
+    if uris:
+        return Progress("succeeded", percent=100, outputs=tuple(OutputRef(i, url=download_url(u)) for i, u in enumerate(uris)))
+    return Progress("failed", error=empty_result_error(videos))
+
+
+def operation_error(error: Any) -> JobError:
+    if not isinstance(error, dict):
+        return JobError(ErrorCode.PROVIDER_ERROR, str(error)[:500])
+    code = _RPC_CODES.get(error.get("status")) or _RPC_CODES.get(error.get("code")) or ErrorCode.PROVIDER_ERROR
+    message = str(error.get("message") or "the provider reported an error")[:500]
+    return JobError(code, message, False, {k: error.get(k) for k in ("code", "status", "message") if k in error})
+
+
+def empty_result_error(videos: dict[str, Any]) -> JobError:
+    """A finished operation without a video: safety filtering, or something we cannot use."""
+    filtered = videos.get("raiMediaFilteredCount")
+    reasons = videos.get("raiMediaFilteredReasons") or []
+    if filtered or reasons:
+        message = "the provider's safety filters removed every video"
+        if reasons:
+            message += ": " + "; ".join(str(r) for r in reasons)[:400]
+        return JobError(ErrorCode.RAI_FILTERED, message, False, {"raiMediaFilteredCount": filtered, "raiMediaFilteredReasons": reasons})
+    return JobError(ErrorCode.PROVIDER_ERROR, "the operation finished without a video", False, None)

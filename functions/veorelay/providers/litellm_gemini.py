@@ -1,0 +1,72 @@
+"""`litellm-gemini`: a LiteLLM proxy passing Gemini API calls through (seed document 000).
+
+predictLongRunning and the operations poll under /gemini/v1beta with `x-goog-api-key`; the
+video URI Google returns is rewritten to the proxy's /gemini/download/... path.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+
+from ..config import ProviderSettings
+from ..errors import ErrorCode, PermanentError
+from ..request import GenerationRequest
+from . import google_ops
+from .base import Capabilities, Download, Handle, OutputRef, Progress
+from .http import open_download, request_json
+
+GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
+
+CAPABILITIES = Capabilities(
+    models=(
+        "veo-3.0-generate-preview",
+        "veo-3.0-fast-generate-preview",
+        "veo-3.0-generate-001",
+        "veo-3.0-fast-generate-001",
+        "veo-3.1-generate-preview",
+        "veo-3.1-fast-generate-preview",
+        "veo-2.0-generate-001",
+    ),
+    default_model="veo-3.0-generate-preview",
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"}),
+)
+
+
+class LiteLLMGemini:
+    name = "litellm-gemini"
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: ProviderSettings, session: requests.Session):
+        self._base = settings.base_url
+        self._headers = {"x-goog-api-key": settings.api_key or ""}
+        self._session = session
+
+    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+        model = req.model or CAPABILITIES.default_model
+        url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
+        answer = request_json(self._session, self.name, "POST", url, json=google_ops.predict_body(req), headers=self._headers)
+        name = answer.get("name") if isinstance(answer, dict) else None
+        if not isinstance(name, str) or "/operations/" not in name:
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
+        return {"operation": name, "model": model}
+
+    def check(self, handle: Handle) -> Progress:
+        url = f"{self._base}/gemini/v1beta/{handle['operation']}"
+        op = request_json(self._session, self.name, "GET", url, headers=self._headers)
+        return google_ops.parse_operation(op, self.download_url)
+
+    def download_url(self, video_uri: str) -> str:
+        """https://generativelanguage.googleapis.com/v1beta/files/ID:download?alt=media
+        → {base}/gemini/download/v1beta/files/ID:download?alt=media"""
+        if video_uri.startswith(GOOGLE_FILES_ROOT):
+            return f"{self._base}/gemini/download/{video_uri[len(GOOGLE_FILES_ROOT):]}"
+        parts = urlsplit(video_uri)
+        if not parts.scheme:  # a relative path such as v1beta/files/ID:download?alt=media
+            return f"{self._base}/gemini/download/{video_uri.lstrip('/')}"
+        return video_uri
+
+    def open_output(self, ref: OutputRef) -> Download:
+        if not ref.url:
+            raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"output {ref.index} has no download URL")
+        return open_download(self._session, self.name, ref.url, headers=self._headers)

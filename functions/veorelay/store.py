@@ -1,0 +1,117 @@
+"""Firestore persistence of jobs. Every status change is one transaction that checks the
+state it moves from, so a duplicate or late task changes nothing."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from google.cloud import firestore
+
+from .jobs import JobStatus, TransitionRefused, allowed
+
+JOBS = "jobs"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class JobStore:
+    def __init__(self, db: firestore.Client, collection: str = JOBS):
+        self._db = db
+        self._jobs = db.collection(collection)
+
+    def create(self, job: dict[str, Any]) -> None:
+        """Write a new job; fails (google.api_core.exceptions.Conflict) if the id exists."""
+        self._jobs.document(job["id"]).create(job)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        snap = self._jobs.document(job_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        updates: dict[str, Any] | None = None,
+        from_states: Iterable[JobStatus] | None = None,
+    ) -> dict[str, Any]:
+        """Move a job to `to` if the state machine (and `from_states`, when given) allows it.
+
+        Returns the job as written. Raises TransitionRefused when the job is elsewhere, which
+        callers treat as "someone already did this": a no-op, not a failure.
+        """
+        expected = frozenset(from_states) if from_states is not None else None
+
+        def apply(job: dict[str, Any]) -> dict[str, Any]:
+            current = job["status"]
+            if (expected is not None and current not in expected) or not allowed(current, to):
+                raise TransitionRefused(job_id, current, to)
+            now = utcnow()
+            changes = dict(updates or {})
+            changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
+            return changes
+
+        return self._update_in_transaction(job_id, apply)
+
+    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any]) -> dict[str, Any]:
+        """Write fields on a job that is still in one of `in_states` (e.g. progress while running)."""
+        expected = frozenset(in_states)
+
+        def apply(job: dict[str, Any]) -> dict[str, Any]:
+            if job["status"] not in expected:
+                raise TransitionRefused(job_id, job["status"], "(update)")
+            return {**updates, "updated_at": utcnow()}
+
+        return self._update_in_transaction(job_id, apply)
+
+    def claim(self, job_id: str, field: str, in_state: JobStatus, lease_s: float) -> bool:
+        """Set `field` to a fresh lease if the job is in `in_state` and nobody holds a live one."""
+        ref = self._jobs.document(job_id)
+
+        @firestore.transactional
+        def run(tx: firestore.Transaction) -> bool:
+            snap = ref.get(transaction=tx)
+            job = snap.to_dict() if snap.exists else None
+            if job is None or job["status"] != in_state:
+                return False
+            now = utcnow()
+            held = job.get(field)
+            if held and (now - held["at"]).total_seconds() < lease_s:
+                return False
+            tx.update(ref, {field: {"at": now}})
+            return True
+
+        return run(self._db.transaction())
+
+    def append(self, job_id: str, field: str, item: dict[str, Any]) -> None:
+        """Add a record to an array field whatever the status (webhook deliveries)."""
+        self._jobs.document(job_id).update({field: firestore.ArrayUnion([item]), "updated_at": utcnow()})
+
+    def _update_in_transaction(self, job_id: str, apply: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        ref = self._jobs.document(job_id)
+
+        @firestore.transactional
+        def run(tx: firestore.Transaction) -> dict[str, Any]:
+            snap = ref.get(transaction=tx)
+            if not snap.exists:
+                raise KeyError(job_id)
+            job = snap.to_dict()
+            changes = apply(job)
+            tx.update(ref, changes)
+            return _merge(job, changes)
+
+        return run(self._db.transaction())
+
+
+def _merge(job: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The job as Firestore will hold it after `changes` (dotted keys are nested paths)."""
+    merged = dict(job)
+    for key, value in changes.items():
+        target = merged
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target[part] = dict(target.get(part) or {})
+            target = target[part]
+        target[leaf] = value
+    return merged

@@ -1,0 +1,58 @@
+"""The internal functions' edge: only Cloud Tasks may call them, and the answer tells the
+queue what to do (2xx: done or permanently failed; 5xx: retry later)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import flask
+
+from . import logs
+from .clients import Runtime
+from .errors import TransientError
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    job_id: str
+    payload: dict[str, Any]
+    attempt: int  # 1 on the first delivery
+    queue: str
+
+
+Step = Callable[[Runtime, TaskCall], None]
+
+
+def run_task(request: flask.Request, rt: Runtime, step: Step) -> flask.Response:
+    queue = request.headers.get("X-CloudTasks-QueueName")
+    if not queue:
+        # In the cloud IAM already refuses non-Tasks callers; this also holds locally.
+        return _answer(403, "forbidden", "this function is invoked by Cloud Tasks only")
+    payload = request.get_json(silent=True)
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        logs.error("malformed task dropped", queue=queue, task=request.headers.get("X-CloudTasks-TaskName"))
+        return _answer(200, "dropped", "malformed task")  # retrying cannot fix it
+    retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    call = TaskCall(job_id, payload, int(retries) + 1 if retries.isdigit() else 1, queue)
+    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    with logs.context(job_id=job_id, trace_header=trace, project=rt.settings.project):
+        try:
+            step(rt, call)
+        except TransientError as exc:
+            logs.warning("step will be retried", queue=call.queue, code=exc.code, error_message=exc.message, attempt=call.attempt)
+            response = _answer(503, exc.code, exc.message)
+            if exc.retry_after_s is not None:
+                response.headers["Retry-After"] = str(int(exc.retry_after_s))
+            return response
+        except Exception:
+            logs.error("step crashed; will be retried", exc_info=True, queue=call.queue, attempt=call.attempt)
+            return _answer(500, "internal", "internal error")
+    return _answer(200, "ok", None)
+
+
+def _answer(status: int, code: str, message: str | None) -> flask.Response:
+    return flask.make_response(flask.jsonify({"status": code, "message": message}), status)

@@ -1,0 +1,33 @@
+"""The job as clients see it: GET /jobs/{id}, webhook event data, job.json in the bucket."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+PUBLIC_FIELDS = ("id", "status", "provider", "model", "request", "metadata", "progress", "outputs", "error")
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    view = {key: _jsonable(job.get(key)) for key in PUBLIC_FIELDS}
+    view["created_at"] = _jsonable(job.get("created_at"))
+    view["updated_at"] = _jsonable(job.get("updated_at"))
+    view["deadline_at"] = _jsonable(job.get("deadline_at"))
+    view["timestamps"] = _jsonable(job.get("timestamps") or {})
+    view["outputs"] = view["outputs"] or []
+    webhook = job.get("webhook") or {}
+    view["webhook"] = {
+        "url": webhook.get("url"),
+        "deliveries": _jsonable(job.get("deliveries") or []),
+    }
+    view["links"] = {"self": f"/jobs/{job['id']}", "cancel": f"/jobs/{job['id']}:cancel"}
+    return view
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

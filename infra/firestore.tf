@@ -1,0 +1,74 @@
+# Firestore (native mode): collections jobs, idempotency, clients.
+resource "google_firestore_database" "main" {
+  project     = var.project_id
+  name        = "(default)"
+  location_id = local.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [time_sleep.apis]
+}
+
+# Composite indexes, one per query the code runs:
+#   sweep:     where status == S and deadline_at < T  order by deadline_at
+#   stale:     where status == S and updated_at < T   order by updated_at
+#   listing:   where client_id == C order by created_at desc
+locals {
+  firestore_indexes = {
+    jobs-status-deadline = {
+      collection = "jobs"
+      fields     = [["status", "ASCENDING"], ["deadline_at", "ASCENDING"]]
+    }
+    jobs-status-updated = {
+      collection = "jobs"
+      fields     = [["status", "ASCENDING"], ["updated_at", "ASCENDING"]]
+    }
+    jobs-client-created = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+  }
+
+  # TTL: Firestore deletes a document (within ~24 h) once expire_at has passed.
+  # The single-field index on a TTL timestamp only causes write hotspots: off.
+  firestore_ttl_fields = {
+    jobs-expire-at        = { collection = "jobs", field = "expire_at" }
+    idempotency-expire-at = { collection = "idempotency", field = "expire_at" }
+  }
+}
+
+resource "google_firestore_index" "index" {
+  for_each = local.firestore_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.main.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+  api_scope   = "ANY_API"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.firestore_ttl_fields
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  ttl_config {}
+
+  index_config {}
+}

@@ -1,0 +1,102 @@
+# The Cloud Functions (2nd gen), one per enabled entry of local.function_catalog.
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.functions
+
+  name        = each.key
+  project     = var.project_id
+  location    = var.region
+  description = each.value.description
+
+  build_config {
+    runtime           = "python312"
+    entry_point       = each.value.entry_point
+    docker_repository = google_artifact_registry_repository.functions.id
+    service_account   = google_service_account.sa["build"].id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.functions_source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.sa[each.value.service_account].email
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
+    max_instance_request_concurrency = each.value.concurrency
+    min_instance_count               = each.key == "api" ? var.api_min_instances : each.value.min_instances
+    max_instance_count               = lookup(var.max_instances, each.key, each.value.max_instances)
+    ingress_settings                 = each.value.public ? "ALLOW_ALL" : var.internal_ingress
+    all_traffic_on_latest_revision   = true
+
+    environment_variables = local.function_env
+
+    dynamic "secret_environment_variables" {
+      for_each = local.function_secrets[each.key]
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.secret[secret_environment_variables.key].secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  # Storage-triggered functions: object finalized in the data bucket. Eventarc
+  # cannot filter GCS events by prefix; the code ignores names outside requests/.
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "storage" ? [each.key] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.sa["tasks"].email
+      event_filters {
+        attribute = "bucket"
+        value     = google_storage_bucket.data.name
+      }
+    }
+  }
+
+  depends_on = [
+    time_sleep.iam,
+    google_secret_manager_secret_version.placeholder,
+    google_project_iam_member.gcs_pubsub_publisher,
+  ]
+}
+
+# Functions run by Cloud Scheduler (the sweep), authenticated with OIDC as the
+# tasks identity.
+resource "google_cloud_scheduler_job" "schedule" {
+  for_each = { for name, f in local.functions : name => f if f.trigger == "schedule" }
+
+  name             = "veo-${each.key}"
+  project          = var.project_id
+  region           = var.region
+  description      = "Runs ${each.key} (${each.value.entry_point})."
+  schedule         = var.sweep_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${min(each.value.timeout, 1800)}s"
+
+  # The next run comes in minutes; a failed run is not retried.
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = local.function_urls[each.key]
+    headers     = { "Content-Type" = "application/json" }
+    body        = base64encode("{}")
+
+    oidc_token {
+      service_account_email = google_service_account.sa["tasks"].email
+      audience              = local.function_urls[each.key]
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.invoker]
+}

@@ -1,0 +1,432 @@
+# The single source of truth for veo-relay's functions, providers, queues and
+# service accounts. Every resource in this directory is generated from these maps.
+#
+# Adding a function = set `enabled = true` on its entry below (or add an entry),
+# once functions/main.py defines its entry point. tests/infra/test_drift.py fails
+# when the enabled entries and the decorated functions in functions/main.py differ.
+
+locals {
+  labels = merge({ app = "veo-relay", managed-by = "terraform" }, var.labels)
+
+  bucket_name        = var.bucket_name != "" ? var.bucket_name : "${var.project_id}-veo-relay"
+  source_bucket_name = "${var.project_id}-veo-relay-source"
+  firestore_location = var.firestore_location != "" ? var.firestore_location : var.region
+  vertex_project     = var.vertex_project != "" ? var.vertex_project : var.project_id
+  vertex_location    = var.vertex_location != "" ? var.vertex_location : var.region
+  vertex_enabled     = contains(var.providers_enabled, "vertex")
+
+  # ---------------------------------------------------------------------------
+  # Functions. Key = deployed name (Cloud Run service names allow no "_"), which
+  # is also the last segment of its URL. Fields:
+  #   entry_point      decorated function in functions/main.py
+  #   trigger          "http" (public API or Cloud Tasks target), "schedule"
+  #                    (Cloud Scheduler), "storage" (object finalized in the bucket)
+  #   public           allUsers may invoke (the code checks API keys); otherwise
+  #                    only the tasks service account may, with an OIDC token
+  #   service_account  key in local.service_accounts (one identity per role)
+  #   secrets          groups from local.secret_groups mounted as env vars
+  #   memory/cpu       Cloud Run sizes; concurrency > 1 needs cpu >= 1
+  #   timeout          seconds. Cloud Tasks waits at most 30 min (dispatch
+  #                    deadline) for an answer, so no task target goes beyond 1800
+  #   concurrency      requests per instance
+  #   max_instances    queue max_concurrent_dispatches <= max_instances * concurrency
+  # ---------------------------------------------------------------------------
+  function_catalog = {
+    api = {
+      enabled         = true
+      entry_point     = "api"
+      description     = "veo-relay public HTTP API: POST /jobs, GET /jobs/{id}, POST /jobs/{id}:cancel, GET /providers"
+      trigger         = "http"
+      public          = true
+      service_account = "api"
+      secrets         = []
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout         = 60
+      concurrency     = 40
+      min_instances   = 0
+      max_instances   = 20
+    }
+    submit-job = {
+      enabled         = true
+      entry_point     = "submit_job"
+      description     = "veo-relay: submits a job to its provider (Cloud Tasks target, veo-submit-<provider>)"
+      trigger         = "http"
+      public          = false
+      service_account = "submit"
+      secrets         = ["provider_keys"]
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout         = 300
+      concurrency     = 10
+      min_instances   = 0
+      max_instances   = 20
+    }
+    poll-job = {
+      enabled         = true
+      entry_point     = "poll_job"
+      description     = "veo-relay: checks a running job at its provider and re-enqueues itself (veo-poll)"
+      trigger         = "http"
+      public          = false
+      service_account = "poll"
+      secrets         = ["provider_keys"]
+      memory          = "256Mi"
+      cpu             = "1"
+      timeout         = 60
+      concurrency     = 40
+      min_instances   = 0
+      max_instances   = 10
+    }
+    finalize-job = {
+      enabled         = true
+      entry_point     = "finalize_job"
+      description     = "veo-relay: streams finished videos into the bucket and signs their URLs (veo-finalize)"
+      trigger         = "http"
+      public          = false
+      service_account = "finalize"
+      secrets         = ["provider_keys"]
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout         = 1800
+      concurrency     = 4
+      min_instances   = 0
+      max_instances   = 5
+    }
+    deliver-webhook = {
+      enabled         = true
+      entry_point     = "deliver_webhook"
+      description     = "veo-relay: POSTs one signed webhook event (veo-webhooks)"
+      trigger         = "http"
+      public          = false
+      service_account = "webhook"
+      secrets         = ["webhook"]
+      memory          = "256Mi"
+      cpu             = "1"
+      timeout         = 60
+      concurrency     = 25
+      min_instances   = 0
+      max_instances   = 4
+    }
+    # Planned: flip `enabled` when functions/main.py defines the entry point.
+    stream-job = {
+      enabled         = false
+      entry_point     = "stream_job"
+      description     = "veo-relay: holds a provider's Server-Sent-Events stream for a job (veo-stream)"
+      trigger         = "http"
+      public          = false
+      service_account = "stream"
+      secrets         = ["provider_keys"]
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout         = 1800
+      concurrency     = 20
+      min_instances   = 0
+      max_instances   = 5
+    }
+    sweep-jobs = {
+      enabled         = false
+      entry_point     = "sweep_jobs"
+      description     = "veo-relay: finds stuck or overdue jobs and re-enqueues or fails them (Cloud Scheduler)"
+      trigger         = "schedule"
+      public          = false
+      service_account = "sweep"
+      secrets         = []
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout         = 300
+      concurrency     = 1
+      min_instances   = 0
+      max_instances   = 1
+    }
+    on-request-object = {
+      enabled         = false
+      entry_point     = "on_request_object"
+      description     = "veo-relay: starts a job from a requests/*.json object written to the bucket (Eventarc)"
+      trigger         = "storage"
+      public          = false
+      service_account = "events"
+      secrets         = []
+      memory          = "256Mi"
+      cpu             = "1"
+      timeout         = 60
+      concurrency     = 20
+      min_instances   = 0
+      max_instances   = 5
+    }
+  }
+
+  functions = { for name, f in local.function_catalog : name => f if f.enabled }
+
+  # Deterministic URLs (no dependency on the function resources, so the
+  # functions can carry each other's URLs without a cycle).
+  function_urls = { for name, f in local.functions : name => "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" }
+
+  # ---------------------------------------------------------------------------
+  # Providers: base URL env var and default, secrets (env var => secret id),
+  # extra plain settings.
+  # ---------------------------------------------------------------------------
+  provider_catalog = {
+    litellm-gemini = {
+      base_url_env = "VEO_LITELLM_GEMINI_BASE_URL"
+      base_url     = "https://api.thucchien.ai"
+      secrets      = { VEO_LITELLM_GEMINI_API_KEY = "veo-litellm-gemini-api-key" }
+      extra_env    = {}
+    }
+    newapi = {
+      base_url_env = "VEO_NEWAPI_BASE_URL"
+      base_url     = "https://computevault.unodetech.xyz"
+      secrets      = { VEO_NEWAPI_API_KEY = "veo-newapi-api-key" }
+      extra_env    = {}
+    }
+    genaipro = {
+      base_url_env = "VEO_GENAIPRO_BASE_URL"
+      base_url     = "https://genaipro.vn"
+      secrets      = { VEO_GENAIPRO_API_KEY = "veo-genaipro-api-key" }
+      extra_env    = {}
+    }
+    flow = {
+      base_url_env = "VEO_FLOW_BASE_URL"
+      base_url     = "https://flow-api.nanoai.pics"
+      secrets = {
+        VEO_FLOW_API_KEY      = "veo-flow-api-key"
+        VEO_FLOW_GOOGLE_TOKEN = "veo-flow-google-token"
+      }
+      extra_env = {
+        VEO_FLOW_GOOGLE_BASE_URL = "https://aisandbox-pa.googleapis.com"
+        VEO_FLOW_PROJECT_ID      = var.flow_project_id
+      }
+    }
+    gemini = {
+      base_url_env = "VEO_GEMINI_BASE_URL"
+      base_url     = "https://generativelanguage.googleapis.com"
+      secrets      = { VEO_GEMINI_API_KEY = "veo-gemini-api-key" }
+      extra_env    = {}
+    }
+    # Vertex AI authenticates as the function's service account (no key).
+    vertex = {
+      base_url_env = "VEO_VERTEX_BASE_URL"
+      base_url     = "https://${local.vertex_location}-aiplatform.googleapis.com"
+      secrets      = {}
+      extra_env = {
+        VEO_VERTEX_PROJECT  = local.vertex_project
+        VEO_VERTEX_LOCATION = local.vertex_location
+      }
+    }
+  }
+
+  # Secrets (env var name => Secret Manager secret id). All are created, so a key
+  # can be stored before its provider is enabled; only enabled providers' keys are
+  # mounted, and only into the functions whose `secrets` name the group.
+  webhook_secrets = { VEO_WEBHOOK_SECRET = "veo-webhook-secret" }
+  all_secrets     = merge(local.webhook_secrets, [for p in values(local.provider_catalog) : p.secrets]...)
+  secret_groups = {
+    provider_keys = merge({}, [for p in var.providers_enabled : local.provider_catalog[p].secrets]...)
+    webhook       = local.webhook_secrets
+  }
+  function_secrets = {
+    for name, f in local.functions : name => merge({}, [for g in f.secrets : local.secret_groups[g]]...)
+  }
+
+  # ---------------------------------------------------------------------------
+  # Environment of every function.
+  # ---------------------------------------------------------------------------
+  function_env = merge(
+    {
+      GOOGLE_CLOUD_PROJECT      = var.project_id
+      VEO_LOCATION              = var.region
+      VEO_BUCKET                = local.bucket_name
+      VEO_OUTPUT_PREFIX         = var.output_prefix
+      VEO_DEFAULT_PROVIDER      = var.default_provider
+      VEO_PROVIDERS_ENABLED     = join(",", var.providers_enabled)
+      VEO_TASKS_SERVICE_ACCOUNT = local.sa_emails["tasks"]
+      VEO_SECRETS_ROLLOUT       = var.secrets_rollout
+
+      VEO_JOB_DEADLINE_SECONDS       = tostring(var.tuning.job_deadline_seconds)
+      VEO_DOWNLOAD_ATTEMPTS          = tostring(var.tuning.download_attempts)
+      VEO_UPLOAD_CHUNK_BYTES         = tostring(var.tuning.upload_chunk_bytes)
+      VEO_POLL_INITIAL_DELAY_SECONDS = tostring(var.tuning.poll_initial_delay_seconds)
+      VEO_POLL_MIN_DELAY_SECONDS     = tostring(var.tuning.poll_min_delay_seconds)
+      VEO_POLL_MAX_DELAY_SECONDS     = tostring(var.tuning.poll_max_delay_seconds)
+      VEO_LOG_LEVEL                  = var.tuning.log_level
+    },
+    { for name, p in local.provider_catalog : p.base_url_env => lookup(var.provider_base_urls, name, p.base_url) },
+    merge({}, [for p in values(local.provider_catalog) : p.extra_env]...),
+    # VEO_SUBMIT_JOB_URL, VEO_POLL_JOB_URL, ...: targets of Cloud Tasks.
+    { for name, f in local.functions : "VEO_${upper(f.entry_point)}_URL" => local.function_urls[name] if f.trigger == "http" && !f.public },
+  )
+
+  # ---------------------------------------------------------------------------
+  # Cloud Tasks queues. Ids and retry numbers are what the code relies on
+  # (functions/veorelay/config.py QueueSettings, dev/stack.py QUEUES).
+  # Backoffs are in seconds; max_doublings = null keeps the Cloud Tasks default.
+  # ---------------------------------------------------------------------------
+  submit_queue_template = {
+    max_attempts              = 20
+    min_backoff               = 1
+    max_backoff               = 60
+    max_doublings             = 5
+    max_dispatches_per_second = var.default_dispatch_rate
+    max_concurrent_dispatches = var.provider_max_concurrent_submissions
+  }
+  fixed_queues = {
+    veo-poll = {
+      max_attempts              = 50
+      min_backoff               = 1
+      max_backoff               = 30
+      max_doublings             = 4
+      max_dispatches_per_second = 100
+      max_concurrent_dispatches = 200
+    }
+    veo-finalize = {
+      max_attempts              = 10
+      min_backoff               = 2
+      max_backoff               = 60
+      max_doublings             = 4
+      max_dispatches_per_second = 20
+      max_concurrent_dispatches = 20
+    }
+    # ~3 days of retries: 5s doubling 8 times to 1280s, then 86400s apart.
+    veo-webhooks = {
+      max_attempts              = 12
+      min_backoff               = 5
+      max_backoff               = 86400
+      max_doublings             = 8
+      max_dispatches_per_second = 50
+      max_concurrent_dispatches = 50
+    }
+    veo-stream = {
+      max_attempts              = 5
+      min_backoff               = 5
+      max_backoff               = 60
+      max_doublings             = null
+      max_dispatches_per_second = 10
+      max_concurrent_dispatches = 50
+    }
+  }
+  submit_queues = {
+    for p in var.providers_enabled : "veo-submit-${p}" => merge(local.submit_queue_template, {
+      max_dispatches_per_second = lookup(var.provider_dispatch_rates, p, var.default_dispatch_rate)
+    })
+  }
+  queues = merge(local.fixed_queues, local.submit_queues)
+
+  # ---------------------------------------------------------------------------
+  # Service accounts, one per role. `enqueue` lists the queues the role may add
+  # tasks to ("veo-submit-*" = every submit queue). Project-level roles are only
+  # those that cannot be scoped to a resource (Firestore has no per-collection IAM).
+  # ---------------------------------------------------------------------------
+  service_accounts = {
+    api = {
+      account_id   = "veo-api"
+      display_name = "veo-relay api (public HTTP function)"
+      runtime      = true
+      enqueue      = ["veo-submit-*", "veo-webhooks"]
+    }
+    submit = {
+      account_id   = "veo-submit"
+      display_name = "veo-relay submit_job"
+      runtime      = true
+      enqueue      = ["veo-poll", "veo-stream", "veo-webhooks"]
+    }
+    poll = {
+      account_id   = "veo-poll"
+      display_name = "veo-relay poll_job"
+      runtime      = true
+      enqueue      = ["veo-poll", "veo-finalize", "veo-webhooks"]
+    }
+    finalize = {
+      account_id   = "veo-finalize"
+      display_name = "veo-relay finalize_job (the only writer of outputs)"
+      runtime      = true
+      enqueue      = ["veo-webhooks"]
+    }
+    webhook = {
+      account_id   = "veo-webhook"
+      display_name = "veo-relay deliver_webhook"
+      runtime      = true
+      enqueue      = []
+    }
+    stream = {
+      account_id   = "veo-stream"
+      display_name = "veo-relay stream_job"
+      runtime      = true
+      enqueue      = ["veo-finalize", "veo-webhooks"]
+    }
+    sweep = {
+      account_id   = "veo-sweep"
+      display_name = "veo-relay sweep_jobs"
+      runtime      = true
+      enqueue      = ["veo-submit-*", "veo-poll", "veo-finalize", "veo-webhooks", "veo-stream"]
+    }
+    events = {
+      account_id   = "veo-events"
+      display_name = "veo-relay on_request_object"
+      runtime      = true
+      enqueue      = ["veo-submit-*", "veo-webhooks"]
+    }
+    # Identity of every Cloud Tasks OIDC token, of the Scheduler job and of the
+    # Eventarc trigger: the only principal allowed to invoke internal functions.
+    tasks = {
+      account_id   = "veo-tasks"
+      display_name = "veo-relay invoker (Cloud Tasks, Scheduler, Eventarc)"
+      runtime      = false
+      enqueue      = []
+    }
+    # Builds the function images (Cloud Build run by Cloud Functions).
+    build = {
+      account_id   = "veo-build"
+      display_name = "veo-relay function image builds"
+      runtime      = false
+      enqueue      = []
+    }
+  }
+
+  sa_emails = { for key, sa in local.service_accounts : key => "${sa.account_id}@${var.project_id}.iam.gserviceaccount.com" }
+
+  # Runtime identities in use by an enabled function, plus the non-runtime ones.
+  active_service_accounts = {
+    for key, sa in local.service_accounts : key => sa
+    if !sa.runtime || contains([for f in values(local.functions) : f.service_account], key)
+  }
+
+  # Functions that call providers (Vertex AI uses their own identity).
+  provider_callers = toset([for f in values(local.functions) : f.service_account if contains(f.secrets, "provider_keys")])
+
+  # ---------------------------------------------------------------------------
+  # Bucket grants, each limited to one prefix by an IAM condition. Together
+  # they are the whole write access to the bucket: api creates inputs/, finalize
+  # owns the output prefix and tmp/, Vertex AI writes vertex/.
+  # ---------------------------------------------------------------------------
+  bucket_grants = {
+    api-inputs-create = {
+      service_account = "api"
+      role            = "roles/storage.objectCreator"
+      prefix          = "inputs/"
+    }
+    submit-inputs-read = {
+      service_account = "submit"
+      role            = "roles/storage.objectViewer"
+      prefix          = "inputs/"
+    }
+    finalize-outputs = {
+      service_account = "finalize"
+      role            = "roles/storage.objectUser"
+      prefix          = "${var.output_prefix}/"
+    }
+    finalize-tmp = {
+      service_account = "finalize"
+      role            = "roles/storage.objectUser"
+      prefix          = "tmp/"
+    }
+    finalize-vertex-read = {
+      service_account = "finalize"
+      role            = "roles/storage.objectViewer"
+      prefix          = "vertex/"
+    }
+    events-requests-read = {
+      service_account = "events"
+      role            = "roles/storage.objectViewer"
+      prefix          = "requests/"
+    }
+  }
+}

@@ -1,0 +1,211 @@
+# Inputs. Only project_id is required; everything else has a production default.
+# cloudbuild.yaml passes project_id, region, bucket_name, providers_enabled and
+# default_provider from its substitutions (TF_VAR_*); the rest can be set in a
+# terraform.tfvars committed next to this file (see terraform.tfvars.example).
+
+variable "project_id" {
+  description = "Google Cloud project that hosts veo-relay."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project ID (6-30 lowercase letters, digits, hyphens)."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, queues, scheduler job and bucket."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "bucket_name" {
+  description = "Bucket for inputs, outputs and request files. Empty = \"<project_id>-veo-relay\"."
+  type        = string
+  default     = ""
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region such as us-central1, or nam5/eur3). Empty = same as region. Cannot change after creation."
+  type        = string
+  default     = ""
+}
+
+variable "providers_enabled" {
+  description = "Video providers this deployment can use. Each gets a submit queue and its keys mounted into the provider-calling functions."
+  type        = list(string)
+  default     = ["litellm-gemini"]
+
+  validation {
+    condition     = length(var.providers_enabled) > 0 && alltrue([for p in var.providers_enabled : contains(["litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex"], p)])
+    error_message = "providers_enabled must be a non-empty subset of: litellm-gemini, newapi, genaipro, flow, gemini, vertex."
+  }
+}
+
+variable "default_provider" {
+  description = "Provider used when a request names none. Must be in providers_enabled."
+  type        = string
+  default     = "litellm-gemini"
+}
+
+variable "provider_base_urls" {
+  description = "Overrides of provider base URLs, by provider name (e.g. { newapi = \"https://...\" })."
+  type        = map(string)
+  default     = {}
+}
+
+variable "provider_dispatch_rates" {
+  description = "Submission quota per provider: tasks per second dispatched from veo-submit-<provider>. Providers not listed use default_dispatch_rate."
+  type        = map(number)
+  default     = {}
+}
+
+variable "default_dispatch_rate" {
+  description = "Submission quota (tasks per second) for providers not in provider_dispatch_rates."
+  type        = number
+  default     = 5
+}
+
+variable "provider_max_concurrent_submissions" {
+  description = "Submissions in flight at once per provider (max_concurrent_dispatches of veo-submit-<provider>)."
+  type        = number
+  default     = 20
+}
+
+variable "flow_project_id" {
+  description = "Flow (labs) project id, VEO_FLOW_PROJECT_ID. Only used when flow is enabled."
+  type        = string
+  default     = ""
+}
+
+variable "vertex_project" {
+  description = "Project whose Vertex AI quota Veo calls use. Empty = project_id."
+  type        = string
+  default     = ""
+}
+
+variable "vertex_location" {
+  description = "Vertex AI location for Veo. Empty = region."
+  type        = string
+  default     = ""
+}
+
+variable "output_prefix" {
+  description = "Bucket prefix of finished videos (VEO_OUTPUT_PREFIX): <prefix>/<job id>/<n>.mp4 and job.json."
+  type        = string
+  default     = "videos"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.output_prefix)) && !contains(["inputs", "requests", "tmp", "vertex"], var.output_prefix)
+    error_message = "output_prefix must be one path segment and not one of the reserved prefixes inputs, requests, tmp, vertex."
+  }
+}
+
+variable "output_retention_days" {
+  description = "Delete finished videos this many days after creation. 0 = keep them until someone deletes them."
+  type        = number
+  default     = 0
+}
+
+variable "input_retention_days" {
+  description = "Lifetime of uploaded input images (inputs/)."
+  type        = number
+  default     = 7
+}
+
+variable "request_retention_days" {
+  description = "Lifetime of event-started request files (requests/)."
+  type        = number
+  default     = 30
+}
+
+variable "vertex_staging_retention_days" {
+  description = "Lifetime of the files Vertex AI writes under vertex/ before finalize copies them to the output prefix."
+  type        = number
+  default     = 7
+}
+
+variable "soft_delete_retention_days" {
+  description = "GCS soft delete window for the bucket (0 disables it; Google's default is 7). Soft-deleted bytes are billed."
+  type        = number
+  default     = 7
+}
+
+variable "max_instances" {
+  description = "Per-function overrides of max instances, keyed by function name (e.g. { api = 50 })."
+  type        = map(number)
+  default     = {}
+}
+
+variable "api_min_instances" {
+  description = "Warm instances of the public api function (0 = scale to zero, cold starts on the first request)."
+  type        = number
+  default     = 0
+}
+
+variable "internal_ingress" {
+  description = "Ingress of the internal functions. ALLOW_INTERNAL_ONLY still admits Cloud Tasks, Cloud Scheduler and Eventarc; OIDC (only the tasks identity holds run.invoker) is checked either way."
+  type        = string
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_ALL"], var.internal_ingress)
+    error_message = "internal_ingress must be ALLOW_INTERNAL_ONLY or ALLOW_ALL."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "Cron schedule of the sweep (when the sweep_jobs function is enabled)."
+  type        = string
+  default     = "*/5 * * * *"
+}
+
+variable "tuning" {
+  description = "Application knobs passed as environment variables. Defaults are the code's defaults."
+  type = object({
+    job_deadline_seconds       = optional(number, 1800)
+    download_attempts          = optional(number, 3)
+    upload_chunk_bytes         = optional(number, 8388608)
+    poll_initial_delay_seconds = optional(number, 20)
+    poll_min_delay_seconds     = optional(number, 5)
+    poll_max_delay_seconds     = optional(number, 30)
+    log_level                  = optional(string, "INFO")
+  })
+  default = {}
+}
+
+variable "secrets_rollout" {
+  description = "Change this (any string, e.g. a date) to roll every function onto a new revision, so new secret versions are read at once instead of when instances recycle."
+  type        = string
+  default     = "1"
+}
+
+variable "github_owner" {
+  description = "GitHub owner of the repository, for the optional push trigger. Empty = no trigger (deploy with infra/deploy.sh)."
+  type        = string
+  default     = ""
+}
+
+variable "github_repo" {
+  description = "GitHub repository name for the optional push trigger."
+  type        = string
+  default     = ""
+}
+
+variable "github_branch" {
+  description = "Branch whose pushes deploy (regular expression)."
+  type        = string
+  default     = "^main$"
+}
+
+variable "tf_state_bucket" {
+  description = "Terraform state bucket (created by infra/deploy.sh); passed to the push trigger so it deploys the same state."
+  type        = string
+  default     = ""
+}
+
+variable "labels" {
+  description = "Labels added to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,89 @@
+"""The public `api` entry point: routing, validation, and what a refused request leaves behind (nothing)."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def job_count(jobs_collection) -> int:
+    return jobs_collection.count().get()[0][0].value
+
+
+def test_accepted_job_is_recorded_and_readable(call, jobs_collection):
+    resp = call("api").post("/jobs", json={"prompt": "a fox in the snow", "aspect_ratio": "9:16"})
+    assert resp.status_code == 202
+    job = resp.get_json()
+    assert job["status"] == "accepted" and job["request"] == {"prompt": "a fox in the snow", "aspect_ratio": "9:16"}
+    stored = jobs_collection.document(job["id"]).get().to_dict()
+    assert stored["provider"] == "litellm-gemini" and stored["status"] in {"accepted", "running", "downloading", "succeeded"}
+    got = call("api").get(f"/jobs/{job['id']}")
+    assert got.status_code == 200 and got.get_json()["id"] == job["id"]
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("kwargs,status,code,field", [
+    ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_request", None),
+    ({"data": "prompt=x", "content_type": "text/plain"}, 415, "invalid_request", None),
+    ({"json": {"prompt": "p", "sample_count": "2"}}, 400, "invalid_request", "sample_count"),
+    ({"json": {"prompt": "p", "unknown": 1}}, 400, "invalid_request", "unknown"),
+    ({"json": {"prompt": "p", "provider": "nope"}}, 400, "unsupported_option", "provider"),
+    ({"json": {"prompt": "p", "generate_audio": True}}, 400, "unsupported_option", "generate_audio"),
+    ({"json": {"prompt": "p", "model": "veo-9"}}, 400, "unsupported_option", "model"),
+    ({"json": {"prompt": "p", "duration_seconds": 7}}, 400, "unsupported_option", "duration_seconds"),
+    ({"json": {"prompt": "p", "webhook_url": "https://169.254.169.254/latest"}}, 400, "invalid_request", "webhook_url"),
+    ({"json": {"prompt": "p", "webhook_url": "http://example.com/hook"}}, 400, "invalid_request", "webhook_url"),
+    ({"data": b"x" * (1024 * 1024 + 1), "content_type": "application/json"}, 413, "payload_too_large", None),
+])
+def test_refused_requests_say_why_and_create_nothing(call, jobs_collection, kwargs, status, code, field):
+    before = job_count(jobs_collection)
+    resp = call("api").post("/jobs", **kwargs)
+    assert resp.status_code == status
+    assert resp.get_json()["error"]["code"] == code
+    assert resp.get_json()["error"]["field"] == field
+    assert resp.get_json()["error"]["message"]
+    assert job_count(jobs_collection) == before
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("get", "/jobs/0123456789abcdef0123456789abcdef", 404),
+    ("get", "/jobs/../../etc", 404),
+    ("get", "/nowhere", 404),
+    ("get", "/jobs", 405),
+    ("delete", "/jobs/0123456789abcdef0123456789abcdef", 405),
+    ("post", "/jobs/0123456789abcdef0123456789abcdef:cancel", 404),
+])
+def test_unknown_jobs_and_routes(call, method, path, status):
+    resp = getattr(call("api"), method)(path)
+    assert resp.status_code == status
+    assert set(resp.get_json()["error"]) == {"code", "message", "field"}
+
+
+def test_providers_lists_capabilities(call):
+    resp = call("api").get("/providers")
+    assert resp.status_code == 200
+    table = resp.get_json()
+    assert table["default"] == "litellm-gemini"
+    caps = table["providers"]["litellm-gemini"]
+    assert "veo-3.0-generate-preview" in caps["models"] and "aspect_ratio" in caps["options"]
+
+
+def test_cancel_ends_the_job_once(call):
+    job_id = call("api").post("/jobs", json={"prompt": "to be cancelled [sim:never_finish]"}).get_json()["id"]
+    first = call("api").post(f"/jobs/{job_id}:cancel")
+    assert first.status_code == 200
+    assert first.get_json()["status"] == "cancelled" and first.get_json()["error"]["code"] == "cancelled"
+    again = call("api").post(f"/jobs/{job_id}:cancel")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize("target", ["submit_job", "poll_job", "finalize_job", "deliver_webhook"])
+def test_internal_functions_refuse_callers_that_are_not_cloud_tasks(call, target):
+    resp = call(target).post("/", json={"job_id": "0123456789abcdef0123456789abcdef"})
+    assert resp.status_code == 403
+
+
+@pytest.mark.parametrize("payload", [{}, {"job_id": "../x"}, {"job_id": 5}, "not an object"])
+def test_malformed_tasks_are_dropped_not_retried_forever(call, payload):
+    resp = call("poll_job").post("/", json=payload, headers={"X-CloudTasks-QueueName": "veo-poll"})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "dropped"

@@ -1,0 +1,69 @@
+"""What integration tests do over and over: talk to the API, wait, and look where a user looks."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import requests
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def unique_prompt(text: str = "a hummingbird in slow motion", directive: str = "") -> str:
+    """Tests share one simulator: a unique token lets each find its own operation and calls."""
+    return f"{text} #{uuid.uuid4().hex[:10]} {directive}".strip()
+
+
+class Client:
+    def __init__(self, stack):
+        self.stack = stack
+        self.api = stack.function_urls["api"].rstrip("/")
+        self.sim = stack.simulator_url.rstrip("/")
+        self.receiver = stack.webhook_receiver_url.rstrip("/")
+
+    def submit(self, body: dict[str, Any], **kwargs) -> requests.Response:
+        return requests.post(f"{self.api}/jobs", json=body, timeout=30, **kwargs)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        resp = requests.get(f"{self.api}/jobs/{job_id}", timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def wait(self, job_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s: {job}")
+            time.sleep(0.25)
+
+    def webhooks(self, path: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = requests.get(f"{self.receiver}/_received", params={"path": path}, timeout=5).json()
+            if len(got) >= count or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
+    def hook_url(self, name: str) -> tuple[str, str]:
+        path = f"/hooks/{name}-{uuid.uuid4().hex[:8]}"
+        return self.receiver + path, path
+
+    def sim_calls(self, prompt: str, kind: str | None = None) -> list[dict[str, Any]]:
+        calls = requests.get(f"{self.sim}/_sim/calls", timeout=5).json()
+        return [c for c in calls if prompt in (c.get("prompt") or "") and (kind is None or c.get("kind") == kind)]
+
+    def sim_operation(self, prompt: str) -> dict[str, Any]:
+        ops = [op for op in requests.get(f"{self.sim}/_sim/operations", timeout=5).json() if op.get("prompt") == prompt]
+        assert len(ops) == 1, f"expected one provider operation for the prompt, found {len(ops)}"
+        return ops[0]
+
+    def send_task(self, target: str, payload: dict[str, Any]) -> requests.Response:
+        """Deliver a task by hand, as Cloud Tasks would (for duplicate-delivery tests)."""
+        return requests.post(
+            self.stack.function_urls[target], json=payload, timeout=60,
+            headers={"X-CloudTasks-QueueName": "manual", "X-CloudTasks-TaskName": "manual", "X-CloudTasks-TaskRetryCount": "0"},
+        )
