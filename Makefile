@@ -21,7 +21,7 @@ $(TASKS_VENV)/.installed: dev/requirements-tasks-emulator.txt
 	touch $@
 
 demo: setup
-	$(PY) -m dev.demo --provider $(PROVIDER)
+	PYTHONPATH=functions:. $(PY) -m dev.demo --provider $(PROVIDER)
 
 test: setup
 	$(PY) -m pytest

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 import standardwebhooks
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 from rich.console import Console
 
 from dev.stack import LocalStack
@@ -98,9 +100,11 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
         console.print(f"[red]job ended {job['status']}: {job.get('error')}")
         return 1
 
-    from google.cloud import storage  # after the stack set STORAGE_EMULATOR_HOST for this process
-
-    gcs = storage.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"])
+    gcs = storage.Client(
+        project=stack.env["GOOGLE_CLOUD_PROJECT"],
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": stack.env["STORAGE_EMULATOR_HOST"]},
+    )
     saved = []
     for output in job["outputs"]:
         bucket_name, name = output["uri"][len("gs://"):].split("/", 1)
@@ -109,6 +113,8 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
         saved.append((output, local))
 
     hook = wait_for_webhook(stack, hook_path)
+    job = requests.get(f"{api}/jobs/{job_id}", timeout=10).json()  # now with the delivery recorded
+    (out / "job.json").write_text(json.dumps(job, indent=2))
     if hook:
         (out / "webhook.json").write_text(json.dumps(hook, indent=2))
         standardwebhooks.Webhook(stack.env["VEO_WEBHOOK_SECRET"]).verify(hook["body"], hook["headers"])

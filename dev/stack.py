@@ -229,9 +229,11 @@ class Proc:
     ready_at: float | None = None
     _log: object = field(default=None, repr=False)
 
-    def spawn(self) -> None:
+    def spawn(self, fresh_log: bool = True) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab", buffering=0)
+        # A fixed workdir (the demo's) is reused: start each run with fresh logs, but keep the log
+        # of a crashed function when it is restarted.
+        self._log = open(self.log_path, "wb" if fresh_log else "ab", buffering=0)
         self.ready_at = None
         # start_new_session: own process group (pgid == pid), so we can signal the process and
         # everything it forked (gunicorn workers) and nothing else; no terminal SIGINT either.
@@ -317,6 +319,7 @@ class LocalStack:
         self.webhook_receiver_url = self.firestore_host = self.gcs_url = self.tasks_host = None
         self.started = False
         self._tasks_client = None
+        self._saved_environ: dict[str, str | None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def __enter__(self) -> "LocalStack":
@@ -356,6 +359,7 @@ class LocalStack:
             return
         self.started = False
         atexit.unregister(self.stop)
+        t0 = time.monotonic()
         procs = [p for p in self.procs.values() if p.popen]
         for p in procs:
             p.signal_group(signal.SIGTERM)
@@ -369,6 +373,8 @@ class LocalStack:
             time.sleep(0.05)
         for p in procs:
             if p.pid in alive:
+                if self.verbose:
+                    print(f"  {p.name:<18} still running after {self.stop_grace:g}s: SIGKILL", file=sys.stderr)
                 p.signal_group(signal.SIGKILL)
         for p in procs:
             try:
@@ -379,6 +385,9 @@ class LocalStack:
         if self._tasks_client is not None:
             self._tasks_client.transport.close()
             self._tasks_client = None
+        self._restore_environ()
+        if self.verbose:
+            print(f"local stack stopped in {time.monotonic() - t0:.1f}s", file=sys.stderr)
 
     def pids(self) -> dict[str, int]:
         """{process name: PID (= its process group id)} of what we started."""
@@ -389,25 +398,47 @@ class LocalStack:
         proc = self.procs[name]
         proc.signal_group(signal.SIGKILL)
         proc.popen.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while proc.group_alive() and time.monotonic() < deadline:  # the gunicorn worker too
-            time.sleep(0.02)
+        self._wait_group_gone(proc, 10)  # the gunicorn worker too
         proc.close_log()
 
     def restart_function(self, name: str) -> None:
         """(Re)start a function on the same port and wait until it accepts connections."""
         proc = self.procs[name]
-        if proc.popen and proc.popen.poll() is None:
-            proc.signal_group(signal.SIGTERM)
-            try:
-                proc.popen.wait(timeout=self.stop_grace)
-            except subprocess.TimeoutExpired:
-                self.kill_function(name)
+        proc.signal_group(signal.SIGTERM)
+        if not self._wait_group_gone(proc, self.stop_grace):
+            self.kill_function(name)
+        # Only now is the port free: a leftover worker would still hold it and fake readiness.
         proc.close_log()
-        proc.spawn()
+        proc.spawn(fresh_log=False)
         self._wait_ready([proc], time.monotonic())
 
+    @staticmethod
+    def _wait_group_gone(proc: Proc, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while proc.group_alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     # ---------------------------------------------------------------- helpers for tests and demo
+    def apply_env(self) -> None:
+        """Put `env` into os.environ, so client libraries in this process (storage.Client(),
+        firestore.Client()) find the emulators. stop() restores the previous values."""
+        if self._saved_environ is None:
+            self._saved_environ = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+
+    def _restore_environ(self) -> None:
+        if self._saved_environ is None:
+            return
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ = None
+
     def tasks_client(self):
         """A CloudTasksClient bound to the emulator (cached)."""
         if self._tasks_client is None:
@@ -583,7 +614,9 @@ def main(argv=None) -> int:
     def interrupt(*_):  # SIGTERM takes the same path as Ctrl-C: the finally below stops everything
         raise KeyboardInterrupt
 
+    # SIGINT explicitly too: a shell starting us in the background (`&`) sets it to "ignore".
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     stack = LocalStack(functions=functions, simulator=False if args.no_simulator else None,
                        fast_retries=args.fast_retries, workdir=args.workdir, verbose=args.verbose)
     try:

@@ -445,7 +445,7 @@ class Emulator:
             task = entry.task
             ok = status is not None and 200 <= status < 300
             record = dict(event="dispatch", task=task.name, queue=qs.queue.name.rsplit("/", 1)[-1],
-                          url=request_url(task), attempt=task.dispatch_count, status=status,
+                          url=task.http_request.url, attempt=task.dispatch_count, status=status,
                           latency_ms=latency_ms)
             if error:
                 record["error"] = error
@@ -499,10 +499,6 @@ class Emulator:
         deadline = time.monotonic() + grace
         while self.total_inflight and time.monotonic() < deadline:
             time.sleep(0.05)
-
-
-def request_url(task: Task) -> str:
-    return task.http_request.url
 
 
 def full(request) -> bool:

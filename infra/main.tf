@@ -230,25 +230,28 @@ locals {
   # ---------------------------------------------------------------------------
   # Environment of every function.
   # ---------------------------------------------------------------------------
-  function_env = merge(
-    {
-      GOOGLE_CLOUD_PROJECT      = var.project_id
-      VEO_LOCATION              = var.region
-      VEO_BUCKET                = local.bucket_name
-      VEO_OUTPUT_PREFIX         = var.output_prefix
-      VEO_DEFAULT_PROVIDER      = var.default_provider
-      VEO_PROVIDERS_ENABLED     = join(",", var.providers_enabled)
-      VEO_TASKS_SERVICE_ACCOUNT = local.sa_emails["tasks"]
-      VEO_SECRETS_ROLLOUT       = var.secrets_rollout
+  # Plain settings every function gets (literal names: tests/infra reads them).
+  base_env = {
+    GOOGLE_CLOUD_PROJECT      = var.project_id
+    VEO_LOCATION              = var.region
+    VEO_BUCKET                = local.bucket_name
+    VEO_OUTPUT_PREFIX         = var.output_prefix
+    VEO_DEFAULT_PROVIDER      = var.default_provider
+    VEO_PROVIDERS_ENABLED     = join(",", var.providers_enabled)
+    VEO_TASKS_SERVICE_ACCOUNT = local.sa_emails["tasks"]
+    VEO_SECRETS_ROLLOUT       = var.secrets_rollout
 
-      VEO_JOB_DEADLINE_SECONDS       = tostring(var.tuning.job_deadline_seconds)
-      VEO_DOWNLOAD_ATTEMPTS          = tostring(var.tuning.download_attempts)
-      VEO_UPLOAD_CHUNK_BYTES         = tostring(var.tuning.upload_chunk_bytes)
-      VEO_POLL_INITIAL_DELAY_SECONDS = tostring(var.tuning.poll_initial_delay_seconds)
-      VEO_POLL_MIN_DELAY_SECONDS     = tostring(var.tuning.poll_min_delay_seconds)
-      VEO_POLL_MAX_DELAY_SECONDS     = tostring(var.tuning.poll_max_delay_seconds)
-      VEO_LOG_LEVEL                  = var.tuning.log_level
-    },
+    VEO_JOB_DEADLINE_SECONDS       = tostring(var.tuning.job_deadline_seconds)
+    VEO_DOWNLOAD_ATTEMPTS          = tostring(var.tuning.download_attempts)
+    VEO_UPLOAD_CHUNK_BYTES         = tostring(var.tuning.upload_chunk_bytes)
+    VEO_POLL_INITIAL_DELAY_SECONDS = tostring(var.tuning.poll_initial_delay_seconds)
+    VEO_POLL_MIN_DELAY_SECONDS     = tostring(var.tuning.poll_min_delay_seconds)
+    VEO_POLL_MAX_DELAY_SECONDS     = tostring(var.tuning.poll_max_delay_seconds)
+    VEO_LOG_LEVEL                  = var.tuning.log_level
+  }
+
+  function_env = merge(
+    local.base_env,
     { for name, p in local.provider_catalog : p.base_url_env => lookup(var.provider_base_urls, name, p.base_url) },
     merge({}, [for p in values(local.provider_catalog) : p.extra_env]...),
     # VEO_SUBMIT_JOB_URL, VEO_POLL_JOB_URL, ...: targets of Cloud Tasks.
@@ -258,47 +261,54 @@ locals {
   # ---------------------------------------------------------------------------
   # Cloud Tasks queues. Ids and retry numbers are what the code relies on
   # (functions/veorelay/config.py QueueSettings, dev/stack.py QUEUES).
-  # Backoffs are in seconds; max_doublings = null keeps the Cloud Tasks default.
+  # Durations are in seconds (max_retry_duration_s = 0: no time limit, only
+  # max_attempts). veo-stream's max_doublings is Cloud Tasks' default, 16.
   # ---------------------------------------------------------------------------
   submit_queue_template = {
     max_attempts              = 20
-    min_backoff               = 1
-    max_backoff               = 60
+    min_backoff_s             = 1
+    max_backoff_s             = 60
     max_doublings             = 5
+    max_retry_duration_s      = 0
     max_dispatches_per_second = var.default_dispatch_rate
     max_concurrent_dispatches = var.provider_max_concurrent_submissions
   }
   fixed_queues = {
     veo-poll = {
       max_attempts              = 50
-      min_backoff               = 1
-      max_backoff               = 30
+      min_backoff_s             = 1
+      max_backoff_s             = 30
       max_doublings             = 4
+      max_retry_duration_s      = 0
       max_dispatches_per_second = 100
       max_concurrent_dispatches = 200
     }
     veo-finalize = {
       max_attempts              = 10
-      min_backoff               = 2
-      max_backoff               = 60
+      min_backoff_s             = 2
+      max_backoff_s             = 60
       max_doublings             = 4
+      max_retry_duration_s      = 0
       max_dispatches_per_second = 20
       max_concurrent_dispatches = 20
     }
-    # ~3 days of retries: 5s doubling 8 times to 1280s, then 86400s apart.
+    # Cloud Tasks retries after 5, 10, ... 1280 s (8 doublings), then 2560, 3840 s:
+    # about 2.5 h over 12 attempts. Longer schedules are the code's (re-enqueue).
     veo-webhooks = {
       max_attempts              = 12
-      min_backoff               = 5
-      max_backoff               = 86400
+      min_backoff_s             = 5
+      max_backoff_s             = 86400
       max_doublings             = 8
+      max_retry_duration_s      = 0
       max_dispatches_per_second = 50
       max_concurrent_dispatches = 50
     }
     veo-stream = {
       max_attempts              = 5
-      min_backoff               = 5
-      max_backoff               = 60
-      max_doublings             = null
+      min_backoff_s             = 5
+      max_backoff_s             = 60
+      max_doublings             = 16
+      max_retry_duration_s      = 0
       max_dispatches_per_second = 10
       max_concurrent_dispatches = 50
     }

@@ -3,7 +3,6 @@
 # set by operators (`gcloud secrets versions add`, see docs/DEPLOY.md) and never
 # pass through Terraform or its state.
 resource "google_secret_manager_secret" "secret" {
-  #checkov:skip=CKV2_GCP_?:placeholder
   for_each = local.all_secrets
 
   project   = var.project_id

@@ -13,10 +13,11 @@ resource "google_cloud_tasks_queue" "queue" {
   }
 
   retry_config {
-    max_attempts  = each.value.max_attempts
-    min_backoff   = "${each.value.min_backoff}s"
-    max_backoff   = "${each.value.max_backoff}s"
-    max_doublings = each.value.max_doublings
+    max_attempts       = each.value.max_attempts
+    min_backoff        = "${each.value.min_backoff_s}s"
+    max_backoff        = "${each.value.max_backoff_s}s"
+    max_doublings      = each.value.max_doublings
+    max_retry_duration = "${each.value.max_retry_duration_s}s"
   }
 
   stackdriver_logging_config {

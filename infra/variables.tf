@@ -46,6 +46,11 @@ variable "default_provider" {
   description = "Provider used when a request names none. Must be in providers_enabled."
   type        = string
   default     = "litellm-gemini"
+
+  validation {
+    condition     = contains(var.providers_enabled, var.default_provider)
+    error_message = "default_provider must be one of providers_enabled."
+  }
 }
 
 variable "provider_base_urls" {

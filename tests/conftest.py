@@ -14,12 +14,20 @@ for path in (REPO, REPO / "functions"):
         sys.path.insert(0, str(path))
 
 
+# The simulator finishes jobs in about 2 s; poll it at that pace so the suite stays quick.
+FAST_POLLING = {
+    "VEO_POLL_INITIAL_DELAY_SECONDS": "0.5",
+    "VEO_POLL_MIN_DELAY_SECONDS": "0.5",
+    "VEO_POLL_MAX_DELAY_SECONDS": "1",
+}
+
+
 @pytest.fixture(scope="session")
 def stack():
     """A running LocalStack(fast_retries=True): short queue backoffs, free ports, logs in stack.workdir."""
     from dev.stack import LocalStack, LocalStackError
 
-    local = LocalStack(fast_retries=True)
+    local = LocalStack(fast_retries=True, extra_env=FAST_POLLING)
     try:
         local.start()
     except LocalStackError as err:  # the message already carries the failing process's log tail

@@ -11,7 +11,7 @@ import logging
 
 from flask import Flask
 
-from .common import SimState
+from .common import DirectiveError, SimState, google_error
 
 # Imported by name so a dialect module that is still being written cannot break
 # the others; order only matters for readability of `flask routes`.
@@ -21,12 +21,16 @@ log = logging.getLogger("veo-sim")
 
 
 def create_app() -> Flask:
-    app = Flask("veo_sim")
+    app = Flask("veo_sim", static_folder=None)
     app.extensions["veo_sim"] = SimState()
     # Bodies carry base64 images; the default limit (none) is fine, but do not let
     # Flask sort or pretty-print JSON: clients should see the documented order.
     app.json.sort_keys = False
     app.json.compact = True
+
+    @app.errorhandler(DirectiveError)
+    def bad_directive(exc: DirectiveError):
+        return google_error(400, str(exc))
 
     from . import admin
     app.register_blueprint(admin.bp)

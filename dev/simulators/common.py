@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, has_request_context, jsonify, request
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Seconds from submit until a generation is done (per job: [sim:duration=S]).
@@ -58,6 +58,20 @@ _COUNTED = re.compile(r"^([a-z_]+?)(?:x(\d+))?$")
 _SIZE = re.compile(r"^(\d+)\s*([kmg]i?b?)?$", re.IGNORECASE)
 
 
+# Directive names (besides submit_NNN[xK] / poll_*[xK]); anything else is a 400
+# so that a typo in a test does not silently turn into a happy path.
+KNOWN_DIRECTIVES = {
+    "key", "duration", "samples", "size", "slow_poll", "op_error", "rai_filtered",
+    "empty_success", "never_finish", "expired", "html_200", "truncated", "wrong_length",
+    "redirect", "stream_break", "stream_reset", "token_expired", "upstream", "vertex_upstream",
+}
+_VALUED = {"duration": float, "samples": int, "slow_poll": float, "expired": float}
+
+
+class DirectiveError(ValueError):
+    """A malformed [sim:...] directive; the app answers 400 with the message."""
+
+
 class Directives:
     """Parsed `[sim:...]` directives of one prompt (all blocks merged)."""
 
@@ -70,6 +84,22 @@ class Directives:
                     continue
                 name, _, value = part.partition("=")
                 self.items[name.strip().lower()] = value.strip()
+        self._validate()
+
+    def _validate(self) -> None:
+        for name, value in self.items.items():
+            base = _COUNTED.match(name)
+            if not (_SUBMIT_FAULT.match(name) or _POLL_FAULT.match(name)
+                    or name in KNOWN_DIRECTIVES
+                    or (base and base.group(2) and base.group(1) == "token_expired")):
+                raise DirectiveError(f"unknown [sim:] directive {name!r}")
+            if value and name in _VALUED:
+                try:
+                    _VALUED[name](value)
+                except ValueError:
+                    raise DirectiveError(f"[sim:] directive {name}={value!r} is not a number")
+        if self.items.get("size"):
+            self.size()
 
     def has(self, name: str) -> bool:
         return name in self.items
@@ -92,7 +122,7 @@ class Directives:
             return None
         m = _SIZE.match(value)
         if not m:
-            raise ValueError(f"bad size directive {value!r}")
+            raise DirectiveError(f"[sim:] directive size={value!r}: use bytes or 10M / 512MiB / 1G")
         mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[(m.group(2) or "")[:1].lower()]
         return int(m.group(1)) * mult
 
@@ -217,10 +247,12 @@ class SimState:
         directives: Directives | None = None,
         extra: dict | None = None,
         rejected: str | None = None,
+        samples_directive: bool = True,
     ) -> Operation:
         directives = directives or Directives(prompt)
         duration = directives.float("duration", float(self.config["duration_s"]))
-        samples = directives.int("samples", samples)
+        if samples_directive:  # off where the protocol can carry one video only
+            samples = directives.int("samples", samples)
         size = directives.size() or self.config.get("video_size")
         op = Operation(
             id=op_id or new_id(),
@@ -265,7 +297,8 @@ class SimState:
     # -- call log -----------------------------------------------------------
 
     def record(self, dialect: str, kind: str, op: Operation | None, status: int,
-               prompt: str | None = None, op_id: str | None = None) -> None:
+               prompt: str | None = None, op_id: str | None = None, **extra: Any) -> None:
+        in_request = has_request_context()
         self.calls.append({
             "dialect": dialect,
             "kind": kind,
@@ -273,8 +306,9 @@ class SimState:
             "prompt": op.prompt if op else prompt,
             "at": time.time(),
             "status": status,
-            "method": request.method if request else None,
-            "path": request.path if request else None,
+            "method": request.method if in_request else None,
+            "path": request.path if in_request else None,
+            **extra,
         })
 
 
@@ -384,6 +418,9 @@ def drop_connection() -> Response:
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Without this, http.server would wait for another request on the
+                # still-open socket while the client waits for an answer.
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         raise ConnectionAbortedError("simulated connection reset")
@@ -416,6 +453,7 @@ def google_error(status: int, message: str, details: list | None = None) -> Resp
 
 
 def json_body() -> dict | None:
-    """The request's JSON object, or None if it is not a JSON object."""
-    data = request.get_json(silent=True)
+    """The request's JSON object, or None if it is not a JSON object. The
+    Content-Type is not checked: curl -d and many clients omit it."""
+    data = request.get_json(force=True, silent=True)
     return data if isinstance(data, dict) else None

@@ -15,6 +15,7 @@ import pathlib
 import re
 import struct
 import threading
+import time
 
 from flask import Response, request
 
@@ -186,7 +187,7 @@ def download(dialect: str, file_id: str, *, expired, not_found,
     op = hit[0] if hit else None
     if not hit or not op.is_done() or op.outcome != "success":
         resp = not_found()
-    elif op.directives.has("expired"):
+    elif _expired(op):
         resp = expired()
     elif always_redirect or op.directives.has("redirect"):
         resp = Response(status=302, headers={"Location": f"{base_url()}/_sim/blob/{file_id}"})
@@ -194,3 +195,11 @@ def download(dialect: str, file_id: str, *, expired, not_found,
         resp = serve_video(*hit)
     st.record(dialect, "download", op, resp.status_code, op_id=None)
     return resp
+
+
+def _expired(op: Operation) -> bool:
+    """`expired`: the URL is dead from the start; `expired=S`: S seconds after done."""
+    if not op.directives.has("expired"):
+        return False
+    after = op.directives.float("expired")
+    return after is None or time.time() > op.done_at + after

@@ -17,6 +17,7 @@ from .views import job_view
 MAX_JSON_BODY_BYTES = 1024 * 1024
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def handle(request: flask.Request, rt: Runtime) -> flask.Response:
@@ -40,8 +41,11 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
     path = request.path.rstrip("/") or "/"
     if path == "/jobs":
         _allow(request, "POST")
-        job = create_job(rt, _json_body(request))
-        return 202, job_view(job)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters", "Idempotency-Key")
+        job, created = create_job(rt, _json_body(request), idempotency_key=key)
+        return (202 if created else 200), job_view(job)
     if path == "/providers":
         _allow(request, "GET")
         return 200, {"providers": {name: p.capabilities.to_dict() for name, p in rt.providers.items()}, "default": rt.settings.default_provider}

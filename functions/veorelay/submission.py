@@ -2,9 +2,13 @@
 provider by a task on that provider's submission queue (rate-limited to its quota)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
+
+from google.api_core import exceptions as gexc
 
 from . import logs
 from .clients import Runtime
@@ -22,7 +26,21 @@ from .urls import check_webhook_url
 SUBMIT_LEASE_S = 120
 
 
-def create_job(rt: Runtime, body: Any, client_id: str = "default") -> dict[str, Any]:
+def job_id_for(client_id: str, idempotency_key: str | None) -> str:
+    """A fresh id, or, for an idempotency key, the same id every time that client sends it:
+    the job document itself is the idempotency record (no second collection to keep in step)."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{client_id}\x00{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def request_fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Record a job and queue its submission. Returns (job, created): created is False when
+    the idempotency key was seen before with the same body (the first job is returned)."""
     req = parse_request(body)
     provider_name = req.provider or rt.settings.default_provider
     provider = rt.providers.get(provider_name)
@@ -33,9 +51,10 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default") -> dict[str, 
         check_webhook_url(req.webhook_url, allow_loopback=rt.settings.allow_loopback_urls)
 
     now = utcnow()
-    job_id = uuid.uuid4().hex
+    job_id = job_id_for(client_id, idempotency_key)
     job = {
         "id": job_id,
+        "request_fingerprint": request_fingerprint(body),
         "status": str(JobStatus.ACCEPTED),
         "client_id": client_id,
         "provider": provider_name,
@@ -51,14 +70,24 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default") -> dict[str, 
         "deadline_at": now + timedelta(seconds=rt.settings.job_deadline_s),
         "timestamps": {"accepted": now},
     }
-    rt.store.create(job)
     logs.set_job(job_id)
-    logs.info("job accepted", provider=provider_name, model=job["model"])
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.submit(provider_name), target="submit_job",
-        name=f"{job_id}-submit", payload={"job_id": job_id},
-    ))
-    return job
+    try:
+        rt.store.create(job)
+        created = True
+        logs.info("job accepted", provider=provider_name, model=job["model"])
+    except gexc.Conflict:
+        job = rt.store.get(job_id)
+        if job is None or job.get("client_id") != client_id or job.get("request_fingerprint") != request_fingerprint(body):
+            raise ApiError(409, ErrorCode.CONFLICT, "this Idempotency-Key was already used with a different request", "Idempotency-Key") from None
+        created = False
+        logs.info("idempotent replay", provider=job["provider"])
+    if job["status"] == JobStatus.ACCEPTED:
+        # Also on a replay: the first request may have died between recording and queueing.
+        rt.scheduler.enqueue(TaskRequest(
+            queue=rt.settings.queues.submit(job["provider"]), target="submit_job",
+            name=f"{job_id}-submit", payload={"job_id": job_id},
+        ))
+    return job, created
 
 
 def check_capabilities(caps, req: GenerationRequest) -> None:

@@ -87,3 +87,17 @@ def test_internal_functions_refuse_callers_that_are_not_cloud_tasks(call, target
 def test_malformed_tasks_are_dropped_not_retried_forever(call, payload):
     resp = call("poll_job").post("/", json=payload, headers={"X-CloudTasks-QueueName": "veo-poll"})
     assert resp.status_code == 200 and resp.get_json()["status"] == "dropped"
+
+
+def test_idempotency_key_returns_the_same_job_and_refuses_a_different_body(call, jobs_collection):
+    headers = {"Idempotency-Key": "order-123-" + __import__("uuid").uuid4().hex}
+    first = call("api").post("/jobs", json={"prompt": "a lighthouse at dusk"}, headers=headers)
+    again = call("api").post("/jobs", json={"prompt": "a lighthouse at dusk"}, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.get_json()["id"] == again.get_json()["id"]
+    before = job_count(jobs_collection)
+    other = call("api").post("/jobs", json={"prompt": "a different film"}, headers=headers)
+    assert other.status_code == 409 and other.get_json()["error"]["field"] == "Idempotency-Key"
+    assert job_count(jobs_collection) == before
+    bad = call("api").post("/jobs", json={"prompt": "x"}, headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 400

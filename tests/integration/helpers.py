@@ -6,8 +6,20 @@ import uuid
 from typing import Any
 
 import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def gcs_bucket(stack) -> storage.Bucket:
+    """The stack's bucket, through the GCS emulator, without touching os.environ."""
+    client = storage.Client(
+        project=stack.env["GOOGLE_CLOUD_PROJECT"],
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": stack.env["STORAGE_EMULATOR_HOST"]},
+    )
+    return client.bucket(stack.env["VEO_BUCKET"])
 
 
 def unique_prompt(text: str = "a hummingbird in slow motion", directive: str = "") -> str:

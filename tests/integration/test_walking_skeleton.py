@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 from google.cloud import storage
 
-from .helpers import Client, unique_prompt
+from .helpers import Client, gcs_bucket, unique_prompt
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def client(stack):
 
 @pytest.fixture(scope="module")
 def bucket(stack):
-    return storage.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"]).bucket(stack.env["VEO_BUCKET"])
+    return gcs_bucket(stack)
 
 
 def objects_of(bucket, job_id: str) -> dict[str, storage.Blob]:

@@ -253,3 +253,16 @@ def test_global_video_size(sim, until):
     r = requests.get(_first_download(sim, "x", until), headers=KEY)
     assert len(r.content) == 100_000
     check_mp4(r.content)
+
+
+@pytest.mark.parametrize("directive", ["rai_filter", "duration=abc", "size=lots", "submit_4299"])
+def test_bad_directive_is_a_400(sim, directive):
+    r = submit(sim, f"x [sim:{directive}]")
+    assert r.status_code == 400 and "[sim:]" in r.json()["error"]["message"]
+
+
+def test_expired_after_delay(sim, until):
+    url = _first_download(sim, "x [sim:expired=0.3]", until)
+    assert requests.get(url, headers=KEY).status_code == 200
+    time.sleep(0.35)
+    assert requests.get(url, headers=KEY).status_code == 403

@@ -1,0 +1,404 @@
+"""Drift between the Terraform (infra/), the code (functions/), the local stack (dev/stack.py)
+and cloudbuild.yaml. Each test reads the real files; nothing is deployed or downloaded."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from infra_helpers import CLOUDBUILD, CONFIG_PY, INFRA, MAIN_PY, REPO, Terraform, decorated_functions, is_expression, load_yaml
+
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")  # Cloud Functions 2nd gen / Cloud Run names
+
+# Read by config.py but deliberately NOT set by Terraform (local stack / developer machines).
+DEV_ONLY_ENV = {
+    "CLOUD_TASKS_EMULATOR_HOST": "points the Tasks client at the local emulator",
+    "FIRESTORE_EMULATOR_HOST": "points Firestore at the local emulator",
+    "STORAGE_EMULATOR_HOST": "points GCS at fake-gcs-server",
+    "VEO_ALLOW_LOOPBACK_URLS": "lets webhooks target 127.0.0.1 (SSRF in production)",
+    "VEO_VERTEX_ACCESS_TOKEN": "a developer's token; deployed functions use their service account",
+    "GCLOUD_PROJECT": "legacy alias of GOOGLE_CLOUD_PROJECT, which Terraform sets",
+    "VEO_VERTEX_API_KEY": "Vertex AI authenticates as the function's service account, with no key",
+}
+
+
+# ------------------------------------------------------------------------------ helpers
+def catalog(tf: Terraform) -> dict[str, dict]:
+    return tf.locals["function_catalog"]
+
+
+def enabled(tf: Terraform) -> dict[str, dict]:
+    return {name: f for name, f in catalog(tf).items() if f["enabled"] is True}
+
+
+def resolve(tf: Terraform, value):
+    """A literal, or `${var.x}` resolved to the variable's default."""
+    if is_expression(value):
+        m = re.fullmatch(r"\$\{var\.([a-z0-9_]+)\}", value)
+        assert m, f"cannot resolve {value!r} offline: use a literal or a plain var.<name>"
+        return tf.variables[m.group(1)]["default"]
+    return value
+
+
+def url_env_name(entry_point: str) -> str:
+    return f"VEO_{entry_point.upper()}_URL"
+
+
+def terraform_env_names(tf: Terraform) -> set[str]:
+    """Every environment variable name Terraform can set on a function (any provider, any
+    catalog entry once enabled): plain env, provider settings, mounted secrets, task URLs."""
+    names = set(tf.locals["base_env"])
+    for p in tf.locals["provider_catalog"].values():
+        names.add(p["base_url_env"])
+        names.update(p["extra_env"])
+        names.update(p["secrets"])
+    names.update(tf.locals["webhook_secrets"])
+    names.update(url_env_name(f["entry_point"]) for f in catalog(tf).values() if f["trigger"] == "http" and not f["public"])
+    return names
+
+
+# ------------------------------------------------------------------------------ functions
+def test_main_py_parser_on_a_fixture(tmp_path: Path):
+    """The entry-point reader understands every way main.py may declare functions."""
+    src = tmp_path / "main.py"
+    src.write_text(textwrap.dedent("""
+        import functions_framework
+        import functions_framework as ff
+        from functions_framework import cloud_event, http as h
+
+        @functions_framework.http
+        def api(request): ...
+
+        @ff.http
+        def submit_job(request): ...
+
+        @h
+        def poll_job(request): ...
+
+        @cloud_event
+        def on_request_object(event): ...
+
+        @functions_framework.cloud_event
+        async def later(event): ...
+
+        def helper(): ...
+
+        class NotAFunction:
+            @functions_framework.http
+            def method(self): ...
+
+        def outer():
+            @functions_framework.http
+            def nested(request): ...
+    """))
+    assert decorated_functions(src) == {
+        "api": "http",
+        "submit_job": "http",
+        "poll_job": "http",
+        "on_request_object": "cloud_event",
+        "later": "cloud_event",
+    }
+
+
+def test_function_names_and_entry_points(tf: Terraform):
+    for name, f in catalog(tf).items():
+        assert NAME_RE.match(name), f"{name}: not a valid Cloud Functions 2nd gen name (lowercase, digits, hyphens)"
+        assert name == f["entry_point"].replace("_", "-"), (
+            f"{name}: the deployed name must be the entry point with '-' for '_' "
+            f"({f['entry_point'].replace('_', '-')}), so URLs and VEO_*_URL names stay predictable"
+        )
+        assert isinstance(f["enabled"], bool), f"{name}: enabled must be a literal true/false"
+        assert f["trigger"] in {"http", "schedule", "storage"}, f"{name}: unknown trigger {f['trigger']!r}"
+    fn = tf.resource("google_cloudfunctions2_function", "fn")
+    assert fn["for_each"] == "${local.functions}"
+    assert fn["build_config"][0]["entry_point"] == "${each.value.entry_point}"
+    assert fn["build_config"][0]["runtime"] == "python312"
+    assert tf.locals["functions"] == "${{for name, f in local.function_catalog : name => f if f.enabled}}"
+
+
+def function_drift(catalog_: dict[str, dict], in_code: dict[str, str]) -> list[str]:
+    """What differs between the Terraform function catalog and main.py's decorated functions."""
+    deployed = {f["entry_point"]: name for name, f in catalog_.items() if f["enabled"]}
+    planned = {f["entry_point"]: name for name, f in catalog_.items() if not f["enabled"]}
+    problems = []
+    for entry in sorted(set(in_code) - set(deployed)):
+        if entry in planned:
+            problems.append(f"main.py defines {entry}: set `enabled = true` on {planned[entry]} in infra/main.tf")
+        else:
+            problems.append(f"main.py defines {entry}, which infra/main.tf does not deploy: add an entry to local.function_catalog")
+    for entry in sorted(set(deployed) - set(in_code)):
+        problems.append(f"infra/main.tf deploys {deployed[entry]} (entry point {entry}), which functions/main.py does not define")
+    for entry in sorted(set(in_code) & set(deployed)):
+        trigger = catalog_[deployed[entry]]["trigger"]
+        want = "cloud_event" if trigger == "storage" else "http"
+        if in_code[entry] != want:
+            problems.append(f"{entry} is @functions_framework.{in_code[entry]} but its Terraform trigger is {trigger!r} (needs {want})")
+    return problems
+
+
+def test_function_drift_is_detected():
+    cat = {
+        "api": {"entry_point": "api", "enabled": True, "trigger": "http"},
+        "poll-job": {"entry_point": "poll_job", "enabled": True, "trigger": "http"},
+        "stream-job": {"entry_point": "stream_job", "enabled": False, "trigger": "http"},
+        "on-request-object": {"entry_point": "on_request_object", "enabled": True, "trigger": "storage"},
+    }
+    assert function_drift(cat, {"api": "http", "poll_job": "http", "on_request_object": "cloud_event"}) == []
+    problems = function_drift(cat, {"api": "http", "stream_job": "http", "extra": "http", "on_request_object": "http"})
+    assert any("set `enabled = true` on stream-job" in p for p in problems)
+    assert any("main.py defines extra" in p for p in problems)
+    assert any("deploys poll-job" in p for p in problems)
+    assert any("on_request_object is @functions_framework.http" in p for p in problems)
+
+
+def test_terraform_deploys_exactly_the_functions_in_main_py(tf: Terraform):
+    if not MAIN_PY.exists():
+        pytest.fail(f"{MAIN_PY.relative_to(REPO)} does not exist: it must define the entry points "
+                    f"Terraform deploys ({', '.join(sorted(f['entry_point'] for f in enabled(tf).values()))})", pytrace=False)
+    problems = function_drift(catalog(tf), decorated_functions(MAIN_PY))
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------ environment
+class RecordingEnv(Mapping):
+    """An environment that records every name read from it."""
+
+    def __init__(self, values: dict[str, str]):
+        self._values = values
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return self._values[key]
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return self._values.get(key, default)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return key in self._values
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+
+def names_config_reads(tf: Terraform) -> set[str]:
+    config = importlib.import_module("veorelay.config")
+    settings_cls = getattr(config, "Settings", None)
+    if settings_cls is None or not hasattr(settings_cls, "from_env"):
+        pytest.fail("functions/veorelay/config.py no longer has Settings.from_env(environ): "
+                    "update tests/infra/test_drift.py to read its environment names", pytrace=False)
+    providers = list(getattr(config, "PROVIDER_NAMES", tf.locals["provider_catalog"]))
+    # The environment a deployed function sees: every name Terraform can set (with its
+    # literal value when it has one), every provider enabled so every provider's names are read.
+    literal = {**tf.locals["base_env"]}
+    for p in tf.locals["provider_catalog"].values():
+        literal[p["base_url_env"]] = p["base_url"]
+        literal.update(p["extra_env"])
+    values = {}
+    for name in terraform_env_names(tf):
+        value = literal.get(name)
+        if value is None or is_expression(value):
+            value = "https://example.invalid" if name.endswith("_URL") else "1"
+        values[name] = value
+    values.update({
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "VEO_BUCKET": "b",
+        "VEO_OUTPUT_PREFIX": "videos",
+        "VEO_LOG_LEVEL": "INFO",
+        "VEO_PROVIDERS_ENABLED": ",".join(providers),
+        "VEO_DEFAULT_PROVIDER": providers[0],
+    })
+    env = RecordingEnv(values)
+    settings_cls.from_env(env)
+    return env.read
+
+
+def test_terraform_sets_every_variable_config_reads(tf: Terraform):
+    if not CONFIG_PY.exists():
+        pytest.skip(f"{CONFIG_PY.relative_to(REPO)} does not exist yet: no environment contract to check")
+    read = names_config_reads(tf)
+    missing = sorted(read - terraform_env_names(tf) - set(DEV_ONLY_ENV))
+    assert not missing, (
+        "functions/veorelay/config.py reads environment variables Terraform never sets: "
+        f"{', '.join(missing)}. Add them to local.base_env (or provider_catalog) in infra/main.tf, "
+        "or to DEV_ONLY_ENV in this test if they must stay unset in production."
+    )
+
+
+def test_terraform_never_sets_dev_only_variables(tf: Terraform):
+    leaked = sorted(terraform_env_names(tf) & set(DEV_ONLY_ENV))
+    assert not leaked, f"Terraform sets local-only variables: {leaked}"
+
+
+def test_task_url_names_follow_the_code(tf: Terraform):
+    """Terraform computes VEO_<ENTRY>_URL with the same rule as the code, for every Cloud Tasks target."""
+    env_expr = tf.locals["function_env"]
+    assert 'VEO_${upper(f.entry_point)}_URL' in env_expr, "function_env no longer builds VEO_<ENTRY>_URL names"
+    assert "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" in tf.locals["function_urls"]
+    config = importlib.import_module("veorelay.config")
+    targets = getattr(config, "TASK_TARGETS", None)
+    if targets is None:
+        pytest.skip("config.py has no TASK_TARGETS to compare with")
+    tasks_targets = {f["entry_point"] for f in catalog(tf).values() if f["trigger"] == "http" and not f["public"]}
+    assert set(targets) == tasks_targets, (
+        f"config.TASK_TARGETS {sorted(targets)} != Terraform's Cloud Tasks targets {sorted(tasks_targets)}"
+    )
+
+
+def test_providers_match_the_code(tf: Terraform):
+    config = importlib.import_module("veorelay.config")
+    providers = tf.locals["provider_catalog"]
+    assert set(providers) == set(config.PROVIDER_NAMES), "infra provider_catalog and config.PROVIDER_NAMES differ"
+    validation = tf.variables["providers_enabled"]["validation"][0]["condition"]
+    for name in config.PROVIDER_NAMES:
+        assert f'"{name}"' in validation, f"variable providers_enabled does not accept {name}"
+        prefix = config.provider_env_prefix(name)
+        p = providers[name]
+        assert p["base_url_env"] == prefix + "BASE_URL"
+        for env_name in [*p["secrets"], *p["extra_env"]]:
+            assert env_name.startswith(prefix), f"{env_name} does not start with {prefix}"
+        default = config.DEFAULT_BASE_URLS[name]
+        if "{location}" in default:
+            assert p["base_url"] == default.format(location="${local.vertex_location}")
+        else:
+            assert p["base_url"] == default, f"{name}: Terraform default base URL {p['base_url']} != code's {default}"
+    assert tf.variables["default_provider"]["default"] in tf.variables["providers_enabled"]["default"]
+    assert tf.variables["output_prefix"]["default"] == "videos"
+
+
+# ------------------------------------------------------------------------------ queues
+QUEUE_FIELDS = {
+    "max_attempts", "min_backoff_s", "max_backoff_s", "max_doublings", "max_retry_duration_s",
+    "max_dispatches_per_second", "max_concurrent_dispatches",
+}
+
+
+def terraform_queues(tf: Terraform, providers) -> dict[str, dict]:
+    queues = {qid: {k: resolve(tf, v) for k, v in spec.items()} for qid, spec in tf.locals["fixed_queues"].items()}
+    template = {k: resolve(tf, v) for k, v in tf.locals["submit_queue_template"].items()}
+    for p in providers:
+        queues[f"veo-submit-{p}"] = dict(template)
+    return queues
+
+
+def test_queue_resource_uses_every_field(tf: Terraform):
+    q = tf.resource("google_cloud_tasks_queue", "queue")
+    assert q["for_each"] == "${local.queues}"
+    body = repr(q)
+    for field in QUEUE_FIELDS:
+        assert f"each.value.{field}" in body, f"google_cloud_tasks_queue.queue ignores {field}"
+
+
+def test_queues_match_dev_stack(tf: Terraform):
+    if not (REPO / "dev" / "stack.py").exists():
+        pytest.skip("dev/stack.py does not exist yet: no QUEUES to compare with")
+    stack = importlib.import_module("dev.stack")
+    queues = getattr(stack, "QUEUES", None)
+    assert isinstance(queues, dict) and queues, "dev/stack.py has no QUEUES dict"
+    problems = []
+    for qid, spec in queues.items():
+        if not isinstance(spec, Mapping) or set(spec) != QUEUE_FIELDS:
+            pytest.fail(
+                f"dev/stack.py QUEUES[{qid!r}] has fields {sorted(spec) if isinstance(spec, Mapping) else type(spec)}; "
+                f"this test compares {sorted(QUEUE_FIELDS)} (seconds as numbers). "
+                "Align the shapes (or teach tests/infra/test_drift.py the new one).",
+                pytrace=False,
+            )
+    stack_providers = [q.removeprefix("veo-submit-") for q in queues if q.startswith("veo-submit-")]
+    unknown = sorted(set(stack_providers) - set(tf.locals["provider_catalog"]))
+    assert not unknown, f"dev/stack.py has submit queues for providers Terraform does not know: {unknown}"
+    ours = terraform_queues(tf, stack_providers)
+    if set(ours) != set(queues):
+        problems.append(f"queue ids differ: only in Terraform {sorted(set(ours) - set(queues))}, "
+                        f"only in dev/stack.py {sorted(set(queues) - set(ours))}")
+    for qid in sorted(set(ours) & set(queues)):
+        for field in sorted(QUEUE_FIELDS):
+            theirs, mine = queues[qid][field], ours[qid][field]
+            if float(theirs) != float(mine):
+                problems.append(f"{qid}.{field}: dev/stack.py {theirs} != Terraform {mine}")
+    assert not problems, "\n".join(problems)
+
+
+def test_queue_ids_match_config(tf: Terraform):
+    config = importlib.import_module("veorelay.config")
+    qs = config.QueueSettings()
+    fixed = set(tf.locals["fixed_queues"])
+    for attr in ("poll", "finalize", "webhooks", "stream"):
+        assert getattr(qs, attr) in fixed, f"config queue {attr}={getattr(qs, attr)!r} is not a Terraform queue"
+    assert qs.submit("x") == "veo-submit-x"
+    assert 'for p in var.providers_enabled : "veo-submit-${p}"' in tf.locals["submit_queues"]
+
+
+# ------------------------------------------------------------------------------ cloudbuild.yaml
+def test_cloudbuild_deploys_through_terraform_only(tf: Terraform):
+    text = CLOUDBUILD.read_text(encoding="utf-8")
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    for forbidden in ("gcloud functions deploy", "gcloud run deploy", "gcloud beta functions"):
+        assert forbidden not in code, f"cloudbuild.yaml must deploy through Terraform, not `{forbidden}`"
+    for name, f in catalog(tf).items():
+        for token in {name, f["entry_point"]}:
+            assert not re.search(rf"(?<![\w-]){re.escape(token)}(?![\w-])", code), (
+                f"cloudbuild.yaml names the function {token!r}: names live only in infra/main.tf and functions/main.py"
+            )
+
+    build = load_yaml(CLOUDBUILD)
+    steps = build["steps"]
+    ids = [s.get("id") for s in steps]
+    assert len(ids) == len(set(ids)) and all(ids), "every step needs a unique id"
+    order = {sid: i for i, sid in enumerate(ids)}
+    for sid in ("install", "test", "terraform-init", "terraform-plan", "terraform-apply"):
+        assert sid in order, f"cloudbuild.yaml has no {sid} step"
+    assert order["install"] < order["test"] < order["terraform-init"] < order["terraform-plan"] < order["terraform-apply"]
+
+    test_step = steps[order["test"]]
+    args = test_step.get("args", [])
+    assert "pytest" in args, "the test step must run pytest"
+    for path in ("tests/unit", "tests/functions", "tests/infra"):
+        assert path in args, f"the test step does not run {path}"
+        assert (REPO / path).is_dir(), f"{path} does not exist but cloudbuild.yaml runs it"
+
+    for sid, cmd in (("terraform-init", "init"), ("terraform-plan", "plan")):
+        assert steps[order[sid]]["args"] == ["infra/tf.sh", cmd]
+    assert "sh infra/tf.sh apply" in " ".join(steps[order["terraform-apply"]]["args"])
+
+    tf_images = {s["name"] for s in steps if s["name"].startswith("hashicorp/terraform:")}
+    assert len(tf_images) == 1, f"use one Terraform image everywhere, not {sorted(tf_images)}"
+    version = tuple(int(x) for x in tf_images.pop().split(":", 1)[1].split("."))
+    required = re.search(r'required_version\s*=\s*">=\s*([0-9.]+)', tf.files["versions.tf"]).group(1)
+    assert version >= tuple(int(x) for x in required.split(".")), "Cloud Build's Terraform is older than required_version"
+
+
+def test_cloudbuild_substitutions(tf: Terraform):
+    build = load_yaml(CLOUDBUILD)
+    defined = set(build["substitutions"])
+    assert {"_PROJECT_ID", "_REGION"} <= defined, "cloudbuild.yaml needs _PROJECT_ID and _REGION substitutions"
+    text = CLOUDBUILD.read_text(encoding="utf-8")
+    used = set(re.findall(r"(?<!\$)\$\{?(_[A-Z0-9_]+)", text))
+    assert used == defined, f"substitutions defined but unused {sorted(defined - used)}, used but undefined {sorted(used - defined)}"
+    assert build["options"]["substitutionOption"] == "MUST_MATCH"
+    assert build["options"]["dynamicSubstitutions"] is True  # _PROJECT_ID defaults to ${PROJECT_ID}
+
+    # The optional push trigger passes only substitutions the build defines.
+    trigger = tf.resource("google_cloudbuild_trigger", "deploy")
+    assert set(trigger["substitutions"]) <= defined
+    assert trigger["filename"] == "cloudbuild.yaml"
+
+
+def test_tf_sh_sets_only_declared_variables(tf: Terraform):
+    script = (INFRA / "tf.sh").read_text(encoding="utf-8")
+    exported = set(re.findall(r"TF_VAR_([a-z0-9_]+)=", script))
+    assert exported, "infra/tf.sh sets no TF_VAR_*"
+    unknown = sorted(exported - set(tf.variables))
+    assert not unknown, f"infra/tf.sh sets TF_VAR_ for undeclared variables: {unknown}"
+    required = {name for name, v in tf.variables.items() if "default" not in v}
+    assert required <= exported, f"variables without default that tf.sh does not set: {sorted(required - exported)}"
