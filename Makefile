@@ -4,7 +4,7 @@ TASKS_VENV := .venv-tasks
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test stack bench clean
 
 setup: $(VENV)/.installed $(TASKS_VENV)/.installed
 
@@ -25,6 +25,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+stack: setup
+	PYTHONPATH=functions:. $(PY) -m dev.stack -v
 
 clean:
 	rm -rf $(VENV) $(TASKS_VENV) out .stack

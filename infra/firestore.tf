@@ -49,7 +49,6 @@ resource "google_firestore_index" "index" {
   database    = google_firestore_database.main.name
   collection  = each.value.collection
   query_scope = "COLLECTION"
-  api_scope   = "ANY_API"
 
   dynamic "fields" {
     for_each = each.value.fields

@@ -17,7 +17,7 @@ resource "google_cloud_tasks_queue" "queue" {
     min_backoff        = "${each.value.min_backoff_s}s"
     max_backoff        = "${each.value.max_backoff_s}s"
     max_doublings      = each.value.max_doublings
-    max_retry_duration = "${each.value.max_retry_duration_s}s"
+    max_retry_duration = each.value.max_retry_duration_s > 0 ? "${each.value.max_retry_duration_s}s" : null
   }
 
   stackdriver_logging_config {

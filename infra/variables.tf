@@ -134,6 +134,11 @@ variable "soft_delete_retention_days" {
   description = "GCS soft delete window for the bucket (0 disables it; Google's default is 7). Soft-deleted bytes are billed."
   type        = number
   default     = 7
+
+  validation {
+    condition     = var.soft_delete_retention_days == 0 || (var.soft_delete_retention_days >= 7 && var.soft_delete_retention_days <= 90)
+    error_message = "soft_delete_retention_days must be 0 (off) or between 7 and 90."
+  }
 }
 
 variable "max_instances" {
