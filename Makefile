@@ -1,12 +1,13 @@
 PYTHON ?= python3
 VENV := .venv
 TASKS_VENV := .venv-tasks
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
 .PHONY: setup demo test stack bench clean
 
-setup: $(VENV)/.installed $(TASKS_VENV)/.installed
+setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,13 @@ $(TASKS_VENV)/.installed: dev/requirements-tasks-emulator.txt
 	$(TASKS_VENV)/bin/pip install --quiet -r dev/requirements-tasks-emulator.txt
 	touch $@
 
+# checkov (offline Terraform checks) in its own venv: its dependencies clash with the app's.
+$(CHECKOV_VENV)/.installed: infra/requirements-checks.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r infra/requirements-checks.txt
+	touch $@
+
 demo: setup
 	PYTHONPATH=functions:. $(PY) -m dev.demo --provider $(PROVIDER)
 
@@ -30,4 +38,4 @@ stack: setup
 	PYTHONPATH=functions:. $(PY) -m dev.stack -v
 
 clean:
-	rm -rf $(VENV) $(TASKS_VENV) out .stack
+	rm -rf $(VENV) $(TASKS_VENV) $(CHECKOV_VENV) out .stack

@@ -119,7 +119,7 @@ class Settings:
             default_provider=default_provider,
             providers=providers,
             task_urls=task_urls,
-            webhook_secret=env.get("VEO_WEBHOOK_SECRET") or None,
+            webhook_secret=_secret(env.get("VEO_WEBHOOK_SECRET")),
             tasks_service_account=env.get("VEO_TASKS_SERVICE_ACCOUNT") or None,
             tasks_emulator_host=env.get("CLOUD_TASKS_EMULATOR_HOST") or None,
             allow_loopback_urls=_flag(env.get("VEO_ALLOW_LOOPBACK_URLS")),
@@ -144,8 +144,13 @@ class Settings:
 def _provider_settings(name: str, env: Mapping[str, str], location: str) -> ProviderSettings:
     prefix = provider_env_prefix(name)
     base_url = env.get(prefix + "BASE_URL") or DEFAULT_BASE_URLS[name].format(location=env.get(prefix + "LOCATION", location))
-    extras = {key: env[prefix + key] for key in PROVIDER_EXTRAS.get(name, ()) if env.get(prefix + key)}
-    return ProviderSettings(name=name, base_url=base_url.rstrip("/"), api_key=env.get(prefix + "API_KEY") or None, extras=extras)
+    extras = {key: env[prefix + key] for key in PROVIDER_EXTRAS.get(name, ()) if _secret(env.get(prefix + key))}
+    return ProviderSettings(name=name, base_url=base_url.rstrip("/"), api_key=_secret(env.get(prefix + "API_KEY")), extras=extras)
+
+
+def _secret(value: str | None) -> str | None:
+    """Secret Manager placeholders (infra creates every secret as `UNSET`) count as missing."""
+    return None if not value or value.strip() in ("", "UNSET") else value
 
 
 def _flag(value: str | None) -> bool:

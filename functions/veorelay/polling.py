@@ -11,6 +11,8 @@ from .lifecycle import fail, move
 from .schedule import TaskRequest
 from .store import utcnow
 
+FINALIZE_DEADLINE_S = 1800
+
 if TYPE_CHECKING:
     from .clients import Runtime
 
@@ -68,6 +70,8 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int) -> None:
 def schedule_finalize(rt: "Runtime", job_id: str) -> None:
     rt.scheduler.enqueue(TaskRequest(
         queue=rt.settings.queues.finalize, target="finalize_job", name=f"{job_id}-finalize", payload={"job_id": job_id},
+        # Cloud Tasks' maximum: a long download must not be redelivered while still running.
+        dispatch_deadline_s=FINALIZE_DEADLINE_S,
     ))
 
 

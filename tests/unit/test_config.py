@@ -43,3 +43,10 @@ def test_task_urls_are_required_only_when_used():
     assert s.task_url("poll_job") == "http://x/"
     with pytest.raises(ConfigError, match="VEO_FINALIZE_JOB_URL"):
         s.task_url("finalize_job")
+
+
+def test_secret_manager_placeholders_count_as_missing():
+    s = Settings.from_env(BASE | {"VEO_WEBHOOK_SECRET": "UNSET", "VEO_NEWAPI_API_KEY": "UNSET", "VEO_FLOW_GOOGLE_TOKEN": "UNSET"})
+    assert s.webhook_secret is None
+    assert s.providers["newapi"].api_key is None
+    assert "GOOGLE_TOKEN" not in s.providers["flow"].extras
