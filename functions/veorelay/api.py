@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import flask
@@ -21,7 +22,8 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def handle(request: flask.Request, rt: Runtime) -> flask.Response:
-    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    # Cloud Run always sends a trace; locally we start one, so a job's tasks still share it.
+    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent") or f"{uuid.uuid4().hex}/1"
     with logs.context(trace_header=trace, project=rt.settings.project):
         try:
             status, body = _route(request, rt)

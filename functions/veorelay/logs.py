@@ -87,6 +87,13 @@ def set_job(job_id: str) -> None:
     _job_id.set(job_id)
 
 
+def current_trace_header() -> str | None:
+    """The trace of the current request as an X-Cloud-Trace-Context value, so the tasks a
+    step enqueues continue the same trace: one job reads as one trace across functions."""
+    trace = _trace.get()
+    return f"{trace.rsplit('/', 1)[-1]}/1;o=1" if trace else None
+
+
 def trace_from_header(header: str | None, project: str | None) -> str | None:
     """`X-Cloud-Trace-Context: TRACE/SPAN;o=1` or W3C `traceparent: 00-TRACE-SPAN-01`."""
     if not header or not project:

@@ -15,6 +15,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from . import logs
 from .config import Settings
 from .errors import ErrorCode, TransientError
 
@@ -42,10 +43,14 @@ class TaskScheduler:
             raise ValueError(f"invalid task name {req.name!r}")
         parent = self._client.queue_path(self._settings.project, self._settings.location, req.queue)
         url = self._settings.task_url(req.target)
+        headers = {"Content-Type": "application/json"}
+        trace = logs.current_trace_header()
+        if trace:
+            headers["X-Cloud-Trace-Context"] = trace
         http_request: dict[str, Any] = {
             "http_method": tasks_v2.HttpMethod.POST,
             "url": url,
-            "headers": {"Content-Type": "application/json"},
+            "headers": headers,
             "body": json.dumps(req.payload).encode(),
         }
         if self._settings.tasks_service_account:
