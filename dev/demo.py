@@ -77,7 +77,8 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
     hook_path = "/demo-webhook"
     body = {"prompt": args.prompt, "provider": args.provider, "webhook_url": stack.webhook_receiver_url.rstrip("/") + hook_path}
     console.print(f"POST {api}/jobs {json.dumps(body)}")
-    resp = requests.post(f"{api}/jobs", json=body, timeout=30)
+    auth = {"Authorization": f"Bearer {stack.api_key}"}  # the stack's dev key of client `demo`
+    resp = requests.post(f"{api}/jobs", json=body, headers=auth, timeout=30)
     if resp.status_code != 202:
         console.print(f"[red]refused: {resp.status_code} {resp.text}")
         return 1
@@ -87,7 +88,7 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
 
     started, seen = time.monotonic(), None
     while time.monotonic() - started < args.timeout:
-        job = requests.get(f"{api}/jobs/{job_id}", timeout=10).json()
+        job = requests.get(f"{api}/jobs/{job_id}", headers=auth, timeout=10).json()
         state = (job["status"], (job.get("progress") or {}).get("percent"))
         if state != seen:
             console.print(f"  {time.monotonic() - started:6.1f}s  {job['status']:<12} progress {state[1]}%")
@@ -113,7 +114,7 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
         saved.append((output, local))
 
     hook = wait_for_webhook(stack, hook_path)
-    job = requests.get(f"{api}/jobs/{job_id}", timeout=10).json()  # now with the delivery recorded
+    job = requests.get(f"{api}/jobs/{job_id}", headers=auth, timeout=10).json()  # now with the delivery recorded
     (out / "job.json").write_text(json.dumps(job, indent=2))
     if hook:
         (out / "webhook.json").write_text(json.dumps(hook, indent=2))
@@ -133,8 +134,10 @@ def wait_for_webhook(stack: LocalStack, path: str, timeout_s: float = 30) -> dic
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         received = requests.get(f"{stack.webhook_receiver_url}/_received", params={"path": path}, timeout=5).json()
-        if received:
-            return received[-1]
+        # job.running comes first; the demo keeps the event that ends the job.
+        final = [r for r in received if json.loads(r["body"]).get("type") in ("job.succeeded", "job.failed", "job.cancelled")]
+        if final:
+            return final[-1]
         time.sleep(0.3)
     return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
+import hashlib
 import http.client
 import importlib.util
 import json
@@ -38,10 +39,14 @@ PROJECT = "veo-relay-local"
 LOCATION = "us-central1"
 BUCKET = "veo-relay-local-videos"
 PROVIDERS = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
-DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook")
+DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook", "sweep_jobs")
 
 # A fixed dev-only signing key, so recorded webhooks can be verified across runs. Never deploy it.
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"veo-relay-local-dev-webhook-key!").decode()
+
+# Dev-only API keys of two clients (tests check that one never sees the other's jobs). Only
+# their sha256 hashes go into the functions' environment (VEO_API_KEYS), as in production.
+DEV_API_KEYS = {"demo": "vr_dev_demo_0c7a1f5e2b9d4863", "other": "vr_dev_other_5d2e8b1a7c4f9036"}
 
 
 def _q(max_attempts, min_backoff_s, max_backoff_s, max_doublings, rate, concurrent, max_retry_duration_s=0):
@@ -316,6 +321,8 @@ class LocalStack:
         self.ports: dict[str, int] = {}
         self.function_urls: dict[str, str] = {}
         self.simulator_url: str | None = None
+        self.api_keys: dict[str, str] = dict(DEV_API_KEYS)  # client id -> plaintext key (dev only)
+        self.api_key = DEV_API_KEYS["demo"]
         self.webhook_receiver_url = self.firestore_host = self.gcs_url = self.tasks_host = None
         self.started = False
         self._tasks_client = None
@@ -507,6 +514,7 @@ class LocalStack:
             "VEO_VERTEX_PROJECT": PROJECT,
             "VEO_VERTEX_LOCATION": LOCATION,
             "VEO_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+            "VEO_API_KEYS": json.dumps({client: [hashlib.sha256(key.encode()).hexdigest()] for client, key in DEV_API_KEYS.items()}),
             "VEO_ALLOW_LOOPBACK_URLS": "true",
             "VEO_LOG_LEVEL": "INFO",
         })

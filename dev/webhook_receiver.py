@@ -8,7 +8,8 @@ Any POST to a path that does not start with /_ is recorded as
 Admin API:
     GET  /_received[?path=/x]   -> JSON list of recorded requests (all paths if no path)
     POST /_behavior             {"path": "/x", "responses": [503, {"status": 503, "retry_after": 2},
-                                 {"status": 200, "delay": 20}, 410]}
+                                 {"status": 200, "delay": 20}, 410,
+                                 {"status": 302, "headers": {"Location": "http://169.254.169.254/"}}]}
                                 scripts the next answers for /x, then 200 forever
     POST /_reset                forget recordings and scripts
     GET  /_health               200
@@ -106,7 +107,9 @@ class Handler(BaseHTTPRequestHandler):
             self.state.received.append(record)
         if answer.get("delay"):
             time.sleep(float(answer["delay"]))
-        headers = {"Retry-After": answer["retry_after"]} if "retry_after" in answer else None
+        headers = dict(answer.get("headers") or {})
+        if "retry_after" in answer:
+            headers["Retry-After"] = answer["retry_after"]
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:

@@ -1,13 +1,17 @@
 """Cloud Functions entry points. Each only decodes its request and calls the package."""
 import functions_framework
 import flask
+from cloudevents.http import CloudEvent
 
 from veorelay import api as public_api
 from veorelay.clients import runtime
 from veorelay.finalize import finalize_job as finalize_step
 from veorelay.notify import deliver_webhook as deliver_step
 from veorelay.polling import poll_job as poll_step
+from veorelay.request_objects import on_object_finalized
 from veorelay.submission import submit_job as submit_step
+from veorelay.streaming import stream_job as stream_step
+from veorelay import sweep as job_sweep
 from veorelay.tasks import TaskCall, run_task
 
 
@@ -23,7 +27,13 @@ def submit_job(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def poll_job(request: flask.Request) -> flask.Response:
-    return run_task(request, runtime(), lambda rt, call: poll_step(rt, call.job_id, _int(call, "poll", 1)))
+    return run_task(request, runtime(), lambda rt, call: poll_step(rt, call.job_id, _int(call, "poll", 1), _seconds(call, "checked_s"), _gen(call)))
+
+
+@functions_framework.http
+def stream_job(request: flask.Request) -> flask.Response:
+    """Holds a provider's event stream for one job (veo-stream; the task's deadline covers it)."""
+    return run_task(request, runtime(), lambda rt, call: stream_step(rt, call.job_id))
 
 
 @functions_framework.http
@@ -33,9 +43,32 @@ def finalize_job(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def deliver_webhook(request: flask.Request) -> flask.Response:
-    return run_task(request, runtime(), lambda rt, call: deliver_step(rt, call.job_id, str(call.payload.get("event", ""))))
+    return run_task(request, runtime(), lambda rt, call: deliver_step(rt, call.job_id, call.payload))
+
+
+@functions_framework.cloud_event
+def on_request_object(event: CloudEvent) -> None:
+    """Eventarc, google.cloud.storage.object.v1.finalized on the bucket: requests/*.json starts a job.
+    An exception answers 500, and Eventarc delivers the event again."""
+    on_object_finalized(runtime(), event["id"], event.data if isinstance(event.data, dict) else {})
+
+
+@functions_framework.http
+def sweep_jobs(request: flask.Request) -> flask.Response:
+    return job_sweep.handle(request, runtime())
 
 
 def _int(call: TaskCall, key: str, default: int) -> int:
     value = call.payload.get(key, default)
     return value if isinstance(value, int) and value > 0 else default
+
+
+def _gen(call: TaskCall) -> int:
+    """The task chain's sweep generation (sweep.py); 0 for a job's first chain."""
+    value = call.payload.get("gen", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _seconds(call: TaskCall, key: str) -> float | None:
+    value = call.payload.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None

@@ -1,4 +1,5 @@
-"""The public `api` function: POST /jobs, GET /jobs/{id}, POST /jobs/{id}:cancel, GET /providers."""
+"""The public `api` function: POST /jobs, GET /jobs/{id}, POST /jobs/{id}:cancel,
+POST /jobs/{id}/webhooks:redeliver, GET /providers."""
 from __future__ import annotations
 
 import re
@@ -8,15 +9,19 @@ from typing import Any
 import flask
 
 from . import logs
+from .auth import authenticate
 from .clients import Runtime
 from .errors import ApiError, ErrorCode, JobError, TransientError
 from .jobs import JobStatus
+from .limits import parse_json_body
 from .lifecycle import move
+from .notify import redeliver
 from .submission import create_job
 from .views import job_view
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
+_REDELIVER_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)/webhooks:redeliver$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -24,55 +29,65 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 def handle(request: flask.Request, rt: Runtime) -> flask.Response:
     # Cloud Run always sends a trace; locally we start one, so a job's tasks still share it.
     trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent") or f"{uuid.uuid4().hex}/1"
+    headers: dict[str, str] = {}
     with logs.context(trace_header=trace, project=rt.settings.project):
         try:
             status, body = _route(request, rt)
         except ApiError as exc:
             logs.info("request refused", status=exc.status, code=exc.code, field=exc.field, path=request.path)
             status, body = exc.status, exc.body()
+            if status == 401:
+                headers["WWW-Authenticate"] = 'Bearer realm="veo-relay"'
         except TransientError as exc:
             logs.warning("request failed, retryable", code=exc.code, error_message=exc.message)
             status, body = 503, {"error": {"code": exc.code, "message": exc.message, "field": None}}
         except Exception:
             logs.error("request failed", exc_info=True, path=request.path)
             status, body = 500, {"error": {"code": ErrorCode.INTERNAL, "message": "internal error", "field": None}}
-    return flask.make_response(flask.jsonify(body), status)
+    return flask.make_response(flask.jsonify(body), status, headers)
 
 
 def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
+    # Every route needs a key: nothing tells an anonymous caller what exists.
+    client_id = authenticate(request.headers.get("Authorization"), rt.settings.api_keys, rt.settings.auth_disabled)
     path = request.path.rstrip("/") or "/"
     if path == "/jobs":
         _allow(request, "POST")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters", "Idempotency-Key")
-        job, created = create_job(rt, _json_body(request), idempotency_key=key)
+        job, created = create_job(rt, _json_body(request), client_id=client_id, idempotency_key=key)
         return (202 if created else 200), job_view(job)
     if path == "/providers":
         _allow(request, "GET")
         return 200, {"providers": {name: p.capabilities.to_dict() for name, p in rt.providers.items()}, "default": rt.settings.default_provider}
+    match = _REDELIVER_PATH.match(path)
+    if match:
+        _allow(request, "POST")
+        return 202, redeliver(rt, _load(rt, match["id"], client_id))
     match = _JOB_PATH.match(path)
     if match:
         job_id = match["id"]
         if match["cancel"]:
             _allow(request, "POST")
-            return 200, job_view(cancel_job(rt, job_id))
+            return 200, job_view(cancel_job(rt, job_id, client_id))
         _allow(request, "GET")
-        return 200, job_view(_load(rt, job_id))
+        return 200, job_view(_load(rt, job_id, client_id))
     raise ApiError(404, ErrorCode.NOT_FOUND, f"no such endpoint: {request.method} {path}")
 
 
-def cancel_job(rt: Runtime, job_id: str) -> dict[str, Any]:
-    job = _load(rt, job_id)
+def cancel_job(rt: Runtime, job_id: str, client_id: str) -> dict[str, Any]:
+    job = _load(rt, job_id, client_id)
     if JobStatus(job["status"]).terminal:
         raise ApiError(409, ErrorCode.CONFLICT, f"the job already ended ({job['status']})")
     error = JobError(ErrorCode.CANCELLED, "cancelled by the client")
-    return move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()}) or _load(rt, job_id)
+    return move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()}) or _load(rt, job_id, client_id)
 
 
-def _load(rt: Runtime, job_id: str) -> dict[str, Any]:
+def _load(rt: Runtime, job_id: str, client_id: str) -> dict[str, Any]:
     job = rt.store.get(job_id) if _JOB_ID.match(job_id) else None
-    if job is None:
+    # Another client's job is answered exactly like a job that does not exist.
+    if job is None or job.get("client_id") != client_id:
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such job", "id")
     logs.set_job(job_id)
     return job
@@ -88,7 +103,5 @@ def _json_body(request: flask.Request) -> Any:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_JSON_BODY_BYTES} bytes")
     if request.mimetype != "application/json":
         raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the job as application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the body is not valid JSON")
-    return body
+    # Read at most one byte past the limit: a chunked body has no Content-Length to check.
+    return parse_json_body(request.stream.read(MAX_JSON_BODY_BYTES + 1), MAX_JSON_BODY_BYTES)

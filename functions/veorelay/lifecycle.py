@@ -1,6 +1,7 @@
 """Moving a job between states, and telling the caller when it ends."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from . import logs
@@ -8,6 +9,8 @@ from .clients import Runtime
 from .errors import JobError
 from .jobs import JobStatus, TransitionRefused
 from .notify import enqueue_event
+from .redaction import redact
+from .store import utcnow
 from .webhooks import EVENT_FOR_STATUS
 
 
@@ -20,12 +23,26 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
         logs.info("transition skipped", job_id=job_id, current=refused.current, target=str(to))
         return None
     logs.info(f"job {to}", job_id=job_id, status=str(to))
-    event = EVENT_FOR_STATUS.get(to)
-    if event and to.terminal:
+    event = EVENT_FOR_STATUS.get(to)  # job.running and the terminal events
+    if event:
         enqueue_event(rt, job, event)
     return job
 
 
 def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobStatus] | None = None) -> dict[str, Any] | None:
+    # A provider's error text is shown to the client and sent in webhooks: never a credential.
+    error = replace(error, message=redact(error.message), provider_detail=redact(error.provider_detail))
     logs.warning("job failed", job_id=job_id, error_code=error.code, error_message=error.message)
     return move(rt, job_id, JobStatus.FAILED, {"error": error.to_dict()}, from_states)
+
+
+def record_late_result(rt: Runtime, job_id: str, outputs: list[dict[str, Any]]) -> None:
+    """The provider finished after the job ended (cancelled, or failed by its deadline): keep
+    what it said on the job for the record, but deliver nothing and store no video."""
+    try:
+        rt.store.update(job_id, {JobStatus.CANCELLED, JobStatus.FAILED}, {
+            "late_result": {"state": "succeeded", "outputs": redact(outputs), "at": utcnow()},
+        })
+    except TransitionRefused:
+        return
+    logs.info("late provider success recorded, not delivered", job_id=job_id, outputs=len(outputs))

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+from .redaction import redact_text
+
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
 
@@ -36,7 +38,8 @@ class _JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # The last line of defence: a secret quoted in a field or a traceback never leaves.
+        return redact_text(json.dumps(entry, default=str))
 
 
 def configure(level: str = "INFO") -> None:

@@ -1,29 +1,94 @@
-"""Job events out: enqueue one webhook task per event, and deliver it."""
+"""Job events out: one webhook task per event, its delivery, and its retry schedule.
+
+The schedule is ours, not the queue's: an attempt that fails is recorded on the job and the
+next attempt is a new named task (`<job>-wh-<event>-<n>`), delayed by the schedule or by the
+receiver's Retry-After, whichever is longer. The task itself then answers 200; the queue's
+own retries are only a safety net for crashes. So the schedule can span three days, each
+attempt is visible on the job, and a 410 or an exhausted schedule simply enqueues nothing.
+"""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import logs
 from .clients import Runtime
-from .errors import ErrorCode, TransientError
+from .errors import ApiError, ErrorCode, TransientError
+from .jobs import JobStatus
 from .schedule import TaskRequest
+from .signed_urls import with_signed_urls
+from .store import utcnow
 from .views import job_view
-from .webhooks import post_event, webhook_id, event_body
+from .webhooks import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, event_body, post_event, webhook_id
+
+MAX_RETRY_AFTER_S = 24 * 3600  # a receiver asking for longer is asked again after a day
+MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB
+_CHAIN = re.compile(r"^r[0-9]{1,12}$")
+
+
+def subscribed_events(job: dict[str, Any]) -> tuple[str, ...]:
+    events = (job.get("webhook") or {}).get("events")
+    return tuple(events) if events else DEFAULT_EVENTS
 
 
 def enqueue_event(rt: Runtime, job: dict[str, Any], event_type: str) -> None:
-    if not (job.get("webhook") or {}).get("url"):
+    """Queue the first attempt of a lifecycle event, if the job has a webhook that wants it."""
+    if (job.get("webhook") or {}).get("url") and event_type in subscribed_events(job):
+        _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
+
+
+def enqueue_progress(rt: Runtime, job: dict[str, Any]) -> None:
+    """Queue a job.progress event, at most one per job per progress window (the task name is
+    the window's number, so a second one in the same window is the same task)."""
+    if not (job.get("webhook") or {}).get("url") or PROGRESS_EVENT not in subscribed_events(job):
         return
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.webhooks,
-        target="deliver_webhook",
-        name=f"{job['id']}-wh-{event_type.replace('.', '_')}",
-        payload={"job_id": job["id"], "event": event_type},
-    ))
+    if len(job.get("deliveries") or []) >= MAX_DELIVERY_RECORDS:
+        return
+    seq = int(time.time() // max(rt.settings.webhooks.progress_interval_s, 1))
+    _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=seq)
 
 
-def deliver_webhook(rt: Runtime, job_id: str, event_type: str) -> None:
+def redeliver(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+    """POST /jobs/{id}/webhooks:redeliver: the job's last event again, with its webhook-id,
+    on a fresh retry schedule."""
+    if not (job.get("webhook") or {}).get("url"):
+        raise ApiError(409, ErrorCode.CONFLICT, "this job has no webhook_url")
+    last = last_event(job)
+    if last is None:
+        raise ApiError(409, ErrorCode.CONFLICT, "this job has no event to redeliver yet")
+    if len(job.get("deliveries") or []) >= MAX_DELIVERY_RECORDS:
+        raise ApiError(429, ErrorCode.QUOTA_EXCEEDED, f"this job already recorded {MAX_DELIVERY_RECORDS} webhook attempts")
+    event_type, seq = last
+    # One redelivery per second per job: a double click does not send twice.
+    queued = _enqueue(rt, job["id"], event_type, attempt=1, seq=seq, chain=f"r{int(time.time())}")
+    logs.info("webhook redelivery queued", event=event_type, queued=queued)
+    return {"event": event_type, "webhook_id": webhook_id(job["id"], event_type, seq), "queued": queued}
+
+
+def last_event(job: dict[str, Any]) -> tuple[str, int | None] | None:
+    """The latest event the job has had that its webhook wants: (type, progress number)."""
+    wanted = subscribed_events(job)
+    status = JobStatus(job["status"])
+    if status.terminal and EVENT_FOR_STATUS[status] in wanted:
+        return EVENT_FOR_STATUS[status], None
+    seqs = [d["seq"] for d in job.get("deliveries") or [] if d.get("event") == PROGRESS_EVENT and isinstance(d.get("seq"), int)]
+    if seqs and PROGRESS_EVENT in wanted:
+        return PROGRESS_EVENT, max(seqs)
+    if "running" in (job.get("timestamps") or {}) and "job.running" in wanted:
+        return "job.running", None
+    return None
+
+
+def deliver_webhook(rt: Runtime, job_id: str, task: dict[str, Any]) -> None:
+    """One attempt of one event (the deliver_webhook task)."""
+    event_type, attempt = task.get("event"), task.get("attempt", 1)
+    seq, chain = task.get("seq"), task.get("chain") or ""
+    if (event_type not in EVENT_TYPES or not isinstance(attempt, int) or attempt < 1
+            or not (seq is None or isinstance(seq, int)) or not (chain == "" or _CHAIN.match(chain))):
+        logs.error("malformed webhook task dropped", event=str(event_type)[:40])
+        return
     job = rt.store.get(job_id)
     if job is None:
         logs.warning("webhook for a job that does not exist", job_id=job_id)
@@ -31,15 +96,66 @@ def deliver_webhook(rt: Runtime, job_id: str, event_type: str) -> None:
     url = (job.get("webhook") or {}).get("url")
     if not url:
         return
-    secret = rt.settings.webhook_secret
-    if not secret:
-        logs.error("VEO_WEBHOOK_SECRET is not set; webhooks cannot be signed", event=event_type)
+    secrets = rt.settings.webhooks.secrets_for(job.get("client_id") or "default")
+    if not secrets:
+        logs.error("no webhook secret for this client (VEO_WEBHOOK_SECRETS / VEO_WEBHOOK_SECRET); webhooks cannot be signed",
+                   client_id=job.get("client_id"), event=event_type)
         raise TransientError(ErrorCode.INTERNAL, "webhook secret missing")
-    msg_id = webhook_id(job_id, event_type)
-    body = event_body(event_type, job_view(job), datetime.now(timezone.utc))
-    attempt = post_event(rt.http, url, event_type, msg_id, body, secret, rt.settings.webhook_timeout_s)
-    rt.store.append(job_id, "deliveries", attempt.record())
-    logs.info("webhook attempt", event=event_type, webhook_id=msg_id, status_code=attempt.status_code, latency_ms=attempt.latency_ms, error=attempt.error)
-    if attempt.delivered or attempt.gone:
-        return
-    raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"webhook not delivered: {attempt.error}", retry_after_s=attempt.retry_after_s)
+
+    msg_id = webhook_id(job_id, event_type, seq)
+    data = with_signed_urls(job_view(job), rt.bucket, rt.settings)
+    result = post_event(rt.user_http, url, event_type, msg_id, event_body(event_type, data, datetime.now(timezone.utc)),
+                        secrets, rt.settings.webhook_timeout_s, attempt)
+    delay, outcome = _next_step(rt, event_type, attempt, result)
+    record = result.record() | {"outcome": outcome, "next_attempt_at": _at(delay)}
+    if seq is not None:
+        record["seq"] = seq
+    if chain:
+        record["redelivery"] = True
+    rt.store.append(job_id, "deliveries", record)
+    logs.event("INFO" if result.delivered else "WARNING", "webhook attempt", event=event_type, webhook_id=msg_id,
+               attempt=attempt, status_code=result.status_code, latency_ms=result.latency_ms, error=result.error, outcome=outcome)
+    if delay is not None:
+        _enqueue(rt, job_id, event_type, attempt + 1, delay_s=delay, seq=seq, chain=chain)
+
+
+def next_delay_s(schedule: tuple[float, ...], attempts_done: int, retry_after_s: float | None) -> float | None:
+    """Seconds before attempt attempts_done + 1, or None when the schedule is used up."""
+    if attempts_done >= len(schedule):
+        return None
+    return max(schedule[attempts_done], min(retry_after_s or 0.0, MAX_RETRY_AFTER_S))
+
+
+def _next_step(rt: Runtime, event_type: str, attempt: int, result) -> tuple[float | None, str]:
+    if result.delivered:
+        return None, "delivered"
+    if result.gone:
+        return None, "gone"  # 410: the receiver asked us to stop
+    if result.blocked:
+        return None, "blocked"  # the SSRF guard refused the address; it will not change its mind
+    if event_type == PROGRESS_EVENT:
+        return None, "not_retried"  # stale by the time a retry would land; the next one follows
+    delay = next_delay_s(rt.settings.webhooks.retry_schedule_s, attempt, result.retry_after_s)
+    return delay, "retrying" if delay is not None else "gave_up"
+
+
+def _at(delay_s: float | None) -> datetime | None:
+    return None if delay_s is None else utcnow() + timedelta(seconds=delay_s)
+
+
+def _enqueue(rt: Runtime, job_id: str, event_type: str, attempt: int, delay_s: float = 0.0,
+             seq: int | None = None, chain: str = "") -> bool:
+    parts = [job_id, "wh", event_type.replace(".", "_")]
+    parts += [str(seq)] if seq is not None else []
+    parts += [chain] if chain else []
+    payload: dict[str, Any] = {"job_id": job_id, "event": event_type, "attempt": attempt}
+    if seq is not None:
+        payload["seq"] = seq
+    if chain:
+        payload["chain"] = chain
+    return rt.scheduler.enqueue(TaskRequest(
+        queue=rt.settings.queues.webhooks, target="deliver_webhook",
+        name="-".join(parts + [str(attempt)]), payload=payload, delay_s=delay_s,
+        # An attempt takes at most the POST's timeout, plus signing and recording.
+        dispatch_deadline_s=max(30, int(rt.settings.webhook_timeout_s) + 30),
+    ))

@@ -1,13 +1,15 @@
-"""When to ask a provider again."""
+"""When to ask a provider again (the schedule itself: poll_schedule.py, poll_stats.py)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import logs
-from .config import PollSettings
+from . import logs, poll_schedule
+from .config import Settings
 from .errors import ErrorCode, JobError, PermanentError
 from .jobs import JobStatus, TransitionRefused
-from .lifecycle import fail, move
+from .lifecycle import fail, move, record_late_result
+from .notify import enqueue_progress
+from .poll_stats import DurationStats
 from .schedule import TaskRequest
 from .store import utcnow
 
@@ -17,27 +19,62 @@ if TYPE_CHECKING:
     from .clients import Runtime
 
 
-def next_poll_delay(poll: PollSettings, polls_done: int) -> float:
-    """Seconds until poll number polls_done + 1.
-
-    The first check waits `initial_delay_s` (a Veo job is never done sooner), then checks
-    come every min_delay_s growing ×1.2 up to max_delay_s.
-    """
-    if polls_done == 0:
-        return poll.initial_delay_s
-    return min(poll.max_delay_s, poll.min_delay_s * 1.2 ** (polls_done - 1))
+def duration_stats(rt: "Runtime") -> DurationStats:
+    """The runtime's learned durations; a Runtime built without them plans from the prior."""
+    stats = getattr(rt, "durations", None)
+    return stats if stats is not None else _prior_only(rt.settings)
 
 
-def poll_job(rt: "Runtime", job_id: str, poll_number: int) -> None:
-    """Ask the provider once; then schedule the next check, the download, or the failure."""
+_PRIOR_ONLY: dict[int, DurationStats] = {}
+
+
+def _prior_only(settings: Settings) -> DurationStats:
+    return _PRIOR_ONLY.setdefault(id(settings), DurationStats(None, settings.poll, settings.job_deadline_s))
+
+
+def seconds_running(job: dict[str, Any]) -> float:
+    """Seconds since the provider accepted the job (what generation times are measured from)."""
+    started = (job.get("timestamps") or {}).get("running") or job["created_at"]
+    return max(0.0, (utcnow() - started).total_seconds())
+
+
+def first_check_delay(rt: "Runtime", job: dict[str, Any]) -> float:
+    poll = rt.settings.poll
+    plan = duration_stats(rt).plan(job["provider"], job["model"])
+    return poll_schedule.next_delay(plan.times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=poll.initial_delay_s)
+
+
+def next_check_delay(rt: "Runtime", job: dict[str, Any], elapsed_s: float) -> float:
+    poll = rt.settings.poll
+    plan = duration_stats(rt).plan(job["provider"], job["model"])
+    return poll_schedule.next_delay(plan.times, elapsed_s, poll.min_delay_s, poll.max_delay_s)
+
+
+def learn_duration(rt: "Runtime", job: dict[str, Any], after_s: float, at_s: float) -> None:
+    """Best effort: a lost data point only makes the schedule learn a little slower."""
+    try:
+        duration_stats(rt).record(job["provider"], job["model"], job["id"], after_s, at_s)
+    except Exception as exc:  # noqa: BLE001 - learning must never fail or retry a poll
+        logs.warning("generation time not recorded", error=type(exc).__name__)
+
+
+def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | None = None, gen: int = 0) -> None:
+    """Ask the provider once; then schedule the next check, the download, or the failure.
+
+    checked_s: seconds since submission at the previous check (carried by the poll task),
+    so a finished job tells the schedule it ended between that check and this one."""
     job = rt.store.get(job_id)
     if job is None or job["status"] != JobStatus.RUNNING:
         logs.info("poll skipped", job_id=job_id, status=job and job["status"], poll=poll_number)
+        return
+    if gen != sweep_generation(job):  # sweep.py started a new chain of checks: this one ends
+        logs.info("poll skipped: superseded by the sweep", job_id=job_id, poll=poll_number, gen=gen)
         return
     if utcnow() > job["deadline_at"]:
         fail(rt, job_id, JobError(ErrorCode.DEADLINE_EXCEEDED, "the provider did not finish before the job's deadline"), {JobStatus.RUNNING})
         return
     provider = rt.providers[job["provider"]]
+    elapsed = seconds_running(job)
     try:
         progress = provider.check(job["handle"])
     except PermanentError as exc:
@@ -49,21 +86,29 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int) -> None:
         fail(rt, job_id, progress.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported a failure"), {JobStatus.RUNNING})
         return
     if progress.state == "succeeded":
+        seen_done_s = seconds_running(job)
         downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
             "pending_outputs": [ref.to_dict() for ref in progress.outputs],
             "progress": {"percent": 100, "stage": "downloading"},
         }, from_states={JobStatus.RUNNING})
-        if downloading is not None or job_status(rt, job_id) == JobStatus.DOWNLOADING:
+        status = JobStatus.DOWNLOADING if downloading is not None else job_status(rt, job_id)
+        if status == JobStatus.DOWNLOADING:
             schedule_finalize(rt, job_id)
+        elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
+            record_late_result(rt, job_id, [ref.to_dict() for ref in progress.outputs])
+        if downloading is not None:  # only the poll that moved the job: one data point per job
+            learn_duration(rt, job, checked_s or 0.0, seen_done_s)
         return
     if progress.percent is not None and progress.percent != (job.get("progress") or {}).get("percent"):
         try:
-            rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": progress.percent, "stage": "running"}})
+            updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": progress.percent, "stage": "running"}})
         except TransitionRefused:
             return
+        enqueue_progress(rt, updated)  # a job.progress webhook, if asked for (throttled)
     rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.poll, target="poll_job", name=f"{job_id}-poll-{poll_number + 1}",
-        payload={"job_id": job_id, "poll": poll_number + 1}, delay_s=next_poll_delay(rt.settings.poll, poll_number),
+        queue=rt.settings.queues.poll, target="poll_job", name=poll_task_name(job_id, poll_number + 1, gen),
+        payload={**poll_payload(job_id, poll_number + 1, gen), "checked_s": round(elapsed, 3)},
+        delay_s=next_check_delay(rt, job, elapsed),
     ))
 
 
@@ -78,3 +123,18 @@ def schedule_finalize(rt: "Runtime", job_id: str) -> None:
 def job_status(rt: "Runtime", job_id: str) -> str | None:
     job = rt.store.get(job_id)
     return job and job["status"]
+
+
+def sweep_generation(job: dict[str, Any]) -> int:
+    """How many times sweep.py restarted this job's task chain (0: never)."""
+    return int(job.get("sweep_gen") or 0)
+
+
+def poll_task_name(job_id: str, poll_number: int, gen: int = 0) -> str:
+    """Names of a restarted chain carry its generation: Cloud Tasks refuses a name used in
+    the last hour, and the lost chain used the plain ones."""
+    return f"{job_id}-poll-{poll_number}" if not gen else f"{job_id}-g{gen}-poll-{poll_number}"
+
+
+def poll_payload(job_id: str, poll_number: int, gen: int = 0) -> dict[str, Any]:
+    return {"job_id": job_id, "poll": poll_number, **({"gen": gen} if gen else {})}

@@ -5,12 +5,48 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ApiError, ErrorCode
 
 MAX_PROMPT_CHARS = 4000
 MAX_METADATA_BYTES = 2048
+MAX_DEADLINE_SECONDS = 24 * 3600
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_REFERENCE_IMAGES = 3
+IMAGE_SOURCES = ("base64", "gcs_uri", "url", "upload")
+
+
+class ImageInput(BaseModel):
+    """One input image: inline `base64` with its `mime_type`, a `gs://` object, an https `url`,
+    or (multipart/form-data) the name of an uploaded part. veo-relay copies it into its bucket
+    when the job is accepted, so a stored job holds only {gcs_uri, mime_type} (images.py)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    base64: str | None = Field(default=None, min_length=1, max_length=4 * (MAX_IMAGE_BYTES // 3 + 1))
+    mime_type: Literal["image/png", "image/jpeg", "image/webp"] | None = None
+    gcs_uri: str | None = Field(default=None, max_length=1100, pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/[^\s]+$")
+    url: str | None = Field(default=None, max_length=2048)
+    upload: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ImageInput":
+        given = [name for name in IMAGE_SOURCES if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(IMAGE_SOURCES)}")
+        if self.base64 is not None and self.mime_type is None:
+            raise ValueError("base64 needs its mime_type")
+        if self.url is not None and not self.url.lower().startswith(("https://", "http://")):
+            raise ValueError("url must be an https URL")
+        return self
+
+
+class ReferenceImage(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    image: ImageInput
+    type: Literal["asset", "style"] = "asset"
 
 
 class GenerationRequest(BaseModel):
@@ -30,8 +66,15 @@ class GenerationRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = None
     generate_audio: bool | None = None
+    image: ImageInput | None = None  # the first frame
+    last_frame: ImageInput | None = None
+    reference_images: list[ReferenceImage] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
     webhook_url: str | None = Field(default=None, max_length=2048)
+    # Which events the webhook receives (default: all but job.progress). Kept in step with webhooks.EVENT_TYPES.
+    webhook_events: list[Literal["job.running", "job.progress", "job.succeeded", "job.failed", "job.cancelled"]] | None = Field(default=None, min_length=1, max_length=5)
     metadata: dict[str, Any] | None = None
+    # The job fails with deadline_exceeded if it has not ended by then (default VEO_JOB_DEADLINE_SECONDS).
+    deadline_seconds: int | None = Field(default=None, ge=10, le=MAX_DEADLINE_SECONDS)
 
     @field_validator("prompt")
     @classmethod
@@ -47,6 +90,13 @@ class GenerationRequest(BaseModel):
             raise ValueError("webhook_url must be an https URL")
         return value
 
+    @field_validator("webhook_events")
+    @classmethod
+    def _events_need_a_webhook(cls, value: list[str] | None, info) -> list[str] | None:
+        if value is not None and not info.data.get("webhook_url"):
+            raise ValueError("webhook_events needs a webhook_url")
+        return list(dict.fromkeys(value)) if value is not None else None
+
     @field_validator("metadata")
     @classmethod
     def _metadata_is_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -54,18 +104,27 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes of JSON")
         return value
 
+    def images(self) -> list[tuple[str, ImageInput]]:
+        """Every input image with the field that names it (for errors), in a fixed order."""
+        found = [("image", self.image), ("last_frame", self.last_frame)]
+        found += [(f"reference_images.{i}.image", ref.image) for i, ref in enumerate(self.reference_images or [])]
+        return [(field, image) for field, image in found if image is not None]
+
     def options(self) -> set[str]:
         """The optional fields the client actually set (what a provider must be able to honour)."""
-        return {name for name in self.model_fields_set if name not in {"prompt", "provider", "webhook_url", "metadata"}}
+        return {name for name in self.model_fields_set if name not in {"prompt", "provider", "webhook_url", "webhook_events", "metadata", "deadline_seconds"}}
 
 
 def parse_request(body: Any) -> GenerationRequest:
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "the request body must be a JSON object")
     try:
-        return GenerationRequest.model_validate(body)
+        req = GenerationRequest.model_validate(body)
     except ValidationError as exc:
         raise _api_error(exc) from None
+    if req.last_frame is not None and req.image is None:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "last_frame needs image (the first frame)", "last_frame")
+    return req
 
 
 def _api_error(exc: ValidationError) -> ApiError:

@@ -17,6 +17,7 @@ from google.cloud import storage
 
 from .errors import ErrorCode, PermanentError, TransientError
 from .providers.base import Download
+from .readahead import ReadAhead
 
 VIDEO_CONTENT_TYPE = "video/mp4"
 _READ_CHUNK = 1024 * 1024
@@ -54,8 +55,9 @@ def store_video(
     digest = hashlib.sha256()
     size = 0
     try:
-        chunks = _verified_chunks(download)
-        with tmp.open("wb", content_type=VIDEO_CONTENT_TYPE, chunk_size=chunk_bytes, ignore_flush=True) as out:
+        # Read ahead up to one upload chunk, so the download flows while a chunk is uploaded.
+        with ReadAhead(_verified_chunks(download), depth=chunk_bytes // _READ_CHUNK + 1) as chunks, \
+                tmp.open("wb", content_type=VIDEO_CONTENT_TYPE, chunk_size=chunk_bytes, ignore_flush=True) as out:
             for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)

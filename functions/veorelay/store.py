@@ -88,6 +88,25 @@ class JobStore:
         """Add a record to an array field whatever the status (webhook deliveries)."""
         self._jobs.document(job_id).update({field: firestore.ArrayUnion([item]), "updated_at": utcnow()})
 
+    def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Jobs in `status` whose timestamp `field` is before `before`, oldest first (the
+        sweep's queries; each needs the composite index (status, field) in production)."""
+        query = (self._jobs.where(filter=firestore.FieldFilter("status", "==", str(status)))
+                 .where(filter=firestore.FieldFilter(field, "<", before))
+                 .order_by(field).limit(limit))
+        return [snap.to_dict() for snap in query.stream()]
+
+    def restart_chain(self, job_id: str, status: JobStatus, untouched_since: datetime) -> dict[str, Any]:
+        """sweep_gen + 1, if the job is still in `status` and nothing wrote it since
+        `untouched_since`; TransitionRefused when it moved meanwhile (then it is not stuck)."""
+
+        def apply(job: dict[str, Any]) -> dict[str, Any]:
+            if job["status"] != status or job["updated_at"] >= untouched_since:
+                raise TransitionRefused(job_id, job["status"], "(restart)")
+            return {"sweep_gen": int(job.get("sweep_gen") or 0) + 1, "updated_at": utcnow()}
+
+        return self._update_in_transaction(job_id, apply)
+
     def _update_in_transaction(self, job_id: str, apply: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         ref = self._jobs.document(job_id)
 

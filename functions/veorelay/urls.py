@@ -1,5 +1,10 @@
-"""Checks on URLs veo-relay calls on a user's behalf (webhooks): https only, and never an
-address inside the platform (loopback, private, link-local, metadata server...)."""
+"""Checks on URLs veo-relay calls on a user's behalf (webhooks, image URLs): https only, and
+never an address inside the platform (loopback, private, link-local, metadata server...).
+
+This is the early check, for a clear 400 when a job is submitted. It is not enough on its own:
+DNS can answer differently a second later (rebinding), so `egress.py` checks the address
+again at the moment it connects, with the same rules (`address_problem`).
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -8,38 +13,118 @@ from urllib.parse import urlsplit
 
 from .errors import ApiError, ErrorCode
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Names of metadata servers: refused by name, so the error is clear even where they do not resolve.
+BLOCKED_HOSTNAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"})
+
+_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: not global, not "private" either
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix: the last 32 bits are the IPv4 address
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # local-use translation: never a user's endpoint
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d, still routed to a.b.c.d by some stacks
+
+
+def check_user_url(url: str, field: str, allow_loopback: bool = False) -> None:
+    """Refuse (ApiError 400, naming `field`) a URL veo-relay must not call for a user."""
+    problem = url_problem(url, allow_loopback)
+    if problem:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} {problem}", field)
+
 
 def check_webhook_url(url: str, allow_loopback: bool = False, field: str = "webhook_url") -> None:
+    check_user_url(url, field, allow_loopback)
+
+
+def url_problem(url: str, allow_loopback: bool = False) -> str | None:
+    """Why this URL is refused ("must use https", "resolves to 10.0.0.1, a private address"), or None."""
+    if any(ch.isspace() or ch == "\\" or ord(ch) < 32 for ch in url):
+        return "must not contain spaces, control characters or backslashes"
     parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        return "must use https"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has an invalid port"
     host = parts.hostname
-    if not host or parts.username or parts.password:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} must be an absolute URL without credentials", field)
-    loopback_ok = allow_loopback and _is_loopback_host(host)
-    if parts.scheme != "https" and not (loopback_ok and parts.scheme == "http"):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} must use https", field)
-    for address in resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
-        if not is_public_address(address) and not (allow_loopback and address.is_loopback):
-            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} points to a non-public address", field)
-
-
-def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    if not host or parts.username is not None or parts.password is not None:
+        return "must be an absolute URL without credentials"
+    if host.rstrip(".").lower() in BLOCKED_HOSTNAMES:
+        return f"names {host}, a metadata server"
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"cannot resolve host {host!r}", "webhook_url") from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
+    except OSError:
+        return f"has a host that cannot be resolved ({host})"
+    for address in addresses:
+        problem = address_problem(address, allow_loopback)
+        if problem:
+            return f"is {problem}" if is_literal(host, address) else f"resolves to {address}, {problem}"
+    if parts.scheme == "http" and not (allow_loopback and all(a.is_loopback for a in addresses)):
+        return "must use https"
+    return None
 
 
-def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address the host resolves to (all must pass: a client may use any of them)."""
+    infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    # Drop an IPv6 zone ("fe80::1%eth0"): the address alone decides.
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
 
 
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
+def is_literal(host: str, address: IPAddress) -> bool:
+    """Whether the host was written as this very address (then there was nothing to resolve)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]) == address
     except ValueError:
         return False
+
+
+def address_problem(address: IPAddress, allow_loopback: bool = False) -> str | None:
+    """Why veo-relay must not connect to this address for a user ("a private address"), or None.
+
+    IPv6 forms that carry an IPv4 address (mapped, compatible, 6to4, Teredo, NAT64) are judged
+    by the IPv4 address inside, so ::ffff:169.254.169.254 is the metadata server too.
+    """
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        problem = address_problem(inner, allow_loopback)
+        return f"{problem} (as {inner})" if problem else None
+    if address.is_loopback:
+        return None if allow_loopback else "a loopback address"
+    if address in _METADATA:
+        return "the cloud metadata server"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL:
+        return "a unique-local address"
+    if isinstance(address, ipaddress.IPv6Address) and address in _LOCAL_NAT64:
+        return "a local-use NAT64 address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
+        return "a shared (carrier-grade NAT) address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_private:
+        return "a private address"
+    if not address.is_global:
+        return "a non-public address"
+    return None
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where traffic goes
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .webhooks import DEFAULT_EVENTS
+
 PUBLIC_FIELDS = ("id", "status", "provider", "model", "request", "metadata", "progress", "outputs", "error")
 
 
@@ -17,6 +19,7 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
     webhook = job.get("webhook") or {}
     view["webhook"] = {
         "url": webhook.get("url"),
+        "events": list(webhook.get("events") or DEFAULT_EVENTS) if webhook.get("url") else [],
         "deliveries": _jsonable(job.get("deliveries") or []),
     }
     view["links"] = {"self": f"/jobs/{job['id']}", "cancel": f"/jobs/{job['id']}:cancel"}

@@ -1,6 +1,6 @@
 """Standard Webhooks: event bodies, signatures, and one delivery attempt.
 
-The `webhook-id` is derived from the job and event type, so every retry and every
+The `webhook-id` is derived from the job and the event, so every retry and every
 redelivery of one event carries the same id and receivers can deduplicate on it.
 """
 from __future__ import annotations
@@ -10,11 +10,13 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from email.utils import parsedate_to_datetime
+from typing import Any, Sequence
 
 import requests
 from standardwebhooks import Webhook
 
+from .egress import BlockedDestination
 from .jobs import JobStatus
 
 EVENT_FOR_STATUS = {
@@ -23,10 +25,16 @@ EVENT_FOR_STATUS = {
     JobStatus.FAILED: "job.failed",
     JobStatus.CANCELLED: "job.cancelled",
 }
+PROGRESS_EVENT = "job.progress"
+EVENT_TYPES = ("job.running", PROGRESS_EVENT, "job.succeeded", "job.failed", "job.cancelled")
+# Without `webhook_events` a job gets every event but job.progress, which is asked for by name.
+DEFAULT_EVENTS = tuple(e for e in EVENT_TYPES if e != PROGRESS_EVENT)
 
 
-def webhook_id(job_id: str, event_type: str) -> str:
-    return "msg_" + hashlib.sha256(f"{job_id}:{event_type}".encode()).hexdigest()[:32]
+def webhook_id(job_id: str, event_type: str, seq: int | None = None) -> str:
+    """One id per event: job.progress events are numbered (`seq`), the others happen once."""
+    key = f"{job_id}:{event_type}" if seq is None else f"{job_id}:{event_type}:{seq}"
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def event_body(event_type: str, data: dict[str, Any], now: datetime) -> str:
@@ -37,13 +45,18 @@ def event_body(event_type: str, data: dict[str, Any], now: datetime) -> str:
     )
 
 
-def signed_headers(secret: str, msg_id: str, body: str, now: datetime) -> dict[str, str]:
+def signed_headers(secrets: str | Sequence[str], msg_id: str, body: str, now: datetime) -> dict[str, str]:
+    """One `v1,<signature>` per secret, space-separated: while a secret is rotated, receivers
+    holding the old one or the new one both verify."""
+    secrets = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not secrets:
+        raise ValueError("no webhook secret to sign with")
     return {
         "Content-Type": "application/json",
         "User-Agent": "veo-relay-webhooks/1",
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+        "webhook-signature": " ".join(Webhook(secret).sign(msg_id, now, body) for secret in secrets),
     }
 
 
@@ -51,11 +64,13 @@ def signed_headers(secret: str, msg_id: str, body: str, now: datetime) -> dict[s
 class DeliveryAttempt:
     event: str
     webhook_id: str
+    attempt: int
     at: datetime
     status_code: int | None
     latency_ms: int
     error: str | None = None
     retry_after_s: float | None = None
+    blocked: bool = False  # refused by the SSRF guard: retrying cannot help
 
     @property
     def delivered(self) -> bool:
@@ -67,24 +82,53 @@ class DeliveryAttempt:
         return self.status_code == 410
 
     def record(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "retry_after_s"}
+        """What the job keeps and GET /jobs/{id} shows (no headers, no body, no secret)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("retry_after_s", "blocked")}
 
 
-def post_event(session: requests.Session, url: str, event_type: str, msg_id: str, body: str, secret: str, timeout_s: float) -> DeliveryAttempt:
+def post_event(session: requests.Session, url: str, event_type: str, msg_id: str, body: str,
+               secrets: Sequence[str], timeout_s: float, attempt: int = 1) -> DeliveryAttempt:
+    """POST once; never follows a redirect (a 3xx is a failed attempt, like any non-2xx)."""
     now = datetime.now(timezone.utc)
-    headers = signed_headers(secret, msg_id, body, now)
+    headers = signed_headers(secrets, msg_id, body, now)
     started = time.monotonic()
+
+    def failed(error: str, blocked: bool = False) -> DeliveryAttempt:
+        return DeliveryAttempt(event_type, msg_id, attempt, now, None, _ms(started), error, blocked=blocked)
+
     try:
         resp = session.post(url, data=body.encode(), headers=headers, timeout=timeout_s, allow_redirects=False)
+    except BlockedDestination as exc:
+        return failed(f"blocked: {exc}", blocked=True)
+    except requests.Timeout:
+        return failed(f"no answer within {timeout_s:g}s")
     except requests.RequestException as exc:
-        return DeliveryAttempt(event_type, msg_id, now, None, _ms(started), type(exc).__name__)
-    retry_after = resp.headers.get("Retry-After")
+        return failed(f"could not connect: {type(exc).__name__}")
     resp.close()
-    error = None if 200 <= resp.status_code < 300 else f"receiver answered {resp.status_code}"
-    return DeliveryAttempt(
-        event_type, msg_id, now, resp.status_code, _ms(started), error,
-        float(retry_after) if retry_after and retry_after.isdigit() else None,
-    )
+    code = resp.status_code
+    if 200 <= code < 300:
+        error = None
+    elif 300 <= code < 400:
+        error = f"receiver answered {code} (redirects are not followed)"
+    else:
+        error = f"receiver answered {code}"
+    return DeliveryAttempt(event_type, msg_id, attempt, now, code, _ms(started), error, retry_after_seconds(resp.headers.get("Retry-After"), now))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as delay-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
 
 
 def _ms(started: float) -> int:

@@ -25,13 +25,15 @@ def function_env(stack):
 
 
 @pytest.fixture(scope="module")
-def call(function_env):
+def call(function_env, stack):
     """call("api") → a Flask test client for that entry point."""
     clients = {}
 
     def client_for(target: str):
         if target not in clients:
             clients[target] = create_app(target=target, source=SOURCE).test_client()
+            if target == "api":  # as client `demo`, with the stack's dev API key
+                clients[target].environ_base["HTTP_AUTHORIZATION"] = f"Bearer {stack.api_key}"
         return clients[target]
 
     return client_for

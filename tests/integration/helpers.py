@@ -1,6 +1,7 @@
 """What integration tests do over and over: talk to the API, wait, and look where a user looks."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -28,17 +29,26 @@ def unique_prompt(text: str = "a hummingbird in slow motion", directive: str = "
 
 
 class Client:
-    def __init__(self, stack):
+    def __init__(self, stack, client_id: str = "demo"):
+        """A caller of the public API with `client_id`'s dev API key (stack.api_keys)."""
         self.stack = stack
+        self.client_id = client_id
+        self.auth = {"Authorization": f"Bearer {stack.api_keys[client_id]}"}
         self.api = stack.function_urls["api"].rstrip("/")
         self.sim = stack.simulator_url.rstrip("/")
         self.receiver = stack.webhook_receiver_url.rstrip("/")
 
-    def submit(self, body: dict[str, Any], **kwargs) -> requests.Response:
-        return requests.post(f"{self.api}/jobs", json=body, timeout=30, **kwargs)
+    def submit(self, body: dict[str, Any], headers: dict[str, str] | None = None, **kwargs) -> requests.Response:
+        return requests.post(f"{self.api}/jobs", json=body, timeout=30, headers={**self.auth, **(headers or {})}, **kwargs)
+
+    def get(self, job_id: str) -> requests.Response:
+        return requests.get(f"{self.api}/jobs/{job_id}", timeout=10, headers=self.auth)
+
+    def cancel(self, job_id: str) -> requests.Response:
+        return requests.post(f"{self.api}/jobs/{job_id}:cancel", timeout=10, headers=self.auth)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        resp = requests.get(f"{self.api}/jobs/{job_id}", timeout=10)
+        resp = self.get(job_id)
         resp.raise_for_status()
         return resp.json()
 
@@ -52,10 +62,14 @@ class Client:
                 raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s: {job}")
             time.sleep(0.25)
 
-    def webhooks(self, path: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
+    def webhooks(self, path: str, count: int = 1, timeout_s: float = 30, event: str | None = None) -> list[dict[str, Any]]:
+        """What the receiver got on `path` (only events of type `event`, when given), once there
+        are `count` of them or timeout_s has passed."""
         deadline = time.monotonic() + timeout_s
         while True:
             got = requests.get(f"{self.receiver}/_received", params={"path": path}, timeout=5).json()
+            if event is not None:
+                got = [r for r in got if json.loads(r["body"]).get("type") == event]
             if len(got) >= count or time.monotonic() > deadline:
                 return got
             time.sleep(0.2)

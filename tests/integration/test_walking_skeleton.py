@@ -60,7 +60,7 @@ def test_a_job_ends_as_a_verified_video_in_the_bucket_and_a_signed_webhook(clien
     assert set(objects_of(bucket, job["id"])) == {f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/job.json"}
     assert json.loads(bucket.blob(f"videos/{job['id']}/job.json").download_as_text())["status"] == "succeeded"
 
-    [hook] = client.webhooks(hook_path)
+    [hook] = client.webhooks(hook_path, event="job.succeeded")
     event = standardwebhooks.Webhook(stack.env["VEO_WEBHOOK_SECRET"]).verify(hook["body"], hook["headers"])
     assert event["type"] == "job.succeeded"
     assert event["data"]["id"] == job["id"] and event["data"]["outputs"][0]["sha256"] == output["sha256"]
@@ -73,7 +73,7 @@ def test_duplicate_and_late_tasks_change_nothing(client, bucket):
     job_id = client.submit({"prompt": prompt, "webhook_url": hook_url}).json()["id"]
     before = client.wait(job_id)
     assert before["status"] == "succeeded"
-    client.webhooks(hook_path)
+    client.webhooks(hook_path, event="job.succeeded")
 
     for target, payload in [("submit_job", {"job_id": job_id}), ("poll_job", {"job_id": job_id, "poll": 1}),
                             ("poll_job", {"job_id": job_id, "poll": 2}), ("finalize_job", {"job_id": job_id}),
@@ -81,11 +81,11 @@ def test_duplicate_and_late_tasks_change_nothing(client, bucket):
         assert client.send_task(target, payload).status_code == 200
 
     after = client.job(job_id)
-    assert after["updated_at"] == before["updated_at"] or after["deliveries"] != before["deliveries"]
+    assert after["updated_at"] == before["updated_at"] or after["webhook"]["deliveries"] != before["webhook"]["deliveries"]
     assert {k: after[k] for k in ("status", "outputs", "timestamps", "error")} == {k: before[k] for k in ("status", "outputs", "timestamps", "error")}
     assert len(client.sim_calls(prompt, "submit")) == 1
     assert len([n for n in objects_of(bucket, job_id) if n.endswith(".mp4")]) == 1
-    assert len(client.webhooks(hook_path, count=2, timeout_s=2)) == 1
+    assert len(client.webhooks(hook_path, count=2, timeout_s=2, event="job.succeeded")) == 1
 
 
 @pytest.mark.parametrize("directive,code", [("[sim:op_error]", None), ("[sim:rai_filtered]", "rai_filtered")])
@@ -101,7 +101,7 @@ def test_provider_failures_end_failed_with_their_code_and_a_webhook(client, buck
         assert job["error"]["code"] in {"provider_error", "invalid_request", "quota_exceeded", "access_denied"}
         assert job["error"]["message"]
     assert job["error"]["retryable"] is False
-    [hook] = client.webhooks(hook_path)
+    [hook] = client.webhooks(hook_path, event="job.failed")
     event = standardwebhooks.Webhook(stack.env["VEO_WEBHOOK_SECRET"]).verify(hook["body"], hook["headers"])
     assert event["type"] == "job.failed" and event["data"]["error"]["code"] == job["error"]["code"]
     assert objects_of(bucket, job_id) == {}

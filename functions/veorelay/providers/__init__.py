@@ -6,19 +6,31 @@ from typing import Callable, Mapping
 import requests
 
 from ..config import ProviderSettings, Settings
-from .base import Capabilities, Download, Handle, OutputRef, Progress, Provider
+from .base import Capabilities, Download, Handle, InputImages, OutputRef, Progress, Provider, ProviderEnv
+from .flow import Flow
+from .gemini import Gemini
+from .genaipro import Genaipro
 from .litellm_gemini import LiteLLMGemini
+from .newapi import NewApi
+from .vertex import Vertex
 
-Factory = Callable[[ProviderSettings, requests.Session], Provider]
+Factory = Callable[[ProviderSettings, requests.Session, ProviderEnv], Provider]
 
 FACTORIES: Mapping[str, Factory] = {
     "litellm-gemini": LiteLLMGemini,
+    "newapi": NewApi,
+    "genaipro": Genaipro,
+    "flow": Flow,
+    "gemini": Gemini,
+    "vertex": Vertex,
 }
 
 
-def build_providers(settings: Settings, session: requests.Session) -> dict[str, Provider]:
-    """Every enabled provider this build knows how to speak."""
-    return {name: FACTORIES[name](cfg, session) for name, cfg in settings.providers.items() if name in FACTORIES}
+def build_providers(settings: Settings, session: requests.Session, inputs: InputImages | None = None) -> dict[str, Provider]:
+    """Every enabled provider this build knows how to speak. `inputs` reads the images jobs
+    were accepted with (images.BucketInputs)."""
+    env = ProviderEnv(inputs=inputs, bucket=settings.bucket, project=settings.project, location=settings.location)
+    return {name: FACTORIES[name](cfg, session, env) for name, cfg in settings.providers.items() if name in FACTORIES}
 
 
-__all__ = ["Capabilities", "Download", "Handle", "OutputRef", "Progress", "Provider", "build_providers", "FACTORIES"]
+__all__ = ["Capabilities", "Download", "Handle", "InputImages", "OutputRef", "Progress", "Provider", "ProviderEnv", "build_providers", "FACTORIES"]

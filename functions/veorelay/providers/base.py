@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Literal, Protocol
 
 from ..errors import JobError
-from ..request import GenerationRequest
+from ..request import MAX_IMAGE_BYTES, GenerationRequest
 
 Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
 
@@ -48,7 +48,8 @@ class Download(Protocol):
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a provider can honour; a request asking for more is refused before any call."""
+    """What a provider can honour; a request asking for more is refused before any call
+    (capabilities.py reads these). GET /providers shows them as they are."""
 
     models: tuple[str, ...]
     default_model: str
@@ -58,12 +59,45 @@ class Capabilities:
     resolutions: tuple[str, ...] = ("720p", "1080p")
     max_samples: int = 4
     max_reference_images: int = 0
-    streaming: bool = False
+    reference_types: tuple[str, ...] = ("asset", "style")
+    image_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    # option -> the only models that honour it (e.g. last_frame on Veo 3.1 only)
+    option_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> options it cannot run without (Flow's image-to-video model needs an image)
+    model_requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> its own aspect ratios / durations where they differ from the provider's
+    model_aspect_ratios: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    model_durations: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # pairs of options the provider cannot combine in one job
+    exclusive: tuple[tuple[str, str], ...] = ()
+    streaming: bool = False  # answers with a stream held by stream_job, not polled
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["options"] = sorted(self.options)
         return data
+
+
+class StreamBroken(Exception):
+    """A provider's event stream was cut before its last event (reset, read timeout)."""
+
+
+class InputImages(Protocol):
+    """Reads an input image veo-relay stored at acceptance (images.py)."""
+
+    def read(self, gcs_uri: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class ProviderEnv:
+    """What some dialects need beyond their own settings."""
+
+    inputs: InputImages | None = None
+    bucket: str | None = None  # veo-relay's bucket (Vertex writes outputs there with storageUri)
+    project: str | None = None  # the deployment's project and region (Vertex's defaults)
+    location: str | None = None
 
 
 class Provider(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ErrorCode, JobError
-from ..request import GenerationRequest
+from ..request import GenerationRequest, ImageInput
 from .base import OutputRef, Progress
 
 # google.rpc.Code names and numbers seen in operation errors → our vocabulary.
@@ -19,6 +19,23 @@ _RPC_CODES: dict[str | int, ErrorCode] = {
     "UNAVAILABLE": ErrorCode.PROVIDER_UNAVAILABLE, 14: ErrorCode.PROVIDER_UNAVAILABLE,
 }
 
+# Veo on Google's own APIs (Gemini API, Vertex AI), as of the documents veo-relay follows.
+GOOGLE_MODELS = (
+    "veo-3.0-generate-001",
+    "veo-3.0-fast-generate-001",
+    "veo-3.1-generate-preview",
+    "veo-3.1-fast-generate-preview",
+    "veo-2.0-generate-001",
+)
+VEO_31_MODELS = ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
+# Options only some models honour; refused for the others before anything is paid for.
+GOOGLE_OPTION_MODELS = {
+    "last_frame": VEO_31_MODELS,
+    "reference_images": ("veo-3.1-generate-preview",),
+}
+GOOGLE_MODEL_DURATIONS = {m: ((5, 6, 7, 8) if m.startswith("veo-2") else (4, 6, 8)) for m in GOOGLE_MODELS}
+IMAGE_OPTIONS = frozenset({"image", "last_frame", "reference_images"})
+
 _PARAMETERS = {
     "negative_prompt": "negativePrompt",
     "aspect_ratio": "aspectRatio",
@@ -31,8 +48,23 @@ _PARAMETERS = {
 }
 
 
-def predict_body(req: GenerationRequest, extra_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+ImageField = Callable[[ImageInput], dict[str, Any]]
+
+
+def predict_body(req: GenerationRequest, extra_parameters: dict[str, Any] | None = None,
+                 image_field: ImageField | None = None) -> dict[str, Any]:
+    """`image_field` turns a stored input image into the API's image object, inline
+    ({bytesBase64Encoded, mimeType}) or by reference ({gcsUri, mimeType}, Vertex)."""
     instance: dict[str, Any] = {"prompt": req.prompt}
+    if req.images():
+        if image_field is None:
+            raise ValueError("this dialect was given images but cannot send them")
+        if req.image is not None:
+            instance["image"] = image_field(req.image)
+        if req.last_frame is not None:
+            instance["lastFrame"] = image_field(req.last_frame)
+        if req.reference_images:
+            instance["referenceImages"] = [{"image": image_field(ref.image), "referenceType": ref.type} for ref in req.reference_images]
     parameters = {wire: getattr(req, field) for field, wire in _PARAMETERS.items() if getattr(req, field) is not None}
     parameters.update(extra_parameters or {})
     body: dict[str, Any] = {"instances": [instance]}

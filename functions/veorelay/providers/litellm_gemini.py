@@ -11,9 +11,10 @@ import requests
 
 from ..config import ProviderSettings
 from ..errors import ErrorCode, PermanentError
-from ..request import GenerationRequest
+from ..images import inline_image
+from ..request import GenerationRequest, ImageInput
 from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress
+from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
 from .http import open_download, request_json
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
@@ -29,7 +30,10 @@ CAPABILITIES = Capabilities(
         "veo-2.0-generate-001",
     ),
     default_model="veo-3.0-generate-preview",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"}),
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"})
+    | google_ops.IMAGE_OPTIONS,
+    max_reference_images=3,
+    option_models=google_ops.GOOGLE_OPTION_MODELS,
 )
 
 
@@ -37,19 +41,24 @@ class LiteLLMGemini:
     name = "litellm-gemini"
     capabilities = CAPABILITIES
 
-    def __init__(self, settings: ProviderSettings, session: requests.Session):
+    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
         self._base = settings.base_url
         self._headers = {"x-goog-api-key": settings.api_key or ""}
         self._session = session
+        self._inputs = env.inputs
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or CAPABILITIES.default_model
         url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
-        answer = request_json(self._session, self.name, "POST", url, json=google_ops.predict_body(req), headers=self._headers)
+        answer = request_json(self._session, self.name, "POST", url, json=google_ops.predict_body(req, image_field=self._image), headers=self._headers)
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
         return {"operation": name, "model": model}
+
+    def _image(self, image: ImageInput) -> dict[str, str]:
+        data, mime = inline_image(self._inputs, image)
+        return {"bytesBase64Encoded": data, "mimeType": mime}
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/gemini/v1beta/{handle['operation']}"

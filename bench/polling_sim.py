@@ -1,0 +1,93 @@
+"""Part 2: polling on a simulated clock, veo-relay's schedule vs the seed-000 reference.
+
+No stack, no sleeping: generation times are drawn from a spread, each schedule's checks are
+replayed against them, and the learning loop runs as in production (a finished job is
+recorded as "ended between its last two checks"; the schedule sees new data only when its
+cache refreshes, every `refresh_every` jobs).
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from veorelay import poll_schedule as ps
+from veorelay.config import PollSettings
+
+
+def reference_checks(duration_s: float) -> tuple[int, float]:
+    """Seed 000's loop: check at once, then 10 s growing x1.2 up to 30 s."""
+    t, checks, gap = 0.0, 1, 10.0
+    while t < duration_s:
+        t += gap
+        checks += 1
+        gap = min(30.0, gap * 1.2)
+    return checks, t - duration_s
+
+
+@dataclass
+class Learner:
+    """veo-relay's schedule with its learning loop, as poll_job + poll_stats run it."""
+
+    poll: PollSettings
+    model: str = "veo-3.0-generate-preview"
+    refresh_every: int = 20
+    horizon_s: float = 1800.0
+
+    def __post_init__(self):
+        self.prior = ps.Durations.from_prior(ps.prior_for(self.model, self.poll.prior_median_s, self.poll.prior_sigma))
+        self.learned: dict[int, float] = {}
+        self.seen = 0
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.durations = self.prior.plus(self.learned)
+        p = self.poll
+        self.plan = ps.plan(self.durations, p.delay_cost_checks, p.max_checks, p.min_delay_s, p.max_delay_s,
+                            p.initial_delay_s, self.horizon_s)
+
+    def run(self, duration_s: float) -> tuple[int, float]:
+        p = self.poll
+        t = ps.next_delay(self.plan.times, 0.0, p.min_delay_s, p.max_delay_s, first=True, first_max_s=p.initial_delay_s)
+        prev, checks = 0.0, 1
+        while t < duration_s:
+            prev = t
+            t += ps.next_delay(self.plan.times, t, p.min_delay_s, p.max_delay_s)
+            checks += 1
+        for i, w in self.durations.observation(prev, t).items():
+            self.learned[i] = self.learned.get(i, 0.0) + w
+        self.seen += 1
+        if self.seen % self.refresh_every == 0:
+            self._refresh()
+        return checks, t - duration_s
+
+
+SPREADS: dict[str, Callable[[random.Random], float]] = {
+    "a": lambda rng: rng.lognormvariate(math.log(75.0), 0.3),
+    "b": lambda rng: rng.uniform(40.0, 360.0),
+}
+SPREAD_TEXT = {"a": "lognormal median 75 s, sigma 0.3", "b": "uniform 40 s - 6 min"}
+
+
+def simulate(spread: str, jobs: int, poll: PollSettings, seed: int = 7, steady_from: int | None = None) -> dict:
+    rng = random.Random(seed)
+    durations = [SPREADS[spread](rng) for _ in range(jobs)]
+    learner = Learner(poll)
+    ours = [learner.run(d) for d in durations]
+    ref = [reference_checks(d) for d in durations]
+    steady_from = jobs // 2 if steady_from is None else steady_from
+
+    def mean(rows, k, start=0):
+        rows = rows[start:]
+        return sum(r[k] for r in rows) / len(rows)
+
+    return {
+        "jobs": jobs,
+        "ours_checks": mean(ours, 0), "ours_delay": mean(ours, 1),
+        "ours_checks_steady": mean(ours, 0, steady_from), "ours_delay_steady": mean(ours, 1, steady_from),
+        "ours_checks_first50": mean(ours, 0, 0) if jobs < 50 else sum(r[0] for r in ours[:50]) / 50,
+        "ours_delay_first50": mean(ours, 1, 0) if jobs < 50 else sum(r[1] for r in ours[:50]) / 50,
+        "ref_checks": mean(ref, 0), "ref_delay": mean(ref, 1),
+        "plan": learner.plan,
+    }

@@ -1,0 +1,236 @@
+"""Input images: judged by their bytes, kept in the bucket, read back for the provider.
+
+When a job is accepted each image (inline base64, a multipart upload, an https URL or a gs://
+object) is fetched once, checked (size; PNG, JPEG or WebP by its magic bytes, whatever type
+was declared) and written to gs://BUCKET/inputs/<job id>/. The job stores only that gs:// URI
+and the sniffed type, never image bytes: Firestore documents stay small and the submit step
+reads the same bytes the API checked.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any, Mapping
+
+import flask
+import requests
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+
+from .egress import BlockedDestination
+from .errors import ApiError, ErrorCode, PermanentError, TransientError
+from .request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
+from .urls import check_user_url
+
+INPUTS_PREFIX = "inputs"
+# One multipart request: the job's JSON and up to five images (Cloud Run refuses more than 32 MiB).
+MAX_MULTIPART_BYTES = 32 * 1024 * 1024
+MAX_REDIRECTS = 3
+FETCH_TIMEOUT = (5.0, 20.0)
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type the bytes say (not what the client declared), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def split_gcs_uri(uri: str) -> tuple[str, str]:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
+
+
+def ingest_images(
+    req: GenerationRequest,
+    job_id: str,
+    bucket: storage.Bucket,
+    user_http: requests.Session,
+    allow_loopback: bool = False,
+    uploads: Mapping[str, bytes] | None = None,
+) -> GenerationRequest:
+    """Store every image of `req` under inputs/<job_id>/ and return the request pointing there."""
+    uploads = dict(uploads or {})
+    used: set[str] = set()
+
+    def store(field: str, slot: str, image: ImageInput) -> ImageInput:
+        data = _fetch(field, image, bucket, user_http, allow_loopback, uploads, used)
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
+        mime = sniff(data)
+        if mime is None:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} is not a PNG, JPEG or WebP image", field)
+        name = f"{INPUTS_PREFIX}/{job_id}/{slot}.{_EXTENSIONS[mime]}"
+        _write_once(bucket, name, data, mime)
+        return ImageInput(gcs_uri=f"gs://{bucket.name}/{name}", mime_type=mime)
+
+    updates: dict[str, Any] = {}
+    if req.image is not None:
+        updates["image"] = store("image", "image", req.image)
+    if req.last_frame is not None:
+        updates["last_frame"] = store("last_frame", "last_frame", req.last_frame)
+    if req.reference_images:
+        updates["reference_images"] = [
+            ref.model_copy(update={"image": store(f"reference_images.{i}.image", f"reference_{i}", ref.image)})
+            for i, ref in enumerate(req.reference_images)
+        ]
+    unused = sorted(set(uploads) - used)
+    if unused:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"uploaded part {unused[0]!r} is not used by the request", unused[0])
+    return req.model_copy(update=updates) if updates else req
+
+
+def _fetch(field: str, image: ImageInput, bucket: storage.Bucket, user_http: requests.Session,
+           allow_loopback: bool, uploads: dict[str, bytes], used: set[str]) -> bytes:
+    if image.base64 is not None:
+        try:
+            return base64.b64decode(image.base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}.base64 is not valid base64", f"{field}.base64") from None
+    if image.upload is not None:
+        if image.upload not in uploads:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}.upload names no uploaded part ({image.upload!r})", f"{field}.upload")
+        used.add(image.upload)
+        return uploads[image.upload]
+    if image.url is not None:
+        return _download(f"{field}.url", image.url, user_http, allow_loopback)
+    return _read_user_object(f"{field}.gcs_uri", image.gcs_uri or "", bucket)
+
+
+def _download(field: str, url: str, session: requests.Session, allow_loopback: bool) -> bytes:
+    """GET a user's image URL through the SSRF-guarded session, every redirect hop checked again."""
+    for _ in range(MAX_REDIRECTS + 1):
+        check_user_url(url, field, allow_loopback)
+        try:
+            resp = session.get(url, stream=True, timeout=FETCH_TIMEOUT, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} could not be fetched ({type(exc).__name__})", field) from None
+        except BlockedDestination as exc:  # the address changed since the check (DNS rebinding)
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}: {exc}", field) from None
+        with resp:
+            if resp.is_redirect and resp.headers.get("Location"):
+                url = requests.compat.urljoin(url, resp.headers["Location"])
+                continue
+            if resp.status_code != 200:
+                raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} answered HTTP {resp.status_code}", field)
+            data = bytearray()
+            try:
+                for chunk in resp.iter_content(64 * 1024):
+                    data += chunk
+                    if len(data) > MAX_IMAGE_BYTES:
+                        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
+            except requests.RequestException as exc:
+                raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} could not be read ({type(exc).__name__})", field) from None
+            return bytes(data)
+    raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} redirected more than {MAX_REDIRECTS} times", field)
+
+
+def _read_user_object(field: str, uri: str, own_bucket: storage.Bucket) -> bytes:
+    name_of_bucket, name = split_gcs_uri(uri)
+    if name_of_bucket == own_bucket.name:
+        # veo-relay's own bucket holds other jobs' inputs and videos: never read it for a client.
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} must not point into veo-relay's own bucket", field)
+    try:
+        blob = own_bucket.client.bucket(name_of_bucket).get_blob(name)
+        if blob is None:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}: no such object", field)
+        if (blob.size or 0) > MAX_IMAGE_BYTES:
+            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
+        return blob.download_as_bytes()
+    except (gexc.Forbidden, gexc.Unauthorized, gexc.NotFound):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} cannot be read by veo-relay (grant its service account read access)", field) from None
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.INTERNAL, f"reading {field} failed: {type(exc).__name__}") from exc
+
+
+def _write_once(bucket: storage.Bucket, name: str, data: bytes, mime: str) -> None:
+    """Create-only: a replayed request (same Idempotency-Key) never overwrites the first job's inputs."""
+    blob = bucket.blob(name)
+    try:
+        blob.upload_from_string(data, content_type=mime, if_generation_match=0)
+    except gexc.PreconditionFailed:
+        pass
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.INTERNAL, f"storing an input image failed: {type(exc).__name__}") from exc
+
+
+class BucketInputs:
+    """Reads back the images ingest_images stored (the submit step; InputImages in base.py)."""
+
+    def __init__(self, bucket: storage.Bucket):
+        self._bucket = bucket
+
+    def read(self, gcs_uri: str) -> bytes:
+        name_of_bucket, name = split_gcs_uri(gcs_uri)
+        if name_of_bucket != self._bucket.name or not name.startswith(INPUTS_PREFIX + "/"):
+            raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's image is not one veo-relay stored")
+        try:
+            return self._bucket.blob(name).download_as_bytes()
+        except gexc.NotFound:
+            raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's input image is gone from the bucket") from None
+        except gexc.GoogleAPIError as exc:
+            raise TransientError(ErrorCode.INTERNAL, f"reading an input image failed: {type(exc).__name__}") from exc
+
+
+def inline_image(inputs, image: ImageInput) -> tuple[str, str]:
+    """(base64 text, mime type) of a stored image, for dialects that take images inline."""
+    if inputs is None or image.gcs_uri is None or image.mime_type is None:
+        raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
+    return base64.b64encode(inputs.read(image.gcs_uri)).decode("ascii"), image.mime_type
+
+
+# ------------------------------------------------------------------ multipart/form-data on POST /jobs
+
+
+def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
+    """A job sent as multipart/form-data: the job's JSON in a part named `request`, images as
+    file parts. An image field may name a part ({"upload": "<part>"}); parts named `image`,
+    `last_frame` and (repeated) `reference_images` fill those fields when the JSON leaves them out.
+    Returns (body, uploads); every upload must be used (ingest_images checks)."""
+    if (request.content_length or 0) > MAX_MULTIPART_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes")
+    request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
+    raw = request.form.get("request")
+    files = request.files
+    if raw is None and "request" in files:
+        raw = files["request"].read(1024 * 1024 + 1).decode("utf-8", "replace")
+    if raw is None:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "a multipart job needs a part named `request` holding the job as JSON", "request")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part is not valid JSON", "request") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part must be a JSON object", "request")
+
+    uploads: dict[str, bytes] = {}
+    for part, storage_file in files.items(multi=True):
+        if part == "request":
+            continue
+        data = storage_file.read(MAX_IMAGE_BYTES + 1)
+        if len(data) > MAX_IMAGE_BYTES:
+            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"uploaded part {part!r} is larger than {MAX_IMAGE_BYTES} bytes", part)
+        if part == "reference_images":
+            part = f"reference_images[{sum(1 for k in uploads if k.startswith('reference_images['))}]"
+        elif part in uploads:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"uploaded part {part!r} is given twice", part)
+        uploads[part] = data
+    for field in ("image", "last_frame"):
+        if field in uploads and field not in body:
+            body[field] = {"upload": field}
+    refs = sorted((k for k in uploads if k.startswith("reference_images[")), key=lambda k: int(k[17:-1]))
+    if refs and "reference_images" not in body:
+        body["reference_images"] = [{"image": {"upload": k}, "type": "asset"} for k in refs]
+    return body, uploads
+
+
+def uploads_fingerprint(uploads: Mapping[str, bytes]) -> dict[str, str]:
+    """What the uploads add to a request's fingerprint (same key + other files = another request)."""
+    return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(uploads.items())}

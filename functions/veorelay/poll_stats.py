@@ -1,0 +1,109 @@
+"""What finished jobs taught us about each provider+model's generation time, in Firestore.
+
+Write budget: one document write per succeeded job, with no read: the job's weights are
+added to histogram bins with Firestore increments (`poll_schedule.Durations.observation`).
+Documents are sharded by job id, so a burst of jobs of one model does not exceed a
+document's sustained write rate (about one a second), and bucketed by ISO week: reading
+this week and the last one lets the schedule follow a provider that got slower or faster.
+
+Reads: an instance reads the 2 x SHARDS documents of a provider+model once per
+`stats_ttl_s` and keeps the resulting plan in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from google.cloud import firestore
+
+from . import poll_schedule as ps
+from .config import PollSettings
+
+COLLECTION = "poll_stats"
+SHARDS = 8
+
+
+def week_of(now: datetime) -> str:
+    year, week, _ = now.isocalendar()
+    return f"{year}w{week:02d}"
+
+
+def doc_id(provider: str, model: str, week: str, shard: int) -> str:
+    return f"{provider}|{model}|{week}|{shard}"
+
+
+def shard_of(job_id: str) -> int:
+    return int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % SHARDS
+
+
+def bin_field(i: int) -> str:
+    return f"b{i:03d}"
+
+
+class DurationStats:
+    """Learned durations and the check plan they give, per provider+model, cached."""
+
+    def __init__(self, db: firestore.Client | None, poll: PollSettings, horizon_s: float,
+                 clock: Callable[[], float] = time.monotonic, now: Callable[[], datetime] | None = None):
+        self._db = db
+        self._poll = poll
+        self._horizon_s = horizon_s
+        self._clock = clock
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._cache: dict[tuple[str, str], tuple[float, ps.Durations, ps.Plan]] = {}
+        self._lock = threading.Lock()
+
+    def prior(self, model: str) -> ps.Durations:
+        return ps.Durations.from_prior(ps.prior_for(model, self._poll.prior_median_s, self._poll.prior_sigma))
+
+    def current(self, provider: str, model: str) -> tuple[ps.Durations, ps.Plan]:
+        key = (provider, model)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and self._clock() - hit[0] < self._poll.stats_ttl_s:
+            return hit[1], hit[2]
+        durations = self.prior(model).plus(self._learned(provider, model))
+        p = self._poll
+        plan = ps.plan(durations, p.delay_cost_checks, p.max_checks, p.min_delay_s, p.max_delay_s,
+                       p.initial_delay_s, self._horizon_s)
+        with self._lock:
+            self._cache[key] = (self._clock(), durations, plan)
+        return durations, plan
+
+    def plan(self, provider: str, model: str) -> ps.Plan:
+        return self.current(provider, model)[1]
+
+    def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float) -> None:
+        """A job of this provider+model ended in (after_s, at_s] seconds after submission."""
+        if self._db is None:
+            return
+        durations, _ = self.current(provider, model)
+        weights = durations.observation(after_s, at_s)
+        now = self._now()
+        week = week_of(now)
+        ref = self._db.collection(COLLECTION).document(doc_id(provider, model, week, shard_of(job_id)))
+        ref.set({
+            "provider": provider, "model": model, "week": week, "updated_at": now,
+            "jobs": firestore.Increment(1),
+            "bins": {bin_field(i): firestore.Increment(w) for i, w in weights.items()},
+        }, merge=True)
+
+    def _learned(self, provider: str, model: str) -> dict[int, float]:
+        if self._db is None:
+            return {}
+        now = self._now()
+        weeks = [week_of(now), week_of(now - timedelta(days=7))]
+        refs = [self._db.collection(COLLECTION).document(doc_id(provider, model, w, s)) for w in weeks for s in range(SHARDS)]
+        learned: dict[int, float] = {}
+        for snap in self._db.get_all(refs):
+            if not snap.exists:
+                continue
+            bins: dict[str, Any] = (snap.to_dict() or {}).get("bins") or {}
+            for name, weight in bins.items():
+                if name.startswith("b") and name[1:].isdigit() and isinstance(weight, (int, float)):
+                    i = int(name[1:])
+                    learned[i] = learned.get(i, 0.0) + float(weight)
+        return learned

@@ -1,0 +1,78 @@
+"""`gemini`: the Gemini API (Google AI Studio) directly.
+
+    POST {base}/v1beta/models/{model}:predictLongRunning    x-goog-api-key
+    GET  {base}/v1beta/{operation name}
+    GET  the video URI from the operation                  answers 302 to a signed URL
+
+Quirks: a wrong key is a 400 with reason API_KEY_INVALID (not a 401), mapped to access_denied;
+the key is only ever sent to the API's own origin, never to where a download redirects.
+Generated files are kept for 2 days.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import requests
+
+from ..config import ProviderSettings
+from ..errors import ErrorCode, PermanentError
+from ..images import inline_image
+from ..request import GenerationRequest, ImageInput
+from . import google_ops
+from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from .http import open_download, request_json
+
+CAPABILITIES = Capabilities(
+    models=google_ops.GOOGLE_MODELS,
+    default_model="veo-3.0-generate-001",
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"})
+    | google_ops.IMAGE_OPTIONS,
+    durations=(4, 5, 6, 7, 8),
+    max_reference_images=3,
+    option_models=google_ops.GOOGLE_OPTION_MODELS,
+    model_durations=google_ops.GOOGLE_MODEL_DURATIONS,
+    notes=("a wrong API key answers 400 API_KEY_INVALID (shown as access_denied)", "videos are kept by Google for 2 days"),
+)
+
+
+class Gemini:
+    name = "gemini"
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
+        self._base = settings.base_url
+        self._headers = {"x-goog-api-key": settings.api_key or ""}
+        self._session = session
+        self._inputs = env.inputs
+
+    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+        model = req.model or CAPABILITIES.default_model
+        body = google_ops.predict_body(req, image_field=self._image)
+        answer = _keyed(lambda: request_json(self._session, self.name, "POST", f"{self._base}/v1beta/models/{model}:predictLongRunning", json=body, headers=self._headers))
+        name = answer.get("name") if isinstance(answer, dict) else None
+        if not isinstance(name, str) or "/operations/" not in name:
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
+        return {"operation": name, "model": model}
+
+    def check(self, handle: Handle) -> Progress:
+        op = _keyed(lambda: request_json(self._session, self.name, "GET", f"{self._base}/v1beta/{handle['operation']}", headers=self._headers))
+        return google_ops.parse_operation(op, lambda uri: uri)
+
+    def open_output(self, ref: OutputRef) -> Download:
+        if not ref.url:
+            raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"output {ref.index} has no download URL")
+        return _keyed(lambda: open_download(self._session, self.name, ref.url, headers=self._headers))
+
+    def _image(self, image: ImageInput) -> dict[str, str]:
+        data, mime = inline_image(self._inputs, image)
+        return {"bytesBase64Encoded": data, "mimeType": mime}
+
+
+def _keyed(call: Callable[[], Any]) -> Any:
+    """The Gemini API refuses a wrong key with 400 API_KEY_INVALID: that is access_denied."""
+    try:
+        return call()
+    except PermanentError as exc:
+        if exc.code == ErrorCode.INVALID_REQUEST and "API_KEY_INVALID" in str(exc.provider_detail or ""):
+            raise PermanentError(ErrorCode.ACCESS_DENIED, "gemini refused the API key (API_KEY_INVALID): check VEO_GEMINI_API_KEY", exc.provider_detail) from exc
+        raise

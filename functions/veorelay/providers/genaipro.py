@@ -1,0 +1,240 @@
+"""`genaipro`: genaipro.vn (seed document 002 and the public facts in seeds/README.md).
+
+    POST {base}/api/v1/veo/text-to-video          JSON {prompt, aspect_ratio, number_of_videos}
+    POST {base}/api/v1/veo/frames-to-video        multipart start_image, end_image?, prompt, aspect_ratio, number_of_videos
+    POST {base}/api/v1/veo/ingredients-to-video   multipart reference_images (1-3), prompt, number_of_videos
+         each answers with Server-Sent Events: video_generation_status "starting" | "uploading_images" |
+         "processing", then video_generation_complete [{id, prompt, file_url, status, created_at}] or error
+    GET  {base}/api/v1/veo/histories?page=&page_size=   newest first, the way back to a job
+    Authorization: Bearer <key> on the API; file_urls need none.
+
+There is no polling API: the POST is the job. The step that POSTs holds the stream (stream_job,
+streaming.py). When a stream breaks the job is found again in the histories, by prompt and
+time (the entries exist from the submit on), and followed there: `check` is that lookup.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator
+
+import requests
+import sseclient
+import urllib3
+
+from ..config import ProviderSettings
+from ..errors import ErrorCode, JobError, PermanentError, TransientError
+from ..request import GenerationRequest, ImageInput
+from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv, StreamBroken
+from .http import DEFAULT_TIMEOUT, open_download, raise_for_status, request_json
+
+SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
+ASPECTS = {"16:9": "VIDEO_ASPECT_RATIO_LANDSCAPE", "9:16": "VIDEO_ASPECT_RATIO_PORTRAIT"}
+# The stage each status event stands for, with a rough share of the work done.
+STAGES = {"starting": 5, "uploading_images": 10, "processing": 20}
+ERROR_CODES = {"CONTENT_FILTERED": ErrorCode.RAI_FILTERED, "GENERATION_FAILED": ErrorCode.PROVIDER_ERROR}
+# Finding a job again: a history entry is ours if it has our prompt and was created no earlier
+# than this before we submitted (clocks differ; created_at has whole seconds).
+MATCH_SKEW_S = 60.0
+HISTORY_PAGES, HISTORY_PAGE_SIZE = 5, 100
+LOST_AFTER_S = 600.0  # no entry this long after the submit: the provider has no such job
+
+CAPABILITIES = Capabilities(
+    models=("auto",),
+    default_model="auto",
+    options=frozenset({"aspect_ratio", "sample_count", "image", "last_frame", "reference_images"}),
+    durations=(),
+    resolutions=(),
+    max_samples=4,
+    max_reference_images=3,
+    reference_types=("asset",),
+    exclusive=(("image", "reference_images"), ("reference_images", "aspect_ratio")),
+    streaming=True,
+    notes=("answers with a Server-Sent Events stream held by stream_job (no polling); a broken stream is "
+           "recovered through the histories, matched by prompt and time",
+           "ingredients-to-video (reference_images) is landscape only; genaipro picks the model"),
+)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    kind: str  # "status" | "complete" | "error"
+    stage: str | None = None
+    outputs: tuple[OutputRef, ...] = ()
+    error: JobError | None = None
+
+    @property
+    def percent(self) -> int | None:
+        return STAGES.get(self.stage or "")
+
+
+class GenaiproStream:
+    """One open event stream (the answer to the POST); iterate `events()`, then close()."""
+
+    def __init__(self, resp: requests.Response):
+        self._resp = resp
+        self.is_event_stream = resp.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/event-stream"
+
+    def events(self) -> Iterator[StreamEvent]:
+        if not self.is_event_stream:
+            return  # a 200 that is not a stream (a proxy's page): nothing to follow here
+        for event in sseclient.SSEClient(self._chunks()).events():
+            parsed = parse_event(event.event, event.data)
+            if parsed is not None:
+                yield parsed
+
+    def _chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._resp.iter_content(chunk_size=None)  # each event as soon as it arrives
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StreamBroken(type(exc).__name__) from exc
+        except UnicodeDecodeError as exc:
+            raise StreamBroken("the stream is not UTF-8") from exc
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def parse_event(name: str, data: str) -> StreamEvent | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None  # an event cut in half by a broken stream, or one we do not know
+    if name == "video_generation_status" and isinstance(value, str):
+        return StreamEvent("status", stage=value)
+    if name == "video_generation_complete" and isinstance(value, list):
+        urls = [e["file_url"] for e in value if isinstance(e, dict) and isinstance(e.get("file_url"), str) and e["file_url"]]
+        return StreamEvent("complete", outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)))
+    if name == "error":
+        return StreamEvent("error", error=stream_error(value))
+    return None
+
+
+def stream_error(value: Any) -> JobError:
+    code = value.get("code") if isinstance(value, dict) else None
+    message = str((value.get("message") if isinstance(value, dict) else value) or "genaipro reported an error")[:500]
+    return JobError(ERROR_CODES.get(str(code), ErrorCode.PROVIDER_ERROR), message, False, value if isinstance(value, dict) else None)
+
+
+class Genaipro:
+    name = "genaipro"
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
+        self._base = settings.base_url
+        self._headers = {"Authorization": f"Bearer {settings.api_key or ''}"}
+        self._session = session
+        self._inputs = env.inputs
+
+    # ------------------------------------------------------------------ the stream
+    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> GenaiproStream:
+        """POST the job (this is the paid call) and return its event stream."""
+        count = req.sample_count or 1
+        if req.reference_images:
+            url = f"{self._base}/api/v1/veo/ingredients-to-video"
+            files = [("reference_images", self._file(ref.image, f"reference_{i}")) for i, ref in enumerate(req.reference_images)]
+            kwargs: dict[str, Any] = {"files": files, "data": {"prompt": req.prompt, "number_of_videos": str(count)}}
+        elif req.image is not None:
+            url = f"{self._base}/api/v1/veo/frames-to-video"
+            files = [("start_image", self._file(req.image, "start"))]
+            if req.last_frame is not None:
+                files.append(("end_image", self._file(req.last_frame, "end")))
+            kwargs = {"files": files, "data": {"prompt": req.prompt, "aspect_ratio": ASPECTS[req.aspect_ratio or "16:9"], "number_of_videos": str(count)}}
+        else:
+            url = f"{self._base}/api/v1/veo/text-to-video"
+            kwargs = {"json": {"prompt": req.prompt, "aspect_ratio": ASPECTS[req.aspect_ratio or "16:9"], "number_of_videos": count}}
+        try:
+            resp = self._session.post(url, headers={**self._headers, "Accept": "text/event-stream"}, stream=True,
+                                      timeout=(DEFAULT_TIMEOUT[0], read_timeout_s), **kwargs)
+        except requests.Timeout as exc:
+            raise TransientError(ErrorCode.PROVIDER_TIMEOUT, "genaipro did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"could not reach genaipro: {type(exc).__name__}") from exc
+        if resp.status_code >= 400:
+            try:
+                raise_for_status(resp, self.name)
+            finally:
+                resp.close()
+        return GenaiproStream(resp)
+
+    def _file(self, image: ImageInput, stem: str) -> tuple[str, bytes, str]:
+        if self._inputs is None or image.gcs_uri is None or image.mime_type is None:
+            raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
+        extension = image.gcs_uri.rsplit(".", 1)[-1]
+        return f"{stem}.{extension}", self._inputs.read(image.gcs_uri), image.mime_type
+
+    # ------------------------------------------------------------------ the interface
+    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+        raise PermanentError(ErrorCode.INTERNAL, "genaipro jobs are submitted by stream_job, which holds the answer's stream")
+
+    def check(self, handle: Handle) -> Progress:
+        """Where the job stands according to the histories (after its stream was lost)."""
+        since = float(handle["submitted_at"])
+        group = self.find(handle["prompt"], since)
+        if not group:
+            if time.time() - since > LOST_AFTER_S:
+                return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro's histories hold no record of this job"))
+            return Progress("running", stage="lost")
+        return progress_of(group)
+
+    def open_output(self, ref: OutputRef) -> Download:
+        if not ref.url:
+            raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"output {ref.index} has no file_url")
+        return open_download(self._session, self.name, ref.url)  # file_urls need no key: none is sent
+
+    # ------------------------------------------------------------------ histories
+    def find(self, prompt: str, since: float) -> list[dict[str, Any]]:
+        """The history entries of the generation we submitted at `since` with `prompt` (one entry
+        per video by default, or one per generation holding every file_url)."""
+        mine: list[tuple[float, dict[str, Any]]] = []
+        for page in range(1, HISTORY_PAGES + 1):
+            answer = request_json(self._session, self.name, "GET", f"{self._base}/api/v1/veo/histories",
+                                  params={"page": page, "page_size": HISTORY_PAGE_SIZE}, headers=self._headers)
+            rows = answer.get("data") if isinstance(answer, dict) else None
+            if not isinstance(rows, list):
+                raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, "genaipro's histories answer has no data list", str(answer)[:300])
+            older = False
+            for row in rows:
+                created = _epoch(row.get("created_at")) if isinstance(row, dict) else None
+                if created is None:
+                    continue
+                if created < since - MATCH_SKEW_S:
+                    older = True  # newest first: everything after this is older still
+                    continue
+                if str(row.get("prompt") or "").strip() == prompt.strip():
+                    mine.append((created, row))
+            if older or page >= int(answer.get("total_pages") or 0):
+                break
+        if not mine:
+            return []
+        # Several generations with this prompt since then (someone sent it again): ours is the
+        # one created nearest to our submit.
+        nearest = min((created for created, _ in mine), key=lambda c: abs(c - since))
+        return [row for created, row in mine if created == nearest]
+
+
+def progress_of(group: list[dict[str, Any]]) -> Progress:
+    statuses = [str(row.get("status") or "") for row in group]
+    if any("FAILED" in s or "ERROR" in s for s in statuses):
+        return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports the generation failed", False, {"statuses": statuses}))
+    if all(s == SUCCESSFUL for s in statuses):
+        urls = [u for row in group for u in (row.get("file_urls") or []) if isinstance(u, str) and u]
+        if not urls:
+            return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports success without any video"))
+        return Progress("succeeded", percent=100, outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)))
+    active = any(s.endswith("_ACTIVE") for s in statuses)
+    return Progress("running", percent=STAGES["processing"] if active else STAGES["starting"], stage="processing" if active else "pending")
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()

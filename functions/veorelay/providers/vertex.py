@@ -1,0 +1,163 @@
+"""`vertex`: Veo on Vertex AI directly.
+
+    POST {base}/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
+    POST {base}/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:fetchPredictOperation
+         {"operationName": <the name predictLongRunning returned>}
+    Authorization: Bearer <access token>  (application default credentials; a fixed token for tests)
+
+Two ways the videos come back. With VEO_VERTEX_WRITE_TO_BUCKET on (the default) the request
+carries `storageUri` = gs://BUCKET/vertex/<job id>/ and Vertex writes the MP4s itself; the
+operation names them (`videos[].gcsUri`) and finalize verifies those objects and moves them to
+the final names (no bytes through the function). Input images are passed the same way, by
+their gs:// URI. Otherwise videos come inline as `bytesBase64Encoded`, decoded while streaming
+(inline.py), and images are sent inline.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import google.auth
+import google.auth.exceptions
+import google.auth.transport.requests
+import requests
+
+from ..config import ProviderSettings
+from ..errors import ErrorCode, JobError, PermanentError, TransientError
+from ..images import inline_image
+from ..request import GenerationRequest, ImageInput
+from . import google_ops
+from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from .inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
+from .http import request_json
+
+INLINE_KEYS = ("bytesBase64Encoded",)
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+OUTPUT_PREFIX = "vertex"
+
+CAPABILITIES = Capabilities(
+    models=google_ops.GOOGLE_MODELS,
+    default_model="veo-3.0-generate-001",
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                       "person_generation", "generate_audio"}) | google_ops.IMAGE_OPTIONS,
+    durations=(4, 5, 6, 7, 8),
+    max_reference_images=3,
+    option_models=google_ops.GOOGLE_OPTION_MODELS,
+    model_durations=google_ops.GOOGLE_MODEL_DURATIONS,
+    notes=("with VEO_VERTEX_WRITE_TO_BUCKET (default on) Vertex writes the videos into the bucket under vertex/<job id>/; "
+           "its service agent needs object create/read on the bucket",),
+)
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Vertex:
+    name = "vertex"
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
+        self._base = settings.base_url
+        self._session = session
+        self._inputs = env.inputs
+        self._project = settings.extras.get("PROJECT") or env.project or ""
+        self._location = settings.extras.get("LOCATION") or env.location or "us-central1"
+        self._bucket = env.bucket
+        self._write_to_bucket = bool(env.bucket) and _flag(settings.extras.get("WRITE_TO_BUCKET"), True)
+        # A fixed token (tests, or a token minted elsewhere); otherwise application default credentials.
+        self._static_token = settings.extras.get("ACCESS_TOKEN") or settings.api_key
+        self._credentials: Any = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the interface
+    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+        model = req.model or CAPABILITIES.default_model
+        extra: dict[str, Any] = {}
+        prefix = None
+        if self._write_to_bucket:
+            prefix = f"gs://{self._bucket}/{OUTPUT_PREFIX}/{job_id}/"
+            extra["storageUri"] = prefix
+        body = google_ops.predict_body(req, extra, image_field=self._image)
+        answer = request_json(self._session, self.name, "POST", self._model_url(model, "predictLongRunning"), json=body, headers=self._headers())
+        name = answer.get("name") if isinstance(answer, dict) else None
+        if not isinstance(name, str) or "/operations/" not in name:
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, "Vertex accepted the request but returned no operation name", str(answer)[:500])
+        return {"operation": name, "model": model, "storage_prefix": prefix}
+
+    def check(self, handle: Handle) -> Progress:
+        answer = fetch_inline_json(self._session, self.name, "POST", self._model_url(handle["model"], "fetchPredictOperation"),
+                                   INLINE_KEYS, json={"operationName": handle["operation"]}, headers=self._headers())
+        return parse_operation(answer, handle.get("storage_prefix"))
+
+    def open_output(self, ref: OutputRef) -> Download:
+        inline = ref.extra.get("inline")
+        if not isinstance(inline, dict):
+            raise PermanentError(ErrorCode.INTERNAL, f"output {ref.index} is in the bucket already; finalize adopts it")
+        resp = open_json_stream(self._session, self.name, "POST", self._model_url(inline["model"], "fetchPredictOperation"),
+                                json={"operationName": inline["operation"]}, headers=self._headers())
+        return InlineVideoDownload(resp, INLINE_KEYS, int(inline["blob"]), inline.get("size"))
+
+    # ------------------------------------------------------------------ helpers
+    def _model_url(self, model: str, method: str) -> str:
+        return f"{self._base}/v1/projects/{self._project}/locations/{self._location}/publishers/google/models/{model}:{method}"
+
+    def _image(self, image: ImageInput) -> dict[str, str]:
+        if self._write_to_bucket and image.gcs_uri and image.mime_type:
+            return {"gcsUri": image.gcs_uri, "mimeType": image.mime_type}
+        data, mime = inline_image(self._inputs, image)
+        return {"bytesBase64Encoded": data, "mimeType": mime}
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token()}"}
+
+    def _token(self) -> str:
+        if self._static_token:
+            return self._static_token
+        with self._lock:
+            try:
+                if self._credentials is None:
+                    self._credentials, _ = google.auth.default(scopes=SCOPES)
+                if not self._credentials.valid:
+                    self._credentials.refresh(google.auth.transport.requests.Request())
+                return self._credentials.token
+            except google.auth.exceptions.DefaultCredentialsError as exc:
+                raise PermanentError(ErrorCode.ACCESS_DENIED, "no Google credentials for Vertex AI (application default credentials)") from exc
+            except google.auth.exceptions.GoogleAuthError as exc:
+                raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"could not get a Vertex AI access token: {type(exc).__name__}") from exc
+
+
+def parse_operation(answer: InlineAnswer, storage_prefix: str | None) -> Progress:
+    op = answer.doc
+    if not isinstance(op, dict):
+        return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "the operation is not a JSON object"))
+    if op.get("error"):
+        return Progress("failed", error=google_ops.operation_error(op["error"]))
+    if not op.get("done"):
+        return Progress("running")
+    response = op.get("response") or {}
+    outputs = []
+    for video in response.get("videos") or []:
+        if not isinstance(video, dict):
+            continue
+        index = len(outputs)
+        if isinstance(video.get("gcsUri"), str):
+            if not storage_prefix or not video["gcsUri"].startswith(storage_prefix):
+                return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "Vertex named a video outside this job's folder", False, video["gcsUri"][:300]))
+            outputs.append(OutputRef(index, gcs_uri=video["gcsUri"]))
+            continue
+        blob = answer.blob_index(video.get("bytesBase64Encoded"))
+        if blob is not None and answer.blob_sizes[blob] > 0:
+            inline = {"operation": op.get("name"), "model": _model_of(op.get("name")), "blob": blob, "size": answer.blob_sizes[blob]}
+            outputs.append(OutputRef(index, extra={"inline": inline}))
+    if outputs:
+        return Progress("succeeded", percent=100, outputs=tuple(outputs))
+    return Progress("failed", error=google_ops.empty_result_error(response))
+
+
+def _model_of(operation: Any) -> str:
+    """projects/p/locations/l/publishers/google/models/<model>/operations/<id> -> <model>."""
+    parts = str(operation or "").split("/")
+    return parts[parts.index("models") + 1] if "models" in parts[:-1] else ""

@@ -1,0 +1,92 @@
+"""V4 signed URLs for outputs, so a webhook receiver can download a video without credentials.
+
+In the cloud the function's service account signs through IAM signBlob (it holds no key;
+it needs roles/iam.serviceAccountTokenCreator on itself, and read access to the objects).
+On the local stack no emulator checks signatures, so a throwaway RSA key made at runtime
+signs, and the URL points at the emulator so it can really be fetched.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.cloud import storage
+
+from . import logs
+from .config import Settings
+
+_LOCAL_SIGNER = "veo-relay-local@localhost.invalid"
+_lock = threading.Lock()
+
+
+def with_signed_urls(view: dict[str, Any], bucket: storage.Bucket, settings: Settings) -> dict[str, Any]:
+    """The job view with `signed_url` and `signed_url_expires_at` beside each output's `uri`.
+
+    A signing failure leaves the URL null (and logs an error) instead of holding the event
+    back: the receiver still learns the job's outcome and the gs:// URI.
+    """
+    ttl = timedelta(seconds=settings.webhooks.signed_url_ttl_s)
+    expires_at = (datetime.now(timezone.utc) + ttl).replace(microsecond=0)
+    outputs = []
+    for output in view.get("outputs") or []:
+        url = None
+        name = output.get("name")
+        if name:
+            try:
+                url = sign(bucket, name, ttl, settings)
+            except Exception as exc:  # noqa: BLE001 - any signing failure degrades the same way
+                logs.error("signing an output URL failed", object=name, error=type(exc).__name__)
+        outputs.append({**output, "signed_url": url, "signed_url_expires_at": expires_at.isoformat().replace("+00:00", "Z") if url else None})
+    return {**view, "outputs": outputs}
+
+
+def sign(bucket: storage.Bucket, name: str, ttl: timedelta, settings: Settings) -> str:
+    blob = bucket.blob(name)
+    if settings.storage_emulator_host:
+        return blob.generate_signed_url(
+            version="v4", expiration=ttl, method="GET",
+            credentials=_local_credentials(), api_access_endpoint=settings.storage_emulator_host,
+        )
+    credentials = _cloud_credentials()
+    return blob.generate_signed_url(
+        version="v4", expiration=ttl, method="GET",
+        service_account_email=settings.webhooks.signing_service_account or credentials.service_account_email,
+        access_token=credentials.token,
+    )
+
+
+def _cloud_credentials():
+    """The runtime's default credentials, refreshed when needed: the token authorises signBlob,
+    and after a refresh Compute credentials know their service account's email."""
+    from google.auth.transport.requests import Request
+
+    with _lock:
+        credentials = _default_credentials()
+        if not credentials.valid:
+            credentials.refresh(Request())
+        return credentials
+
+
+@functools.cache
+def _default_credentials():
+    import google.auth
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    return credentials
+
+
+@functools.cache
+def _local_credentials():
+    """A service-account credential around a key generated now: good for signing, valid nowhere."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return service_account.Credentials.from_service_account_info({
+        "type": "service_account", "client_email": _LOCAL_SIGNER, "private_key": pem,
+        "private_key_id": "local", "token_uri": "https://oauth2.googleapis.com/token",
+    })

@@ -1,0 +1,164 @@
+"""The stream step (`stream_job`), for providers that answer the submit with an event stream
+instead of an operation to poll (genaipro).
+
+The POST is the job: the step that sends it is the one that must read its answer, so the
+submit task only hands the job over (`hand_to_stream`) and this step, on the veo-stream queue
+with a dispatch deadline long enough for a whole generation, takes the submission claim, POSTs,
+and follows the events: each new status becomes the job's progress (one write per change), the
+complete event hands every file_url to finalize, an error event fails the job.
+
+A stream can break (reset, proxy timeout, a redelivered task). The job then still exists at the
+provider, so it is never submitted again: it is followed by polling `provider.check`, which finds
+it in the provider's histories. A POST whose answer we never saw (timeout, crash) is looked
+for there too before the retry sends another one: `stream_submitted_at` records when we tried.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from typing import Any
+
+from . import logs
+from .clients import Runtime
+from .errors import ErrorCode, JobError, PermanentError
+from .jobs import JobStatus, TransitionRefused
+from .lifecycle import fail, move
+from .notify import enqueue_progress
+from .providers.base import StreamBroken
+from .polling import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
+                      seconds_running, sweep_generation)
+from .request import GenerationRequest
+from .schedule import TaskRequest
+from .store import utcnow
+
+# Cloud Tasks' longest dispatch deadline (the stream-job function's timeout is the same).
+STREAM_DEADLINE_S = 1800
+# Stop following this long before the task's deadline, and hand the job to polling cleanly.
+STREAM_MARGIN_S = 60
+MIN_READ_TIMEOUT_S = 15.0
+# The claim covers the POST until its answer starts (then the job is `running`).
+STREAM_CLAIM_LEASE_S = 120
+
+
+def hand_to_stream(rt: Runtime, job_id: str) -> None:
+    rt.scheduler.enqueue(TaskRequest(
+        queue=rt.settings.queues.stream, target="stream_job", name=f"{job_id}-stream",
+        payload={"job_id": job_id}, dispatch_deadline_s=STREAM_DEADLINE_S,
+    ))
+
+
+def stream_job(rt: Runtime, job_id: str) -> None:
+    job = rt.store.get(job_id)
+    if job is not None and job["status"] == JobStatus.RUNNING:
+        # A redelivered task: the stream it held is gone, the job goes on at the provider.
+        logs.info("stream task redelivered; following the job by polling", job_id=job_id)
+        follow_by_polling(rt, job)
+        return
+    if job is None or job["status"] != JobStatus.ACCEPTED:
+        logs.info("stream skipped", job_id=job_id, status=job and job["status"])
+        return
+    if utcnow() > job["deadline_at"]:
+        fail(rt, job_id, JobError(ErrorCode.DEADLINE_EXCEEDED, "the job could not be submitted before its deadline"), {JobStatus.ACCEPTED})
+        return
+    if not rt.store.claim(job_id, "submit_claim", JobStatus.ACCEPTED, STREAM_CLAIM_LEASE_S):
+        logs.info("submission already in flight", job_id=job_id)
+        return
+    provider = rt.providers[job["provider"]]
+    req = GenerationRequest.model_validate({**job["request"], "model": job["model"]})
+    count = req.sample_count or 1
+
+    tried_at = job.get("stream_submitted_at")
+    if tried_at is not None and provider.find(req.prompt, tried_at.timestamp()):
+        # An earlier attempt's POST reached the provider though we never saw its answer.
+        logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job_id)
+        running = _start_running(rt, job_id, {"submitted_at": tried_at.timestamp(), "prompt": req.prompt, "count": count})
+        if running is not None:
+            follow_by_polling(rt, running)
+        return
+
+    now = utcnow()
+    try:
+        rt.store.update(job_id, {JobStatus.ACCEPTED}, {"stream_submitted_at": now})
+    except TransitionRefused:
+        return  # cancelled meanwhile
+    left_s = (job["deadline_at"] - now).total_seconds()
+    read_timeout_s = max(MIN_READ_TIMEOUT_S, min(left_s, STREAM_DEADLINE_S - STREAM_MARGIN_S))
+    started = time.monotonic()
+    try:
+        stream = provider.open_stream(req, read_timeout_s)
+    except PermanentError as exc:
+        fail(rt, job_id, exc.job_error(), {JobStatus.ACCEPTED})
+        return
+    except Exception:
+        # Keep stream_submitted_at: the retry looks in the histories before it POSTs again.
+        try:
+            rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None})
+        except TransitionRefused:
+            pass
+        raise
+    with closing(stream):
+        running = _start_running(rt, job_id, {"submitted_at": now.timestamp(), "prompt": req.prompt, "count": count})
+        if running is None:
+            return  # cancelled while we were submitting
+        follow_stream(rt, running, stream, stop_at=started + STREAM_DEADLINE_S - STREAM_MARGIN_S)
+
+
+def follow_stream(rt: Runtime, job: dict[str, Any], stream, stop_at: float) -> None:
+    job_id = job["id"]
+    stage = (job.get("progress") or {}).get("stage")
+    try:
+        for event in stream.events():
+            if event.kind == "status" and event.stage != stage:
+                stage = event.stage
+                try:
+                    updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": event.percent, "stage": stage}})
+                except TransitionRefused:
+                    logs.info("job ended while streaming; letting go of the stream", job_id=job_id)
+                    return
+                logs.info("provider progress", stage=stage)
+                enqueue_progress(rt, updated)
+            elif event.kind == "complete":
+                _complete(rt, job, event.outputs)
+                return
+            elif event.kind == "error":
+                fail(rt, job_id, event.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported an error"), {JobStatus.RUNNING})
+                return
+            if time.monotonic() > stop_at:
+                logs.info("stream held as long as the task may run; following the job by polling", job_id=job_id)
+                break
+        else:
+            logs.warning("the stream ended without its last event; following the job by polling", job_id=job_id)
+    except (StreamBroken, UnicodeDecodeError) as exc:
+        logs.warning("the stream broke; following the job by polling", job_id=job_id, reason=str(exc)[:200])
+    follow_by_polling(rt, job)
+
+
+def _complete(rt: Runtime, job: dict[str, Any], outputs) -> None:
+    if not outputs:
+        fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider reported completion without any video"), {JobStatus.RUNNING})
+        return
+    done_s = seconds_running(job)
+    downloading = move(rt, job["id"], JobStatus.DOWNLOADING, {
+        "pending_outputs": [ref.to_dict() for ref in outputs],
+        "progress": {"percent": 100, "stage": "downloading"},
+    }, from_states={JobStatus.RUNNING})
+    if downloading is not None:
+        schedule_finalize(rt, job["id"])
+        learn_duration(rt, job, done_s, done_s)
+
+
+def _start_running(rt: Runtime, job_id: str, handle: dict[str, Any]) -> dict[str, Any] | None:
+    return move(rt, job_id, JobStatus.RUNNING, {
+        "handle": handle, "submit_claim": None, "progress": {"percent": 0, "stage": "starting"},
+    }, from_states={JobStatus.ACCEPTED})
+
+
+def follow_by_polling(rt: Runtime, job: dict[str, Any]) -> None:
+    """Poll the job from now on (its provider's `check` finds it without the stream)."""
+    gen = sweep_generation(job)
+    elapsed = seconds_running(job)
+    rt.scheduler.enqueue(TaskRequest(
+        queue=rt.settings.queues.poll, target="poll_job", name=poll_task_name(job["id"], 1, gen),
+        payload={**poll_payload(job["id"], 1, gen), "checked_s": round(elapsed, 3)},
+        delay_s=min(next_check_delay(rt, job, elapsed), rt.settings.poll.max_delay_s),
+    ))

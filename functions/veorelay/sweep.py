@@ -1,0 +1,146 @@
+"""sweep_jobs: the net under the task chains, run by Cloud Scheduler (every 5 minutes).
+
+Every job moves by a chain of named tasks. A chain can break: a queue gives up after its
+max_attempts, a task is deleted or purged, a function dies between recording a state and
+enqueueing the next step. The sweep finds such jobs in Firestore and
+
+* fails every non-terminal job past its deadline with `deadline_exceeded` (so no job stays
+  non-terminal longer than its deadline plus one sweep period);
+* restarts the chain of a job nothing has written for `sweep_stall_s`: the job's
+  `sweep_gen` goes up by one and the step for its state is enqueued under names carrying
+  that generation (Cloud Tasks refuses a name used in the last hour). A poll chain of an
+  older generation that was only slow, not lost, ends at its next check (polling.py), so a
+  false alarm costs one write and one early check, never a second provider submission
+  (the submit claim) nor a second object (create-only promotion).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import flask
+
+from . import logs
+from .clients import Runtime
+from .config import Settings
+from .errors import ErrorCode, JobError
+from .jobs import JobStatus, TransitionRefused
+from .lifecycle import fail
+from .polling import FINALIZE_DEADLINE_S, poll_payload, poll_task_name, sweep_generation
+from .schedule import TaskRequest
+from .store import utcnow
+
+NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
+BATCH = 200
+TIME_BUDGET_S = 240.0  # the function's timeout is 300 s; what is left waits for the next run
+REPORTED_IDS = 50  # job ids listed in the answer per outcome (the counts are complete)
+
+DEADLINE_MESSAGES = {
+    JobStatus.ACCEPTED: "the job could not be submitted before its deadline",
+    JobStatus.RUNNING: "the provider did not finish before the job's deadline",
+    JobStatus.DOWNLOADING: "the video could not be stored before the job's deadline",
+}
+
+
+@dataclass
+class SweepReport:
+    deadline_exceeded: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    errors: int = 0
+    complete: bool = True  # False: the time budget ran out; the next run goes on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deadline_exceeded": len(self.deadline_exceeded),
+            "restarted": len(self.restarted),
+            "errors": self.errors,
+            "complete": self.complete,
+            "job_ids": {"deadline_exceeded": self.deadline_exceeded[:REPORTED_IDS], "restarted": self.restarted[:REPORTED_IDS]},
+        }
+
+
+def stall_after_s(settings: Settings, status: JobStatus) -> float:
+    """How long a job in `status` may go unwritten before its chain counts as lost. Polls do
+    not write, so a running job's stall time must exceed a generation's length (Veo: up to
+    ~6 min); a finalize may stream for its whole 30-min dispatch deadline."""
+    return settings.sweep_stall_s * (3 if status == JobStatus.DOWNLOADING else 1)
+
+
+def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
+    now = now or utcnow()
+    started = time.monotonic()
+    report = SweepReport()
+    seen: set[str] = set()
+
+    def batches(status: JobStatus, field_name: str, before: datetime):
+        while time.monotonic() - started < TIME_BUDGET_S:
+            jobs = [j for j in rt.store.older_than(status, field_name, before, BATCH) if j["id"] not in seen]
+            if not jobs:
+                return
+            seen.update(j["id"] for j in jobs)
+            yield jobs
+        report.complete = False
+
+    for status in NON_TERMINAL:
+        for jobs in batches(status, "deadline_at", now):
+            for job in jobs:
+                _guarded(report, job, lambda j=job, s=status: _expire(rt, j, s, report))
+    for status in NON_TERMINAL:
+        cutoff = now - timedelta(seconds=stall_after_s(rt.settings, status))
+        for jobs in batches(status, "updated_at", cutoff):
+            for job in jobs:
+                _guarded(report, job, lambda j=job, s=status: _restart(rt, j, s, cutoff, report))
+    return report
+
+
+def _guarded(report: SweepReport, job: dict[str, Any], action) -> None:
+    """One job's trouble (say, Cloud Tasks briefly unavailable) must not stop the sweep."""
+    try:
+        with logs.context(job_id=job["id"]):
+            action()
+    except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+        report.errors += 1
+        logs.error("sweep could not handle a job", exc_info=True, job_id=job["id"], status=job.get("status"))
+
+
+def _expire(rt: Runtime, job: dict[str, Any], status: JobStatus, report: SweepReport) -> None:
+    if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, DEADLINE_MESSAGES[status]), {status}) is not None:
+        report.deadline_exceeded.append(job["id"])
+
+
+def _restart(rt: Runtime, job: dict[str, Any], status: JobStatus, cutoff: datetime, report: SweepReport) -> None:
+    try:
+        job = rt.store.restart_chain(job["id"], status, cutoff)
+    except TransitionRefused:
+        return  # it moved since the query: not stuck
+    logs.warning("job stopped moving; sweep restarts its step", status=str(status), gen=sweep_generation(job))
+    rt.scheduler.enqueue(restart_task(rt, job, status))
+    report.restarted.append(job["id"])
+
+
+def restart_task(rt: Runtime, job: dict[str, Any], status: JobStatus) -> TaskRequest:
+    job_id, gen = job["id"], sweep_generation(job)
+    if status == JobStatus.ACCEPTED:
+        return TaskRequest(queue=rt.settings.queues.submit(job["provider"]), target="submit_job",
+                           name=f"{job_id}-g{gen}-submit", payload={"job_id": job_id})
+    if status == JobStatus.RUNNING:
+        return TaskRequest(queue=rt.settings.queues.poll, target="poll_job",
+                           name=poll_task_name(job_id, 1, gen), payload=poll_payload(job_id, 1, gen))
+    return TaskRequest(queue=rt.settings.queues.finalize, target="finalize_job", name=f"{job_id}-g{gen}-finalize",
+                       payload={"job_id": job_id}, dispatch_deadline_s=FINALIZE_DEADLINE_S)
+
+
+def handle(request: flask.Request, rt: Runtime) -> flask.Response:
+    """The HTTP edge. In the cloud only the scheduler's identity may invoke the function
+    (IAM, OIDC); the code also refuses requests without the scheduler's (or Tasks') header."""
+    if not (request.headers.get("X-CloudScheduler") or request.headers.get("X-CloudTasks-QueueName")):
+        return flask.make_response(flask.jsonify({"status": "forbidden", "message": "this function is run by Cloud Scheduler only"}), 403)
+    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    with logs.context(trace_header=trace, project=rt.settings.project):
+        report = sweep(rt)
+        summary = report.to_dict()
+        logs.info("sweep done", deadline_exceeded=summary["deadline_exceeded"], restarted=summary["restarted"],
+                  errors=report.errors, complete=report.complete)
+    return flask.make_response(flask.jsonify(summary), 200)
