@@ -5,10 +5,10 @@
     python -m bench.copy_once idle
 
 stream: finalize's code path: the provider's open_output() and sink.store_video() (download,
-        verify, upload to a temporary object, promote to the final name).
+        verify, hash, upload to the final name, record the sha256).
 file:   the baseline: the same client and chunk size uploading a local file.
 idle:   imports and clients only (the fixed part of the RSS).
-Prints one JSON line: {"mode", "bytes", "seconds", "promote_seconds"}.
+Prints one JSON line: {"mode", "bytes", "seconds"}.
 Environment: STORAGE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, VEO_BUCKET, VEO_LITELLM_GEMINI_*.
 """
 from __future__ import annotations
@@ -38,23 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     bucket = storage.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"]).bucket(os.environ["VEO_BUCKET"])
-    result = {"mode": args.mode, "bytes": 0, "seconds": 0.0, "promote_seconds": 0.0}
+    result = {"mode": args.mode, "bytes": 0, "seconds": 0.0}
     if args.mode == "stream":
         provider = LiteLLMGemini(ProviderSettings("litellm-gemini", os.environ["VEO_LITELLM_GEMINI_BASE_URL"],
                                                   os.environ["VEO_LITELLM_GEMINI_API_KEY"]), requests.Session())
-        promote = sink._promote
-
-        def timed_promote(*a, **kw):  # how much of the time is the server-side move
-            t0 = time.perf_counter()
-            try:
-                return promote(*a, **kw)
-            finally:
-                result["promote_seconds"] = time.perf_counter() - t0
-
-        sink._promote = timed_promote
         started = time.perf_counter()
-        stored = sink.store_video(provider.open_output(OutputRef(0, url=args.url)), bucket, args.name,
-                                  args.name + ".tmp", {"bench": "1"}, args.chunk)
+        stored = sink.store_video(provider.open_output(OutputRef(0, url=args.url)), bucket, args.name, {"bench": "1"}, args.chunk)
         result.update(seconds=time.perf_counter() - started, bytes=stored.size)
     elif args.mode == "file":
         blob = bucket.blob(args.name, chunk_size=args.chunk)

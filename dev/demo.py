@@ -54,6 +54,11 @@ def main() -> int:
     }
     if os.environ.get("VEO_WEBHOOK_SECRET"):
         extra_env["VEO_WEBHOOK_SECRET"] = os.environ["VEO_WEBHOOK_SECRET"]
+    if real and args.provider == "vertex":
+        # Real Vertex cannot write into the emulated bucket, and without a token of yours it
+        # uses your application default credentials (not the simulator's key).
+        extra_env.setdefault("VEO_VERTEX_WRITE_TO_BUCKET", "false")
+        extra_env.setdefault("VEO_VERTEX_API_KEY", "")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

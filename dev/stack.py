@@ -39,7 +39,7 @@ PROJECT = "veo-relay-local"
 LOCATION = "us-central1"
 BUCKET = "veo-relay-local-videos"
 PROVIDERS = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
-DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook", "sweep_jobs")
+DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook", "sweep_jobs", "stream_job")
 
 # A fixed dev-only signing key, so recorded webhooks can be verified across runs. Never deploy it.
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"veo-relay-local-dev-webhook-key!").decode()

@@ -38,12 +38,12 @@ FAST_WEBHOOKS = {
 }
 
 
-# Faults show within seconds: a provider call times out after 5 s, a job nothing wrote for 3 s
+# Faults show within seconds: a provider call times out after 5 s, a job nothing wrote for 2 s
 # counts as stalled for the sweep (which runs only when a test calls sweep_jobs), and uploads
 # go in 256 KiB chunks, so a big video takes long enough to crash a finalize in the middle.
 FAST_FAULTS = {
     "VEO_HTTP_TIMEOUT_SECONDS": "5",
-    "VEO_SWEEP_STALL_SECONDS": "3",
+    "VEO_SWEEP_STALL_SECONDS": "2",
     "VEO_UPLOAD_CHUNK_BYTES": "262144",
 }
 

@@ -13,9 +13,10 @@ from .auth import authenticate
 from .clients import Runtime
 from .errors import ApiError, ErrorCode, JobError, TransientError
 from .jobs import JobStatus
-from .limits import parse_json_body
+from .json_body import parse_json_body
 from .lifecycle import move
 from .notify import redeliver
+from .images import parse_multipart
 from .submission import create_job
 from .views import job_view
 
@@ -56,7 +57,11 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters", "Idempotency-Key")
-        job, created = create_job(rt, _json_body(request), client_id=client_id, idempotency_key=key)
+        if request.mimetype == "multipart/form-data":  # a job with image files (images.py)
+            body, uploads = parse_multipart(request)
+        else:
+            body, uploads = _json_body(request), None
+        job, created = create_job(rt, body, client_id=client_id, idempotency_key=key, uploads=uploads)
         return (202 if created else 200), job_view(job)
     if path == "/providers":
         _allow(request, "GET")
@@ -102,6 +107,6 @@ def _json_body(request: flask.Request) -> Any:
     if (request.content_length or 0) > MAX_JSON_BODY_BYTES:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_JSON_BODY_BYTES} bytes")
     if request.mimetype != "application/json":
-        raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the job as application/json")
+        raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the job as application/json (or multipart/form-data with image files)")
     # Read at most one byte past the limit: a chunked body has no Content-Length to check.
     return parse_json_body(request.stream.read(MAX_JSON_BODY_BYTES + 1), MAX_JSON_BODY_BYTES)

@@ -189,6 +189,8 @@ class Settings:
     poll: PollSettings = PollSettings()
     webhooks: WebhookSettings = WebhookSettings()
     storage_emulator_host: str | None = None  # local stack: signed URLs point at the emulator
+    # Jobs from request objects dropped in the bucket belong to this client (request_objects.py).
+    requests_client_id: str = "bucket"
     log_level: str = "INFO"
     # client id -> sha256 hex digests of its API keys (auth.py); empty = every request refused
     api_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -237,6 +239,7 @@ class Settings:
             webhooks=WebhookSettings.from_env(env),
             webhook_timeout_s=float(env.get("VEO_WEBHOOK_TIMEOUT_SECONDS") or 15),
             storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
+            requests_client_id=env.get("VEO_REQUESTS_CLIENT_ID") or "bucket",
             log_level=env.get("VEO_LOG_LEVEL", "INFO"),
             api_keys=_api_keys(env.get("VEO_API_KEYS")),
             auth_disabled=_flag(env.get("VEO_AUTH_DISABLED")),

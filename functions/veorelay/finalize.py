@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -14,7 +13,7 @@ from .errors import ErrorCode, PermanentError, TransientError
 from .jobs import JobStatus
 from .lifecycle import fail, move, record_late_result
 from .providers.base import OutputRef
-from .sink import VIDEO_CONTENT_TYPE, StoredObject, store_video
+from .sink import VIDEO_CONTENT_TYPE, StoredObject, adopt_object, store_video
 from .views import job_view
 
 
@@ -69,17 +68,32 @@ def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> 
         "output_index": str(ref.index),
         "prompt_sha256": hashlib.sha256(job["request"]["prompt"].encode()).hexdigest(),
     }
+    if ref.gcs_uri:  # the provider wrote it into our bucket (Vertex storageUri): verify and move
+        stored = adopt_object(rt.bucket, _own_output(rt, job["id"], ref.gcs_uri), output_name(rt, job["id"], ref.index),
+                              metadata, rt.settings.upload_chunk_bytes)
+        logs.info("output adopted", job_id=job["id"], index=ref.index, source=ref.gcs_uri, size=stored.size, sha256=stored.sha256)
+        return stored
     download = provider.open_output(ref)
     stored = store_video(
         download,
         rt.bucket,
         final_name=output_name(rt, job["id"], ref.index),
-        tmp_name=f"tmp/{job['id']}/{ref.index}-{uuid.uuid4().hex[:12]}.mp4",
         metadata=metadata,
         chunk_bytes=rt.settings.upload_chunk_bytes,
     )
     logs.info("output stored", job_id=job["id"], index=ref.index, uri=stored.uri, size=stored.size, sha256=stored.sha256)
     return stored
+
+
+def _own_output(rt: Runtime, job_id: str, gcs_uri: str) -> str:
+    """The object name of a video the provider wrote for this job: in our bucket, in a folder of
+    this job (e.g. vertex/<job id>/...), never another job's or one of our own prefixes."""
+    bucket, _, name = gcs_uri.removeprefix("gs://").partition("/")
+    parts = name.split("/")
+    if (bucket != rt.bucket.name or len(parts) < 3 or parts[1] != job_id
+            or parts[0] in (rt.settings.output_prefix, "tmp", "inputs", "requests")):
+        raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the provider named a video outside this job's folder", gcs_uri[:300])
+    return name
 
 
 def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None:

@@ -18,6 +18,7 @@ import flask
 import requests
 from google.api_core import exceptions as gexc
 from google.cloud import storage
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .egress import BlockedDestination
 from .errors import ApiError, ErrorCode, PermanentError, TransientError
@@ -59,6 +60,7 @@ def ingest_images(
     """Store every image of `req` under inputs/<job_id>/ and return the request pointing there."""
     uploads = dict(uploads or {})
     used: set[str] = set()
+    written: list[str] = []  # removed again if a later image is refused: a refused job leaves nothing
 
     def store(field: str, slot: str, image: ImageInput) -> ImageInput:
         data = _fetch(field, image, bucket, user_http, allow_loopback, uploads, used)
@@ -68,9 +70,19 @@ def ingest_images(
         if mime is None:
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} is not a PNG, JPEG or WebP image", field)
         name = f"{INPUTS_PREFIX}/{job_id}/{slot}.{_EXTENSIONS[mime]}"
-        _write_once(bucket, name, data, mime)
+        if _write_once(bucket, name, data, mime):
+            written.append(name)
         return ImageInput(gcs_uri=f"gs://{bucket.name}/{name}", mime_type=mime)
 
+    try:
+        return _store_all(req, store, uploads, used)
+    except ApiError:
+        for name in written:
+            bucket.blob(name).delete()
+        raise
+
+
+def _store_all(req: GenerationRequest, store, uploads: dict[str, bytes], used: set[str]) -> GenerationRequest:
     updates: dict[str, Any] = {}
     if req.image is not None:
         updates["image"] = store("image", "image", req.image)
@@ -150,13 +162,15 @@ def _read_user_object(field: str, uri: str, own_bucket: storage.Bucket) -> bytes
         raise TransientError(ErrorCode.INTERNAL, f"reading {field} failed: {type(exc).__name__}") from exc
 
 
-def _write_once(bucket: storage.Bucket, name: str, data: bytes, mime: str) -> None:
-    """Create-only: a replayed request (same Idempotency-Key) never overwrites the first job's inputs."""
+def _write_once(bucket: storage.Bucket, name: str, data: bytes, mime: str) -> bool:
+    """Create-only: a replayed request (same Idempotency-Key) never overwrites the first job's inputs.
+    True when this call created the object."""
     blob = bucket.blob(name)
     try:
         blob.upload_from_string(data, content_type=mime, if_generation_match=0)
+        return True
     except gexc.PreconditionFailed:
-        pass
+        return False
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"storing an input image failed: {type(exc).__name__}") from exc
 
@@ -197,8 +211,13 @@ def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
     if (request.content_length or 0) > MAX_MULTIPART_BYTES:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes")
     request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
-    raw = request.form.get("request")
-    files = request.files
+    try:
+        raw = request.form.get("request")
+        files = request.files
+    except RequestEntityTooLarge:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes") from None
+    except HTTPException:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the multipart/form-data body cannot be read") from None
     if raw is None and "request" in files:
         raw = files["request"].read(1024 * 1024 + 1).decode("utf-8", "replace")
     if raw is None:

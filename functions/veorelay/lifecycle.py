@@ -1,7 +1,6 @@
 """Moving a job between states, and telling the caller when it ends."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Iterable
 
 from . import logs
@@ -9,7 +8,7 @@ from .clients import Runtime
 from .errors import JobError
 from .jobs import JobStatus, TransitionRefused
 from .notify import enqueue_event
-from .redaction import redact
+from .redaction import redact, redact_error
 from .store import utcnow
 from .webhooks import EVENT_FOR_STATUS
 
@@ -31,7 +30,7 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
 
 def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobStatus] | None = None) -> dict[str, Any] | None:
     # A provider's error text is shown to the client and sent in webhooks: never a credential.
-    error = replace(error, message=redact(error.message), provider_detail=redact(error.provider_detail))
+    error = redact_error(error)
     logs.warning("job failed", job_id=job_id, error_code=error.code, error_message=error.message)
     return move(rt, job_id, JobStatus.FAILED, {"error": error.to_dict()}, from_states)
 

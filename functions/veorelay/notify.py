@@ -39,15 +39,15 @@ def enqueue_event(rt: Runtime, job: dict[str, Any], event_type: str) -> None:
         _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
 
 
-def enqueue_progress(rt: Runtime, job: dict[str, Any]) -> None:
+def enqueue_progress(rt: Runtime, job: dict[str, Any]) -> bool:
     """Queue a job.progress event, at most one per job per progress window (the task name is
-    the window's number, so a second one in the same window is the same task)."""
+    the window's number, so a second one in the same window is the same task). True if queued."""
     if not (job.get("webhook") or {}).get("url") or PROGRESS_EVENT not in subscribed_events(job):
-        return
+        return False
     if len(job.get("deliveries") or []) >= MAX_DELIVERY_RECORDS:
-        return
+        return False
     seq = int(time.time() // max(rt.settings.webhooks.progress_interval_s, 1))
-    _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=seq)
+    return _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=seq)
 
 
 def redeliver(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:

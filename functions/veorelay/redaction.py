@@ -6,7 +6,10 @@ they appear, and query parameters that conventionally carry credentials are mask
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Iterable
+
+from .errors import JobError
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8  # shorter "secrets" (test placeholders, "1") would mangle ordinary text
@@ -39,3 +42,8 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(redact(v) for v in value)
     return value
+
+
+def redact_error(error: JobError) -> JobError:
+    """A job's error as clients see it (GET, webhooks, job.json): message and provider detail scrubbed."""
+    return replace(error, message=redact_text(error.message), provider_detail=redact(error.provider_detail))

@@ -24,9 +24,6 @@ from .views import job_view
 
 REQUESTS_PREFIX = "requests/"
 RESULT_SUFFIX = ".result.json"
-# Whoever may write requests/ (an IAM grant) is this client: its webhooks are signed with
-# VEO_WEBHOOK_SECRETS["bucket"], or VEO_WEBHOOK_SECRET when it has none of its own.
-BUCKET_CLIENT_ID = "bucket"
 
 
 def is_request_object(name: str) -> bool:
@@ -52,13 +49,22 @@ def on_object_finalized(rt: Runtime, event_id: str, data: dict[str, Any]) -> dic
         body = _read_request(rt, name, int(generation), int(data.get("size") or 0))
         if body is None:
             return None
-        job, created = create_job(rt, body, client_id=BUCKET_CLIENT_ID, idempotency_key=f"{event_id}:{generation}")
+        # Whoever may write requests/ (an IAM grant) acts as this client (VEO_REQUESTS_CLIENT_ID,
+        # default "bucket"): it owns the job, and its webhook secrets sign the job's events.
+        job, created = create_job(rt, body, client_id=rt.settings.requests_client_id, idempotency_key=f"{event_id}:{generation}")
         result = {"request": source, "job": job_view(job), "error": None}
         logs.info("job from a request object" if created else "request object event seen before", object=name, job_id=job["id"])
     except ApiError as exc:
         logs.info("request object refused", object=name, code=exc.code, field=exc.field)
         result = {"request": source, "job": None, **exc.body()}
-    _write_result(rt, name, int(generation), result)
+    except TransientError as exc:
+        logs.warning("request object not handled yet; Eventarc will deliver it again", object=name, code=exc.code, error_message=exc.message)
+        raise
+    try:
+        _write_result(rt, name, int(generation), result)
+    except TransientError as exc:
+        logs.warning("result object not written; Eventarc will deliver the event again", object=name, error_message=exc.message)
+        raise
     return result
 
 
@@ -87,7 +93,7 @@ def _write_result(rt: Runtime, name: str, generation: int, result: dict[str, Any
     blob = rt.bucket.blob(result_name(name))
     try:
         current = rt.bucket.get_blob(blob.name)
-        if current is not None and int((current.metadata or {}).get("request_generation", 0)) > generation:
+        if current is not None and _request_generation(current) > generation:
             logs.info("a newer request generation already has a result", object=name, generation=generation)
             return
         blob.metadata = {"request_generation": str(generation)}
@@ -99,3 +105,8 @@ def _write_result(rt: Runtime, name: str, generation: int, result: dict[str, Any
         raise TransientError(ErrorCode.INTERNAL, "the result object changed while it was written; retrying") from exc
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"writing the result object failed: {type(exc).__name__}") from exc
+
+
+def _request_generation(result_blob) -> int:
+    value = str((result_blob.metadata or {}).get("request_generation", ""))
+    return int(value) if value.isdigit() else 0  # a result written by hand: ours replaces it

@@ -1,8 +1,10 @@
 """Stream a provider's video into GCS in constant memory, and verify it on the way.
 
-The bytes go to a temporary object first; only a complete, verified video is moved to its
-final name, with a create-only precondition, so a crash or a bad download never leaves a
-partial object where consumers look, and a retry finishes the job exactly once.
+A download is streamed straight to its final name as a resumable upload with a create-only
+precondition, and the upload is finished only once the bytes are verified: a crash or a bad
+download never leaves a partial object where consumers look, and a retry finishes the job
+exactly once. (Videos a provider wrote into the bucket itself are verified in place and
+moved with a create-only rewrite: adopt_object.)
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from google.cloud import storage
 
 from .errors import ErrorCode, PermanentError, TransientError
 from .providers.base import Download
+from .chunk_stream import ChunkStream
 from .readahead import ReadAhead
 
 VIDEO_CONTENT_TYPE = "video/mp4"
@@ -44,44 +47,75 @@ def store_video(
     download: Download,
     bucket: storage.Bucket,
     final_name: str,
-    tmp_name: str,
     metadata: dict[str, str],
     chunk_bytes: int,
 ) -> StoredObject:
+    """Stream a download to `final_name` (create-only) and return what was stored.
+
+    The upload is resumable and GCS creates the object only when its last chunk arrives; the
+    last chunk is never sent unless the download passed verification (MP4 head, every byte
+    its Content-Length promised): a failed copy leaves nothing, never a partial video. The
+    sha256 is known only at the end, so it is added to the object's metadata right after.
+    """
     if download.content_type and download.content_type.split(";")[0].strip().lower().startswith("text/"):
         raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"the download is {download.content_type}, not a video")
-    tmp = bucket.blob(tmp_name, chunk_size=chunk_bytes)
-    tmp.metadata = metadata
+    blob = bucket.blob(final_name, chunk_size=chunk_bytes)
+    blob.metadata = metadata
     digest = hashlib.sha256()
-    size = 0
     try:
-        # Read ahead up to one upload chunk, so the download flows while a chunk is uploaded.
-        with ReadAhead(_verified_chunks(download), depth=chunk_bytes // _READ_CHUNK + 1) as chunks, \
-                tmp.open("wb", content_type=VIDEO_CONTENT_TYPE, chunk_size=chunk_bytes, ignore_flush=True) as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            if download.content_length is not None and size != download.content_length:
-                raise TransientError(
-                    ErrorCode.DOWNLOAD_INVALID,
-                    f"the download ended after {size} of {download.content_length} bytes",
-                )
+        # Read ahead up to one upload chunk (in a thread, which also hashes), so the download
+        # keeps flowing while a chunk is being uploaded.
+        with ReadAhead(_verified_chunks(download, digest), depth=chunk_bytes // _READ_CHUNK + 1) as chunks:
+            blob.upload_from_file(ChunkStream(chunks), rewind=False, size=download.content_length,
+                                  content_type=VIDEO_CONTENT_TYPE, if_generation_match=0)
+    except gexc.PreconditionFailed:
+        return _stored_earlier(bucket, final_name, chunk_bytes)
     except (TransientError, PermanentError):
         raise
-    except (gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
+    except (gexc.GoogleAPIError, requests.exceptions.RequestException, ValueError, OSError) as exc:
         # Upload side (download errors are mapped inside _verified_chunks).
         raise TransientError(ErrorCode.INTERNAL, f"writing to the bucket failed: {type(exc).__name__}") from exc
     finally:
         download.close()
-    sha256 = digest.hexdigest()
-    final = _promote(bucket, tmp, final_name, {**metadata, "sha256": sha256})
-    return StoredObject(f"gs://{bucket.name}/{final_name}", final_name, final.size or size, final.metadata.get("sha256", sha256), VIDEO_CONTENT_TYPE)
+    return _with_sha256(bucket, blob, final_name, digest.hexdigest())
 
 
-def _verified_chunks(download: Download) -> Iterator[bytes]:
-    """The download's bytes, refusing anything that does not start like an MP4."""
+def _with_sha256(bucket: storage.Bucket, blob: storage.Blob, name: str, sha256: str) -> StoredObject:
+    blob.metadata = {**(blob.metadata or {}), "sha256": sha256}
+    try:
+        blob.patch()
+    except gexc.GoogleAPIError as exc:
+        # The video is in place; a retry finds it without its hash and hashes it again.
+        raise TransientError(ErrorCode.INTERNAL, f"recording the video's sha256 failed: {type(exc).__name__}") from exc
+    return StoredObject(f"gs://{bucket.name}/{name}", name, blob.size, sha256, VIDEO_CONTENT_TYPE)
+
+
+def _stored_earlier(bucket: storage.Bucket, name: str, chunk_bytes: int) -> StoredObject:
+    """The final object exists: another attempt stored it first, and only a verified download
+    can create it, so keep it. Should that attempt have died before recording the sha256
+    (rare), read the object back once to compute it."""
+    try:
+        blob = bucket.get_blob(name)
+        if blob is None:
+            raise TransientError(ErrorCode.INTERNAL, f"{name} was reported to exist, then not found")
+        sha256 = (blob.metadata or {}).get("sha256")
+        if sha256:
+            return StoredObject(f"gs://{bucket.name}/{name}", name, blob.size, sha256, VIDEO_CONTENT_TYPE)
+        digest = hashlib.sha256()
+        with blob.open("rb", chunk_size=chunk_bytes) as reader:
+            while chunk := reader.read(_READ_CHUNK):
+                digest.update(chunk)
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.INTERNAL, f"reading back {name} failed: {type(exc).__name__}") from exc
+    return _with_sha256(bucket, blob, name, digest.hexdigest())
+
+
+def _verified_chunks(download: Download, digest: "hashlib._Hash") -> Iterator[bytes]:
+    """The download's bytes, hashed into `digest`; refuses anything that does not start like
+    an MP4, and raises at the end (before the caller can finish the upload) unless every
+    byte the Content-Length promised arrived."""
     head = b""
+    size = 0
     try:
         source = download.iter_bytes(_READ_CHUNK)
         for chunk in source:
@@ -94,11 +128,15 @@ def _verified_chunks(download: Download) -> Iterator[bytes]:
                 if not is_mp4_head(head):
                     raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the download is not an MP4 (no ftyp box)", head[:64].decode("latin-1"))
                 chunk, head = head, None
+            digest.update(chunk)
+            size += len(chunk)
             yield chunk
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as exc:
         raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"the download was cut off: {type(exc).__name__}") from exc
     if head is not None:
         raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"the download is {len(head)} bytes, too short to be a video")
+    if download.content_length is not None and size != download.content_length:
+        raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"the download ended after {size} of {download.content_length} bytes")
 
 
 def _promote(bucket: storage.Bucket, tmp: storage.Blob, final_name: str, metadata: dict[str, str]) -> storage.Blob:
@@ -124,3 +162,31 @@ def _promote(bucket: storage.Bucket, tmp: storage.Blob, final_name: str, metadat
         pass
     final.reload()
     return final
+
+
+def adopt_object(bucket: storage.Bucket, source_name: str, final_name: str, metadata: dict[str, str], chunk_bytes: int) -> StoredObject:
+    """A video a provider wrote into the bucket itself (Vertex with storageUri): read it once to
+    verify it (MP4 header, size, sha256), then move it to its final name like a download, so
+    consumers find every job's videos in one layout. No bytes are uploaded again."""
+    try:
+        source = bucket.get_blob(source_name)
+        if source is None:
+            raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"the provider named gs://{bucket.name}/{source_name}, which does not exist")
+        digest, size, head = hashlib.sha256(), 0, b""
+        with source.open("rb", chunk_size=chunk_bytes) as reader:
+            while chunk := reader.read(_READ_CHUNK):
+                if len(head) < 12:
+                    head += chunk[: 12 - len(head)]
+                digest.update(chunk)
+                size += len(chunk)
+    except (TransientError, PermanentError):
+        raise
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.INTERNAL, f"reading the provider's video in the bucket failed: {type(exc).__name__}") from exc
+    if not is_mp4_head(head):
+        raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the video the provider wrote is not an MP4 (no ftyp box)", head.decode("latin-1"))
+    if source.size is not None and size != source.size:
+        raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"read {size} of the object's {source.size} bytes")
+    sha256 = digest.hexdigest()
+    final = _promote(bucket, source, final_name, {**metadata, "sha256": sha256})
+    return StoredObject(f"gs://{bucket.name}/{final_name}", final_name, final.size or size, final.metadata.get("sha256", sha256), VIDEO_CONTENT_TYPE)

@@ -40,10 +40,11 @@ MIN_READ_TIMEOUT_S = 15.0
 STREAM_CLAIM_LEASE_S = 120
 
 
-def hand_to_stream(rt: Runtime, job_id: str) -> None:
+def hand_to_stream(rt: Runtime, job: dict[str, Any]) -> None:
+    gen = sweep_generation(job)  # a chain restarted by the sweep needs a fresh task name
     rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.stream, target="stream_job", name=f"{job_id}-stream",
-        payload={"job_id": job_id}, dispatch_deadline_s=STREAM_DEADLINE_S,
+        queue=rt.settings.queues.stream, target="stream_job", name=f"{job['id']}-stream" + (f"-g{gen}" if gen else ""),
+        payload={"job_id": job["id"]}, dispatch_deadline_s=STREAM_DEADLINE_S,
     ))
 
 
@@ -65,42 +66,49 @@ def stream_job(rt: Runtime, job_id: str) -> None:
         return
     provider = rt.providers[job["provider"]]
     req = GenerationRequest.model_validate({**job["request"], "model": job["model"]})
-    count = req.sample_count or 1
-
-    tried_at = job.get("stream_submitted_at")
-    if tried_at is not None and provider.find(req.prompt, tried_at.timestamp()):
-        # An earlier attempt's POST reached the provider though we never saw its answer.
-        logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job_id)
-        running = _start_running(rt, job_id, {"submitted_at": tried_at.timestamp(), "prompt": req.prompt, "count": count})
-        if running is not None:
-            follow_by_polling(rt, running)
-        return
-
-    now = utcnow()
     try:
-        rt.store.update(job_id, {JobStatus.ACCEPTED}, {"stream_submitted_at": now})
-    except TransitionRefused:
-        return  # cancelled meanwhile
-    left_s = (job["deadline_at"] - now).total_seconds()
-    read_timeout_s = max(MIN_READ_TIMEOUT_S, min(left_s, STREAM_DEADLINE_S - STREAM_MARGIN_S))
-    started = time.monotonic()
-    try:
-        stream = provider.open_stream(req, read_timeout_s)
+        opened = _submit_once(rt, job, provider, req)
     except PermanentError as exc:
         fail(rt, job_id, exc.job_error(), {JobStatus.ACCEPTED})
         return
     except Exception:
-        # Keep stream_submitted_at: the retry looks in the histories before it POSTs again.
+        # Let the retry in; stream_submitted_at stays, so it looks in the histories before it POSTs.
         try:
             rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None})
         except TransitionRefused:
             pass
         raise
+    if opened is None:
+        return
+    stream, handle, stop_at = opened
     with closing(stream):
-        running = _start_running(rt, job_id, {"submitted_at": now.timestamp(), "prompt": req.prompt, "count": count})
+        running = _start_running(rt, job_id, handle)
         if running is None:
             return  # cancelled while we were submitting
-        follow_stream(rt, running, stream, stop_at=started + STREAM_DEADLINE_S - STREAM_MARGIN_S)
+        follow_stream(rt, running, stream, stop_at)
+
+
+def _submit_once(rt: Runtime, job: dict[str, Any], provider, req: GenerationRequest):
+    """POST the job unless an earlier attempt's POST reached the provider; returns (stream,
+    handle, when to stop following) or None when there is no stream to follow here."""
+    count = req.sample_count or 1
+    tried_at = job.get("stream_submitted_at")
+    if tried_at is not None and provider.find(req.prompt, tried_at.timestamp()):
+        logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job["id"])
+        running = _start_running(rt, job["id"], {"submitted_at": tried_at.timestamp(), "prompt": req.prompt, "count": count})
+        if running is not None:
+            follow_by_polling(rt, running)
+        return None
+    now = utcnow()
+    try:
+        rt.store.update(job["id"], {JobStatus.ACCEPTED}, {"stream_submitted_at": now})
+    except TransitionRefused:
+        return None  # cancelled meanwhile
+    left_s = (job["deadline_at"] - now).total_seconds()
+    started = time.monotonic()
+    stream = provider.open_stream(req, max(MIN_READ_TIMEOUT_S, min(left_s, STREAM_DEADLINE_S - STREAM_MARGIN_S)))
+    handle = {"submitted_at": now.timestamp(), "prompt": req.prompt, "count": count}
+    return stream, handle, started + STREAM_DEADLINE_S - STREAM_MARGIN_S
 
 
 def follow_stream(rt: Runtime, job: dict[str, Any], stream, stop_at: float) -> None:

@@ -14,6 +14,7 @@ from . import logs
 from .clients import Runtime
 from .errors import ApiError, ErrorCode, PermanentError, TransientError
 from .jobs import JobStatus, TransitionRefused
+from .redaction import redact_error
 from .lifecycle import fail, move
 from .polling import first_check_delay, poll_payload, poll_task_name, sweep_generation
 from .capabilities import check_request
@@ -107,11 +108,11 @@ def submit_job(rt: Runtime, job_id: str) -> None:
         logs.info("submit skipped", job_id=job_id, status=job and job["status"])
         return
     if utcnow() > job["deadline_at"]:
-        fail(rt, job_id, PermanentError(ErrorCode.DEADLINE_EXCEEDED, "the job could not be submitted before its deadline" + _last_answer(job)).job_error())
+        fail(rt, job_id, PermanentError(ErrorCode.DEADLINE_EXCEEDED, "the job could not be submitted before its deadline" + last_provider_answer(job)).job_error())
         return
     provider = rt.providers[job["provider"]]
     if provider.capabilities.streaming:
-        hand_to_stream(rt, job_id)  # the POST is the stream: the step that sends it must hold it
+        hand_to_stream(rt, job)  # the POST is the stream: the step that sends it must hold it
         return
     if not _claim_submission(rt, job_id):
         return
@@ -155,7 +156,7 @@ def retry_submission_later(rt: Runtime, job: dict[str, Any], exc: TransientError
         rt.store.update(job["id"], {JobStatus.ACCEPTED}, {
             "submit_claim": None,
             "submit_attempts": attempt,
-            "submit_error": exc.job_error().to_dict(),
+            "submit_error": redact_error(exc.job_error()).to_dict(),
             "progress": {"percent": 0, "stage": "throttled"},
         })
     except TransitionRefused:
@@ -167,7 +168,8 @@ def retry_submission_later(rt: Runtime, job: dict[str, Any], exc: TransientError
     ))
 
 
-def _last_answer(job: dict[str, Any]) -> str:
+def last_provider_answer(job: dict[str, Any]) -> str:
+    """Why a job that never got submitted waited: the provider's last refusal, for its error."""
     error = job.get("submit_error") or {}
     return f" (the provider's last answer: {error['message']})" if error.get("message") else ""
 

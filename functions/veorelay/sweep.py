@@ -31,6 +31,7 @@ from .lifecycle import fail
 from .polling import FINALIZE_DEADLINE_S, poll_payload, poll_task_name, sweep_generation
 from .schedule import TaskRequest
 from .store import utcnow
+from .submission import last_provider_answer
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 BATCH = 200
@@ -106,7 +107,8 @@ def _guarded(report: SweepReport, job: dict[str, Any], action) -> None:
 
 
 def _expire(rt: Runtime, job: dict[str, Any], status: JobStatus, report: SweepReport) -> None:
-    if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, DEADLINE_MESSAGES[status]), {status}) is not None:
+    message = DEADLINE_MESSAGES[status] + (last_provider_answer(job) if status == JobStatus.ACCEPTED else "")
+    if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, message), {status}) is not None:
         report.deadline_exceeded.append(job["id"])
 
 

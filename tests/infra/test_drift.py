@@ -24,6 +24,8 @@ DEV_ONLY_ENV = {
     "VEO_VERTEX_ACCESS_TOKEN": "a developer's token; deployed functions use their service account",
     "GCLOUD_PROJECT": "legacy alias of GOOGLE_CLOUD_PROJECT, which Terraform sets",
     "VEO_VERTEX_API_KEY": "Vertex AI authenticates as the function's service account, with no key",
+    "VEO_AUTH_DISABLED": "turns API keys off for local experiments (production always checks them)",
+    "VEO_HTTP_TIMEOUT_SECONDS": "caps provider call timeouts so the tests see a timeout in seconds",
 }
 
 

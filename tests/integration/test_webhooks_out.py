@@ -91,7 +91,8 @@ def test_a_succeeded_event_carries_a_signed_url_that_downloads_the_video(finishe
     assert hashlib.sha256(video.content).hexdigest() == output["sha256"]
 
 
-def test_every_attempt_is_on_the_job_and_no_secret_is_anywhere(finished, stack, secrets, client):
+def test_every_attempt_is_on_the_job_and_no_secret_is_anywhere(finished, stack_env, secrets, client):
+    stack = stack_env  # its env is in os.environ for this test: firestore.Client() finds the emulator
     job = client.job(finished["job"]["id"])
     assert job["webhook"]["events"] == ["job.running", "job.succeeded", "job.failed", "job.cancelled"]
     records = {d["event"]: d for d in job["webhook"]["deliveries"]}
@@ -149,7 +150,7 @@ def test_a_failing_receiver_gets_the_retry_schedule(client, name, responses, exp
 def test_redeliver_sends_the_last_event_again_with_the_same_id(client, finished, secrets):
     job_id, path = finished["job"]["id"], finished["path"]
     original = finished["hooks"]["job.succeeded"][0]
-    resp = requests.post(f"{client.api}/jobs/{job_id}/webhooks:redeliver", timeout=10)
+    resp = requests.post(f"{client.api}/jobs/{job_id}/webhooks:redeliver", headers=client.auth, timeout=10)
     assert resp.status_code == 202, resp.text
     assert resp.json() == {"event": "job.succeeded", "webhook_id": original["headers"]["webhook-id"], "queued": True}
     again = client.webhooks(path, count=2, event="job.succeeded")
@@ -161,14 +162,40 @@ def test_redeliver_sends_the_last_event_again_with_the_same_id(client, finished,
 
 
 @pytest.mark.badinput
-@pytest.mark.parametrize("method,body,status,code", [
-    ("post", {"prompt": "no webhook here [sim:never_finish]"}, 409, "conflict"),
-    ("post", None, 404, "not_found"),
-    ("get", None, 405, "invalid_request"),
+@pytest.mark.parametrize("case,status,code", [
+    ("no webhook", 409, "conflict"),
+    ("no such job", 404, "not_found"),
+    ("another client's job", 404, "not_found"),
+    ("no event it asked for", 409, "conflict"),
+    ("GET", 405, "invalid_request"),
 ])
-def test_redeliver_refuses_what_it_cannot_do(client, finished, method, body, status, code):
-    job_id = client.submit(body).json()["id"] if body else ("0" * 32 if method == "post" else finished["job"]["id"])
-    resp = getattr(requests, method)(f"{client.api}/jobs/{job_id}/webhooks:redeliver", timeout=10)
-    assert resp.status_code == status and resp.json()["error"]["code"] == code
-    if body:
-        requests.post(f"{client.api}/jobs/{job_id}:cancel", timeout=10)
+def test_redeliver_refuses_what_it_cannot_do(client, stack, finished, case, status, code):
+    caller, method, job_id = client, "post", finished["job"]["id"]
+    if case == "no webhook":
+        job_id = client.submit({"prompt": "no webhook here [sim:never_finish]"}).json()["id"]
+    elif case == "no event it asked for":  # cancelled before it could succeed: job.succeeded never happened
+        job_id = client.submit({"prompt": unique_prompt(directive="[sim:never_finish]"), "webhook_url": client.hook_url("none")[0],
+                                "webhook_events": ["job.succeeded"]}).json()["id"]
+        client.cancel(job_id)
+    elif case == "no such job":
+        job_id = "0" * 32
+    elif case == "another client's job":
+        caller = Client(stack, "other")
+    elif case == "GET":
+        method = "get"
+    resp = getattr(requests, method)(f"{client.api}/jobs/{job_id}/webhooks:redeliver", headers=caller.auth, timeout=10)
+    assert resp.status_code == status and resp.json()["error"]["code"] == code, resp.text
+    if case == "no webhook":
+        client.cancel(job_id)
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("payload", [
+    {"event": "job.exploded"}, {"event": "job.succeeded", "attempt": 0}, {"event": "job.succeeded", "attempt": "2"},
+    {"event": "job.progress", "seq": "x"}, {"event": "job.succeeded", "chain": "../../x"}, {},
+])
+def test_a_malformed_webhook_task_is_dropped_not_sent(client, finished, payload):
+    before = len(client.job(finished["job"]["id"])["webhook"]["deliveries"])
+    resp = client.send_task("deliver_webhook", {"job_id": finished["job"]["id"], **payload})
+    assert resp.status_code == 200  # answered: a retry could not fix it
+    assert len(client.job(finished["job"]["id"])["webhook"]["deliveries"]) == before

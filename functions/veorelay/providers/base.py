@@ -109,3 +109,16 @@ class Provider(Protocol):
     def check(self, handle: Handle) -> Progress: ...
 
     def open_output(self, ref: OutputRef) -> Download: ...
+
+
+class StreamingProvider(Provider, Protocol):
+    """A dialect whose answer to the submit is an event stream (genaipro): stream_job
+    (streaming.py) holds it; `check` finds the job again without it."""
+
+    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> Any:
+        """POST the job (the paid call); the result has events() and close()."""
+        ...
+
+    def find(self, prompt: str, since: float) -> list[dict[str, Any]]:
+        """The provider's own record of a job submitted at `since` (empty: none)."""
+        ...

@@ -1,0 +1,113 @@
+"""Part 1: streaming copy of a video from the simulator into GCS, against a plain upload.
+
+Each copy runs in a fresh process (bench/copy_once.py), so its peak RSS is its own
+(os.wait4 reports the child's ru_maxrss). Stream and baseline runs alternate, and the
+median of each is compared, because other work on the machine shifts both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import requests
+
+from veorelay.config import ProviderSettings, Settings
+from veorelay.providers.litellm_gemini import LiteLLMGemini
+from veorelay.request import GenerationRequest
+
+from .results import Figure
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+CHUNK_BYTES = Settings.__dataclass_fields__["upload_chunk_bytes"].default  # what finalize uses
+
+
+def provider_for(stack) -> LiteLLMGemini:
+    env = stack.env
+    return LiteLLMGemini(ProviderSettings("litellm-gemini", env["VEO_LITELLM_GEMINI_BASE_URL"],
+                                          env["VEO_LITELLM_GEMINI_API_KEY"]), requests.Session())
+
+
+def video_url(provider: LiteLLMGemini, size: int) -> str:
+    """A finished simulator operation whose one output is `size` bytes; its download URL, as
+    the poll step gets it."""
+    prompt = f"bench copy #{uuid.uuid4().hex[:10]} [sim:duration=0,size={size}]"
+    handle = provider.submit(uuid.uuid4().hex, GenerationRequest(prompt=prompt))
+    progress = provider.check(handle)
+    assert progress.state == "succeeded", progress
+    return progress.outputs[0].url
+
+
+def run_child(stack, args: list[str]) -> dict:
+    env = {**os.environ, **stack.env, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
+    child = subprocess.Popen([sys.executable, "-m", "bench.copy_once", *args], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = child.communicate()  # reaps nothing: wait4 below collects the exit and its rusage
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"copy_once {args[0]} failed ({status}): {err.decode()[-2000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result.update(rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
+    return result
+
+
+def measure(stack, size: int, pairs: int, bucket) -> dict:
+    provider = provider_for(stack)
+    url = video_url(provider, size)
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as local:
+        with requests.get(url, headers={"x-goog-api-key": stack.env["VEO_LITELLM_GEMINI_API_KEY"]}, stream=True, timeout=60) as resp:
+            resp.raise_for_status()
+            for chunk in resp.iter_content(MIB):
+                local.write(chunk)
+        local.flush()
+        runs = {"stream": [], "file": []}
+        for n in range(pairs):
+            order = ("stream", "file") if n % 2 == 0 else ("file", "stream")
+            for mode in order:
+                name = f"bench/copy/{uuid.uuid4().hex}.mp4"
+                args = [mode, "--name", name, "--chunk", str(CHUNK_BYTES)]
+                args += ["--url", url] if mode == "stream" else ["--file", local.name]
+                result = run_child(stack, args)
+                assert result["bytes"] == size, result
+                runs[mode].append(result)
+                bucket.blob(name).delete()  # the emulator keeps objects in RAM
+    return runs
+
+
+def run(stack, bucket, quick: bool = False) -> list[Figure]:
+    sizes = (1 * MIB, 8 * MIB) if quick else (64 * MIB, 512 * MIB)
+    big = sizes[-1]
+    pairs = {sizes[0]: 1 if quick else 3, big: 1 if quick else 3}
+    idle = run_child(stack, ["idle"])
+    measured = {size: measure(stack, size, pairs[size], bucket) for size in sizes}
+    figures: list[Figure] = []
+    for size in sizes:
+        runs = measured[size]
+        label = f"{size // MIB} MiB"
+        stream_s = statistics.median(r["seconds"] for r in runs["stream"])
+        file_s = statistics.median(r["seconds"] for r in runs["file"])
+        figures.append(Figure(
+            "1 copy", f"throughput, {label} sim->GCS (finalize path) vs upload of a local file", size / MIB / stream_s, "MiB/s",
+            baseline=size / MIB / file_s, target=">= 0.85" if size == big else None, target_on="ratio",
+            note=f"median of {len(runs['stream'])}; stream runs {[round(r['seconds'], 2) for r in runs['stream']]} s, "
+                 f"file runs {[round(r['seconds'], 2) for r in runs['file']]} s; chunk {CHUNK_BYTES // MIB} MiB"))
+        figures.append(Figure(
+            "1 copy", f"CPU of the copying process, {label}", statistics.median(r["cpu_s"] for r in runs["stream"]) / (size / 1024 / MIB),
+            "CPU s/GiB", baseline=statistics.median(r["cpu_s"] for r in runs["file"]) / (size / 1024 / MIB),
+            note="user+sys of the child; baseline: the file upload"))
+    rss = {size: max(r["rss_mib"] for r in measured[size]["stream"]) for size in sizes}
+    for size in sizes:
+        figures.append(Figure("1 copy", f"peak RSS of the copying process, {size // MIB} MiB", rss[size], "MiB",
+                              baseline=idle["rss_mib"], target="<= 150",
+                              note="baseline: a process that only imports and builds its clients"))
+    small = sizes[0]
+    figures.append(Figure("1 copy", f"peak RSS {big // MIB} MiB vs {small // MIB} MiB", rss[big], "MiB", baseline=rss[small],
+                          ratio=max(rss[big], rss[small]) / min(rss[big], rss[small]), target="<= 1.10", target_on="ratio",
+                          note="ratio = larger / smaller peak: within 10 % either way"))
+    return figures

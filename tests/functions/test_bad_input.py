@@ -1,0 +1,234 @@
+"""Bad input, malformed or hostile: each request gets the documented 4xx (docs/RELIABILITY.md,
+"Bad input") with a code and a message, and leaves nothing behind: no job, no input object,
+no provider call. The api entry point runs in-process against the real emulators."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import pytest
+import requests
+from functions_framework import create_app
+
+from .conftest import SOURCE
+
+pytestmark = pytest.mark.integration  # the 4xx cases also carry `badinput`
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def job_count(jobs_collection) -> int:
+    return jobs_collection.count().get()[0][0].value
+
+
+@pytest.fixture(scope="module")
+def inputs_prefix(function_env):
+    from google.cloud import storage
+
+    return storage.Client(project=function_env["GOOGLE_CLOUD_PROJECT"]).bucket(function_env["VEO_BUCKET"])
+
+
+def input_objects(bucket) -> int:
+    return sum(1 for _ in bucket.list_blobs(prefix="inputs/"))
+
+
+def body(**fields):
+    return {"json": {"prompt": "a calm lake at dawn", **fields}}
+
+
+def raw(data: bytes | str, content_type: str = "application/json"):
+    return {"data": data, "content_type": content_type}
+
+
+# (id, request kwargs, status, error code, field)
+CASES = [
+    # Not one plain JSON object
+    ("broken-json", raw("{not json"), 400, "invalid_request", None),
+    ("empty-body", raw(""), 400, "invalid_request", None),
+    ("json-array", raw("[]"), 400, "invalid_request", None),
+    ("json-string", raw('"a calm lake"'), 400, "invalid_request", None),
+    ("json-null", raw("null"), 400, "invalid_request", None),
+    ("nan", raw('{"prompt": "p", "seed": NaN}'), 400, "invalid_request", None),
+    ("infinity", raw('{"prompt": "p", "seed": Infinity}'), 400, "invalid_request", None),
+    ("duplicate-key", raw('{"prompt": "a lake", "prompt": "a lake [sim:op_error]"}'), 400, "invalid_request", "prompt"),
+    ("not-utf8", raw(b'{"prompt": "\xff\xfe"}'), 400, "invalid_request", None),
+    ("nested-100k-deep", raw('{"prompt": "p", "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}"), 400, "invalid_request", None),
+    ("text-plain", raw("prompt=x", "text/plain"), 415, "invalid_request", None),
+    ("form-urlencoded", raw("prompt=x", "application/x-www-form-urlencoded"), 415, "invalid_request", None),
+    ("body-over-1mib", raw(b"x" * (1024 * 1024 + 1)), 413, "payload_too_large", None),
+    ("inline-image-over-body-limit", body(image={"base64": "A" * (1536 * 1024), "mime_type": "image/png"}), 413, "payload_too_large", None),
+    # Wrong types (strict: "8" is not 8, true is not 1)
+    ("prompt-number", {"json": {"prompt": 123}}, 400, "invalid_request", "prompt"),
+    ("prompt-null", {"json": {"prompt": None}}, 400, "invalid_request", "prompt"),
+    ("prompt-missing", {"json": {"aspect_ratio": "16:9"}}, 400, "invalid_request", "prompt"),
+    ("sample-count-string", body(sample_count="2"), 400, "invalid_request", "sample_count"),
+    ("sample-count-bool", body(sample_count=True), 400, "invalid_request", "sample_count"),
+    ("sample-count-float", body(sample_count=2.0), 400, "invalid_request", "sample_count"),
+    ("duration-string", body(duration_seconds="8"), 400, "invalid_request", "duration_seconds"),
+    ("generate-audio-string", body(generate_audio="yes"), 400, "invalid_request", "generate_audio"),
+    ("model-number", body(model=5), 400, "invalid_request", "model"),
+    ("provider-number", body(provider=7), 400, "invalid_request", "provider"),
+    ("metadata-list", body(metadata=["a"]), 400, "invalid_request", "metadata"),
+    ("deadline-string", body(deadline_seconds="60"), 400, "invalid_request", "deadline_seconds"),
+    # Unknown fields: a misspelt option is an error, never ignored
+    ("unknown-field", body(aspect="16:9"), 400, "invalid_request", "aspect"),
+    ("field-case", body(Prompt="x"), 400, "invalid_request", "Prompt"),
+    ("unknown-in-image", body(image={"base64": PNG, "mime_type": "image/png", "path": "x"}), 400, "invalid_request", "image.path"),
+    # Out of range
+    ("prompt-blank", {"json": {"prompt": "   "}}, 400, "invalid_request", "prompt"),
+    ("prompt-too-long", {"json": {"prompt": "x" * 4001}}, 400, "invalid_request", "prompt"),
+    ("negative-prompt-too-long", body(negative_prompt="x" * 4001), 400, "invalid_request", "negative_prompt"),
+    ("metadata-too-big", body(metadata={"k": "v" * 3000}), 400, "invalid_request", "metadata"),
+    ("sample-count-zero", body(sample_count=0), 400, "invalid_request", "sample_count"),
+    ("sample-count-five", body(sample_count=5), 400, "invalid_request", "sample_count"),
+    ("seed-negative", body(seed=-1), 400, "invalid_request", "seed"),
+    ("seed-2-to-32", body(seed=2**32), 400, "invalid_request", "seed"),
+    ("seed-400-digits", raw('{"prompt": "p", "seed": ' + "9" * 400 + "}"), 400, "invalid_request", "seed"),
+    ("duration-zero", body(duration_seconds=0), 400, "invalid_request", "duration_seconds"),
+    ("aspect-ratio-4-3", body(aspect_ratio="4:3"), 400, "invalid_request", "aspect_ratio"),
+    ("resolution-4k", body(resolution="4k"), 400, "invalid_request", "resolution"),
+    ("person-generation-everyone", body(person_generation="everyone"), 400, "invalid_request", "person_generation"),
+    ("deadline-too-short", body(deadline_seconds=5), 400, "invalid_request", "deadline_seconds"),
+    ("deadline-over-a-day", body(deadline_seconds=86401), 400, "invalid_request", "deadline_seconds"),
+    ("too-many-reference-images", body(reference_images=[{"image": {"base64": PNG, "mime_type": "image/png"}}] * 4), 400, "invalid_request", "reference_images"),
+    # What this provider cannot do
+    ("provider-unknown", body(provider="nope"), 400, "unsupported_option", "provider"),
+    ("model-unknown", body(model="veo-9"), 400, "unsupported_option", "model"),
+    ("duration-unsupported", body(duration_seconds=7), 400, "unsupported_option", "duration_seconds"),
+    ("audio-unsupported", body(generate_audio=True), 400, "unsupported_option", "generate_audio"),
+    # Path tricks in anything that could reach a name
+    ("model-path-traversal", body(model="../../etc/passwd"), 400, "invalid_request", "model"),
+    ("model-slash", body(model="veo/3"), 400, "invalid_request", "model"),
+    # Images that are not images
+    ("image-bad-base64", body(image={"base64": "not base64 at all!", "mime_type": "image/png"}), 400, "invalid_request", "image"),
+    ("image-text-bytes", body(image={"base64": b64(b"hello, I am not a picture at all"), "mime_type": "image/png"}), 400, "invalid_request", "image"),
+    ("image-html-bytes", body(image={"base64": b64(b"<!DOCTYPE html><script>alert(1)</script>"), "mime_type": "image/jpeg"}), 400, "invalid_request", "image"),
+    ("image-gif-bytes", body(image={"base64": b64(b"GIF89a" + b"\0" * 64), "mime_type": "image/png"}), 400, "invalid_request", "image"),
+    ("image-two-sources", body(image={"base64": PNG, "mime_type": "image/png", "url": "https://example.com/a.png"}), 400, "invalid_request", "image"),
+    ("image-mime-svg", body(image={"base64": PNG, "mime_type": "image/svg+xml"}), 400, "invalid_request", "image.mime_type"),
+    ("last-frame-bad-after-good-image", body(image={"base64": PNG, "mime_type": "image/png"},
+                                            last_frame={"base64": b64(b"%PDF-1.7 not an image"), "mime_type": "image/png"}),
+     400, "invalid_request", "last_frame"),
+    # SSRF: webhooks may only reach the public internet
+    ("webhook-ftp", body(webhook_url="ftp://example.com/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-javascript", body(webhook_url="javascript:alert(1)"), 400, "invalid_request", "webhook_url"),
+    ("webhook-metadata-server", body(webhook_url="https://169.254.169.254/computeMetadata/v1/"), 400, "invalid_request", "webhook_url"),
+    ("webhook-metadata-decimal", body(webhook_url="https://2852039166/"), 400, "invalid_request", "webhook_url"),
+    ("webhook-metadata-v4-in-v6", body(webhook_url="https://[::ffff:169.254.169.254]/"), 400, "invalid_request", "webhook_url"),
+    ("webhook-private-10", body(webhook_url="https://10.1.2.3/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-private-192", body(webhook_url="https://192.168.1.1/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-ula-v6", body(webhook_url="https://[fd00::1]/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-zero-address", body(webhook_url="https://0.0.0.0/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-credentials", body(webhook_url="https://user:pass@example.com/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-plain-http", body(webhook_url="http://example.com/hook"), 400, "invalid_request", "webhook_url"),
+    ("webhook-too-long", body(webhook_url="https://example.com/" + "a" * 3000), 400, "invalid_request", "webhook_url"),
+    ("webhook-events-without-url", body(webhook_events=["job.succeeded"]), 400, "invalid_request", "webhook_events"),
+    ("image-url-metadata-server", body(image={"url": "https://169.254.169.254/latest/meta-data/"}), 400, "invalid_request", "image"),
+]
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("kwargs,status,code,field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_request_gets_its_4xx_and_creates_nothing(call, jobs_collection, inputs_prefix, kwargs, status, code, field):
+    jobs_before, inputs_before = job_count(jobs_collection), input_objects(inputs_prefix)
+    resp = call("api").post("/jobs", **kwargs)
+    error = resp.get_json()["error"]
+    assert (resp.status_code, error["code"]) == (status, code), error
+    assert error["message"]
+    assert error["field"] == field or (field is not None and (error["field"] or "").startswith(field)), error
+    assert job_count(jobs_collection) == jobs_before
+    assert input_objects(inputs_prefix) == inputs_before
+
+
+@pytest.fixture(scope="module")
+def anonymous(function_env):
+    """The api entry point called without the dev API key."""
+    return create_app(target="api", source=SOURCE).test_client()
+
+
+@pytest.fixture(scope="module")
+def someone_elses_job(stack, function_env):
+    """A job of client `other`, made over HTTP with its own key."""
+    resp = requests.post(f"{stack.function_urls['api'].rstrip('/')}/jobs", json={"prompt": "someone else's film"},
+                         headers={"Authorization": f"Bearer {stack.api_keys['other']}"}, timeout=30)
+    assert resp.status_code == 202
+    return resp.json()["id"]
+
+
+AUTH_CASES = [
+    ("no-authorization", {}),
+    ("empty-bearer", {"Authorization": "Bearer "}),
+    ("wrong-key", {"Authorization": "Bearer vr_not_a_key_we_issued"}),
+    ("basic-scheme", {"Authorization": "Basic " + b64(b"demo:password")}),
+    ("key-without-scheme", {"Authorization": "vr_dev_demo_0c7a1f5e2b9d4863"}),
+    ("hash-instead-of-key", {"Authorization": "Bearer " + __import__("hashlib").sha256(b"vr_dev_demo_0c7a1f5e2b9d4863").hexdigest()}),
+    ("huge-key", {"Authorization": "Bearer " + "k" * 8000}),
+]
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("headers", [c[1] for c in AUTH_CASES], ids=[c[0] for c in AUTH_CASES])
+@pytest.mark.parametrize("method,path", [("post", "/jobs"), ("get", "/jobs/0123456789abcdef0123456789abcdef"), ("get", "/providers")],
+                         ids=["post-jobs", "get-job", "providers"])
+def test_requests_without_a_valid_api_key_get_401_and_create_nothing(anonymous, jobs_collection, headers, method, path):
+    before = job_count(jobs_collection)
+    resp = getattr(anonymous, method)(path, json={"prompt": "a calm lake"}, headers=headers)
+    assert resp.status_code == 401
+    assert resp.get_json()["error"]["code"] == "unauthenticated"
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "vr_dev_demo" not in resp.get_data(as_text=True)  # a key is never echoed back
+    assert job_count(jobs_collection) == before
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("method,suffix", [("get", ""), ("post", ":cancel"), ("post", "/webhooks:redeliver")])
+def test_another_clients_job_is_not_found(call, someone_elses_job, method, suffix):
+    resp = getattr(call("api"), method)(f"/jobs/{someone_elses_job}{suffix}")
+    assert resp.status_code == 404
+    assert resp.get_json()["error"] == {"code": "not_found", "message": "no such job", "field": "id"}
+
+
+def test_the_job_is_still_there_for_its_owner(stack, someone_elses_job):
+    resp = requests.get(f"{stack.function_urls['api'].rstrip('/')}/jobs/{someone_elses_job}",
+                        headers={"Authorization": f"Bearer {stack.api_keys['other']}"}, timeout=10)
+    assert resp.status_code == 200 and resp.json()["status"] in {"accepted", "running", "downloading", "succeeded"}
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("path", ["/jobs/..%2F..%2Fetc%2Fpasswd", "/jobs/" + "0" * 31 + "G", "/jobs/%00", "/jobs/0123456789ABCDEF0123456789ABCDEF"])
+def test_job_ids_that_are_not_ours_are_not_found(call, path):
+    assert call("api").get(path).status_code == 404
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("key", ["two words", "x" * 256, "caf\u00e9", ""])
+def test_malformed_idempotency_keys_are_refused(call, jobs_collection, key):
+    before = job_count(jobs_collection)
+    resp = call("api").post("/jobs", json={"prompt": "a calm lake"}, headers={"Idempotency-Key": key})
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "Idempotency-Key"
+    assert job_count(jobs_collection) == before
+
+
+@pytest.mark.badinput
+def test_a_chunked_body_over_the_limit_is_refused_without_reading_it_all(stack, jobs_collection):
+    """No Content-Length to check: the API reads one byte past the limit and stops."""
+    before = job_count(jobs_collection)
+    chunks = (b'{"prompt": "' if i == 0 else b"x" * 65536 for i in range(40))  # 2.5 MiB, chunked
+    resp = requests.post(f"{stack.function_urls['api'].rstrip('/')}/jobs", data=chunks, timeout=30,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {stack.api_key}"})
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+    assert job_count(jobs_collection) == before
+
+
+def test_idempotency_keys_never_reach_object_names(call):
+    """A key full of path tricks is hashed into the job id: outputs stay under videos/<32 hex>/."""
+    resp = call("api").post("/jobs", json={"prompt": "a calm lake"}, headers={"Idempotency-Key": f"../../tmp/{uuid.uuid4().hex}"})
+    assert resp.status_code == 202
+    job_id = resp.get_json()["id"]
+    assert len(job_id) == 32 and set(job_id) <= set("0123456789abcdef")
+    call("api").post(f"/jobs/{job_id}:cancel")

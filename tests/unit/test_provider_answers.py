@@ -1,0 +1,193 @@
+"""Each dialect's answers, as its document shows them, read into one progress vocabulary."""
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from veorelay.providers import flow, genaipro, newapi, vertex
+from veorelay.providers.inline import InlineAnswer
+
+
+# ---------------------------------------------------------------------------------------- newapi
+def task(**data):
+    base = {"bytes_base64_encoded": "", "error": None, "format": "mp4", "metadata": None, "status": "processing", "task_id": "T", "url": ""}
+    return InlineAnswer({"code": "success", "message": "", "data": {**base, **data}}, (0,))
+
+
+@pytest.mark.parametrize("status", ["queued", "in_progress", "processing"])
+def test_newapi_running_words(status):
+    progress = newapi.parse_task(task(status=status), "T")
+    assert progress.state == "running" and progress.stage == status
+
+
+@pytest.mark.parametrize("status", ["succeeded", "completed"])  # the document uses both words
+def test_newapi_success_gives_the_content_url(status):
+    progress = newapi.parse_task(task(status=status, url="https://computevault.unodetech.xyz/v1/videos/T/content"), "T")
+    assert progress.state == "succeeded" and [o.url for o in progress.outputs] == ["https://computevault.unodetech.xyz/v1/videos/T/content"]
+
+
+def test_newapi_success_with_inline_bytes_points_at_the_blob():
+    answer = InlineAnswer({"code": "success", "data": {"status": "succeeded", "url": "", "bytes_base64_encoded": "@blob:0"}}, (1234,))
+    [ref] = newapi.parse_task(answer, "T").outputs
+    assert ref.url is None and ref.extra["inline"] == {"task_id": "T", "blob": 0, "size": 1234}
+
+
+def test_newapi_failure_message_is_in_url_as_documented():
+    progress = newapi.parse_task(task(status="failed", url="Reference to video does not support this mix of reference images."), "T")
+    assert progress.state == "failed" and progress.error.code == "provider_error"
+    assert progress.error.message == "Reference to video does not support this mix of reference images."
+
+
+def test_newapi_safety_failures_are_rai_filtered():
+    progress = newapi.parse_task(task(status="failed", error={"message": "blocked by safety filters"}), "T")
+    assert progress.error.code == "rai_filtered"
+
+
+def test_newapi_success_without_a_video_is_a_failure():
+    assert newapi.parse_task(task(status="succeeded"), "T").error.code == "provider_error"
+
+
+def test_newapi_submit_body_follows_the_document():
+    from veorelay.request import parse_request
+
+    img = {"gcs_uri": "gs://veo-bucket/inputs/x/image.png", "mime_type": "image/png"}
+    req = parse_request({"prompt": "a cat", "model": "veo-3.1-generate-preview", "aspect_ratio": "9:16", "duration_seconds": 8,
+                         "image": img, "last_frame": img, "reference_images": [{"image": img, "type": "style"}]})
+    body = newapi.submit_body(req, lambda image: "QUJD")
+    assert body == {"model": "veo-3.1-generate-preview", "prompt": "a cat", "image": "QUJD", "metadata": {
+        "aspectRatio": "9:16", "durationSeconds": 8, "lastFrame": "QUJD", "referenceImages": [{"image": "QUJD", "referenceType": "style"}]}}
+    assert newapi.task_id_of({"task_id": "a"}) == "a" and newapi.task_id_of({"data": {"task_id": "b"}}) == "b"
+
+
+# ------------------------------------------------------------------------------------------ flow
+def op(status, **operation):
+    return {"operation": {"name": "n", **operation}, "sceneId": "s", "status": status}
+
+
+def test_flow_pending_until_every_operation_ends():
+    progress = flow.parse_check({"operations": [op(flow.SUCCESSFUL, metadata={"video": {"fifeUrl": "https://f/1"}}),
+                                                op("MEDIA_GENERATION_STATUS_ACTIVE")]})
+    assert progress.state == "running" and progress.percent == 50
+
+
+def test_flow_success_gives_every_fife_url():
+    progress = flow.parse_check({"operations": [op(flow.SUCCESSFUL, metadata={"video": {"fifeUrl": f"https://f/{i}"}}) for i in range(2)]})
+    assert progress.state == "succeeded" and [o.url for o in progress.outputs] == ["https://f/0", "https://f/1"]
+
+
+def test_flow_keeps_the_videos_of_a_partly_filtered_batch():
+    progress = flow.parse_check({"operations": [op(flow.UNSAFE, error={"code": 3}), op(flow.SUCCESSFUL, metadata={"video": {"fifeUrl": "https://f"}})]})
+    assert progress.state == "succeeded" and len(progress.outputs) == 1
+
+
+@pytest.mark.parametrize("status,code", [(flow.UNSAFE, "rai_filtered"), ("MEDIA_GENERATION_STATUS_ERROR_INTERNAL", "provider_error")])
+def test_flow_errors(status, code):
+    assert flow.parse_check({"operations": [op(status, error={"code": 13, "message": "m"})]}).error.code == code
+
+
+def test_flow_proxy_refusal_with_an_expired_token_is_access_denied():
+    error = flow.refusal_error({"error": {"code": 401, "message": "invalid credentials", "status": "UNAUTHENTICATED"}})
+    assert error.code == "access_denied" and "VEO_FLOW_GOOGLE_TOKEN" in error.message
+
+
+def test_flow_video_body_has_one_request_per_video():
+    from veorelay.request import parse_request
+
+    body = flow.video_body(parse_request({"prompt": "p", "sample_count": 3, "seed": 10}), flow.T2V_PORTRAIT, "proj", {}, [])
+    assert [r["seed"] for r in body["requests"]] == [10, 11, 12]
+    assert {r["aspectRatio"] for r in body["requests"]} == {"VIDEO_ASPECT_RATIO_PORTRAIT"}
+    assert len({r["metadata"]["sceneId"] for r in body["requests"]}) == 3
+    assert body["clientContext"]["projectId"] == "proj"
+
+
+# -------------------------------------------------------------------------------------- genaipro
+def test_genaipro_events():
+    assert genaipro.parse_event("video_generation_status", '"processing"').percent == 20
+    done = genaipro.parse_event("video_generation_complete", json.dumps([
+        {"id": "a", "file_url": "https://x/a.mp4", "status": genaipro.SUCCESSFUL}, {"id": "b", "file_url": "https://x/b.mp4"}]))
+    assert done.kind == "complete" and [o.url for o in done.outputs] == ["https://x/a.mp4", "https://x/b.mp4"]
+    assert genaipro.parse_event("error", '{"code": "CONTENT_FILTERED", "message": "m"}').error.code == "rai_filtered"
+    assert genaipro.parse_event("error", '{"code": "GENERATION_FAILED", "message": "m"}').error.code == "provider_error"
+    assert genaipro.parse_event("video_generation_complete", '[{"id": "a", "file_u') is None  # cut in half
+    assert genaipro.parse_event("ping", '"x"') is None
+
+
+def stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Histories:
+    """GET /api/v1/veo/histories, newest first, paged."""
+
+    def __init__(self, rows, page_size=2):
+        self.rows, self.page_size, self.pages = rows, page_size, []
+
+    def request(self, method, url, params=None, **kwargs):
+        page = params["page"]
+        self.pages.append(page)
+        data = self.rows[(page - 1) * self.page_size:page * self.page_size]
+
+        class Resp:
+            status_code = 200
+            headers = {}
+            text = ""
+
+            @staticmethod
+            def json():
+                return {"data": data, "total": len(self.rows), "page": page, "total_pages": -(-len(self.rows) // self.page_size)}
+        return Resp()
+
+
+def adapter(rows, page_size=2):
+    from veorelay.config import ProviderSettings
+
+    session = Histories(rows, page_size)
+    return genaipro.Genaipro(ProviderSettings("genaipro", "https://g", "k"), session), session
+
+
+def test_genaipro_finds_its_generation_by_prompt_and_time():
+    t = 1_800_000_000.0
+    rows = [
+        {"id": "n1", "prompt": "other", "status": genaipro.SUCCESSFUL, "file_urls": ["u"], "created_at": stamp(t + 50)},
+        {"id": "m2", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/2"], "created_at": stamp(t + 1)},
+        {"id": "m1", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/1"], "created_at": stamp(t + 1)},
+        {"id": "old", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/old"], "created_at": stamp(t - 3600)},
+        {"id": "older", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/older"], "created_at": stamp(t - 7200)},
+    ]
+    provider, session = adapter(rows)
+    progress = provider.check({"submitted_at": t, "prompt": "mine", "count": 2})
+    assert progress.state == "succeeded" and sorted(o.url for o in progress.outputs) == ["https://x/1", "https://x/2"]
+    assert session.pages == [1, 2]  # stopped once the entries were older than the submit
+
+
+def test_genaipro_history_states():
+    t = 1_800_000_000.0
+    row = {"prompt": "p", "created_at": stamp(t), "file_urls": []}
+    assert genaipro.progress_of([{**row, "status": "MEDIA_GENERATION_STATUS_ACTIVE"}]).stage == "processing"
+    assert genaipro.progress_of([{**row, "status": "MEDIA_GENERATION_STATUS_FAILED"}]).state == "failed"
+    assert genaipro.progress_of([{**row, "status": genaipro.SUCCESSFUL}]).state == "failed"  # success without a video
+    provider, _ = adapter([])
+    assert provider.check({"submitted_at": time.time() - 3600, "prompt": "p", "count": 1}).state == "failed"  # long gone, no record
+    assert provider.check({"submitted_at": time.time(), "prompt": "p", "count": 1}).stage == "lost"
+
+
+# ---------------------------------------------------------------------------------------- vertex
+def test_vertex_videos_in_the_bucket_must_be_in_the_jobs_folder():
+    doc = {"name": "projects/p/locations/l/publishers/google/models/veo-3.0-generate-001/operations/o", "done": True,
+           "response": {"videos": [{"gcsUri": "gs://veo-bucket/vertex/J/1/sample_0.mp4"}, {"gcsUri": "gs://veo-bucket/vertex/J/1/sample_1.mp4"}]}}
+    progress = vertex.parse_operation(InlineAnswer(doc, ()), "gs://veo-bucket/vertex/J/")
+    assert progress.state == "succeeded" and [o.gcs_uri for o in progress.outputs] == ["gs://veo-bucket/vertex/J/1/sample_0.mp4", "gs://veo-bucket/vertex/J/1/sample_1.mp4"]
+    assert vertex.parse_operation(InlineAnswer(doc, ()), "gs://veo-bucket/vertex/OTHER/").state == "failed"
+
+
+def test_vertex_inline_videos_and_failures():
+    name = "projects/p/locations/l/publishers/google/models/veo-3.0-generate-001/operations/o"
+    doc = {"name": name, "done": True, "response": {"videos": [{"bytesBase64Encoded": "@blob:0"}]}}
+    [ref] = vertex.parse_operation(InlineAnswer(doc, (99,)), None).outputs
+    assert ref.extra["inline"] == {"operation": name, "model": "veo-3.0-generate-001", "blob": 0, "size": 99}
+    filtered = {"name": name, "done": True, "response": {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["r"]}}
+    assert vertex.parse_operation(InlineAnswer(filtered, ()), None).error.code == "rai_filtered"
+    assert vertex.parse_operation(InlineAnswer({"name": name}, ()), None).state == "running"
+    failed = {"name": name, "done": True, "error": {"code": 8, "status": "RESOURCE_EXHAUSTED", "message": "m"}}
+    assert vertex.parse_operation(InlineAnswer(failed, ()), None).error.code == "quota_exceeded"
