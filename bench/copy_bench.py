@@ -46,12 +46,16 @@ def video_url(provider: LiteLLMGemini, size: int) -> str:
 
 def run_child(stack, args: list[str]) -> dict:
     env = {**os.environ, **stack.env, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
-    child = subprocess.Popen([sys.executable, "-m", "bench.copy_once", *args], cwd=REPO, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = child.communicate()  # reaps nothing: wait4 below collects the exit and its rusage
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"copy_once {args[0]} failed ({status}): {err.decode()[-2000:]}")
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, "-m", "bench.copy_once", *args], cwd=REPO, env=env,
+                                 stdout=subprocess.PIPE, stderr=err)
+        out = child.stdout.read()
+        child.stdout.close()
+        _, status, usage = os.wait4(child.pid, 0)  # reaps the child: its own rusage, peak RSS included
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if status != 0:
+            err.seek(0)
+            raise RuntimeError(f"copy_once {args[0]} failed ({status}): {err.read().decode()[-2000:]}")
     result = json.loads(out.decode().strip().splitlines()[-1])
     result.update(rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
     return result

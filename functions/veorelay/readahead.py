@@ -65,6 +65,10 @@ class ReadAhead(Iterator[T]):
             self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             self._put(_Raised(exc))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:  # a generator left early runs its cleanup now, not at GC
+                close()
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():

@@ -54,3 +54,10 @@ def test_the_standardwebhooks_receiver_accepts_a_signed_event_and_refuses_a_forg
     assert ok.status_code == 204 and f"{headers['webhook-id']} job.succeeded j1 succeeded" in capsys.readouterr().out
     forged = app.test_client().post("/hooks/veo", data=body.replace(b"j1", b"j2"), headers=headers)
     assert forged.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["verify_standardwebhooks", "verify_hmac"])
+def test_the_readme_copies_of_the_verifiers_are_the_tested_ones(name):
+    readme = (DOC.parents[1] / "README.md").read_text()
+    pattern = rf"<!-- tested: {name} -->\n```python\n(.*?)```"
+    assert re.search(pattern, readme, re.S).group(1) == re.search(pattern, DOC.read_text(), re.S).group(1)
