@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
 
     figures: list[Figure] = []
-    print("part 2: polling on a simulated clock", file=sys.stderr, flush=True)
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    say("part 2: polling on a simulated clock")
     figures += polling_sim.run(args.quick)
 
     workdir = REPO / ".stack" / f"bench-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     counts_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(functions_source=COUNTED_FUNCTIONS, workdir=workdir,
                        extra_env={**e2e.STACK_ENV, "VEO_BENCH_COUNTS_DIR": str(counts_dir)})
+    say("starting the local stack")
     stack.start()
     try:
         from google.cloud import storage
@@ -76,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bucket = storage.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials(),
                                 client_options={"api_endpoint": stack.env["STORAGE_EMULATOR_HOST"]}).bucket(stack.env["VEO_BUCKET"])
-        print("part 1: streaming copy", file=sys.stderr, flush=True)
+        say("part 1: streaming copy")
         copy_figures = copy_bench.run(stack, bucket, args.quick)
         figures[:0] = copy_figures
-        print("part 3: end to end", file=sys.stderr, flush=True)
+        say("part 3: end to end")
         e2e_figures, usage = e2e.run(stack, counts_dir, args.quick)
     finally:
+        say("stopping the local stack")
         stack.stop()
     push = [f for f in e2e_figures if f.part == "2 polling"]
     figures += push + [f for f in e2e_figures if f not in push]

@@ -42,11 +42,24 @@ class _JsonFormatter(logging.Formatter):
         return redact_text(json.dumps(entry, default=str))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to sys.stdout as it is when a line is logged, not as it was at configure()
+    (pytest swaps sys.stdout per test; functions-framework never does)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     if any(isinstance(h.formatter, _JsonFormatter) for h in _logger.handlers):
         _logger.setLevel(level)
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(_JsonFormatter())
     _logger.addHandler(handler)
     _logger.setLevel(level)

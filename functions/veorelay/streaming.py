@@ -22,7 +22,7 @@ from . import logs
 from .clients import Runtime
 from .errors import ErrorCode, JobError, PermanentError
 from .jobs import JobStatus, TransitionRefused
-from .lifecycle import fail, move
+from .lifecycle import fail, move, record_late_result
 from .notify import enqueue_progress
 from .providers.base import StreamBroken
 from .polling import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
@@ -153,6 +153,8 @@ def _complete(rt: Runtime, job: dict[str, Any], outputs) -> None:
     if downloading is not None:
         schedule_finalize(rt, job["id"])
         learn_duration(rt, job, done_s, done_s)
+    else:  # cancelled (or past its deadline) while streaming: recorded, not delivered
+        record_late_result(rt, job["id"], [ref.to_dict() for ref in outputs])
 
 
 def _start_running(rt: Runtime, job_id: str, handle: dict[str, Any]) -> dict[str, Any] | None:

@@ -191,3 +191,61 @@ def test_vertex_inline_videos_and_failures():
     assert vertex.parse_operation(InlineAnswer({"name": name}, ()), None).state == "running"
     failed = {"name": name, "done": True, "error": {"code": 8, "status": "RESOURCE_EXHAUSTED", "message": "m"}}
     assert vertex.parse_operation(InlineAnswer(failed, ()), None).error.code == "quota_exceeded"
+
+
+# ------------------------------------------------------------------------------ vertex, the call
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, url, kwargs))
+
+        class Resp:
+            status_code = 200
+            headers = {"Content-Type": "application/json"}
+            text = ""
+
+            @staticmethod
+            def json():
+                return {"name": "projects/p/locations/l/publishers/google/models/m/operations/o"}
+        return Resp()
+
+
+@pytest.mark.parametrize("extras,token,storage", [
+    ({"ACCESS_TOKEN": "ya29.test", "WRITE_TO_BUCKET": "false"}, "ya29.test", None),
+    ({"ACCESS_TOKEN": "ya29.test"}, "ya29.test", "gs://veo-bucket/vertex/J1/"),
+])
+def test_vertex_token_and_storage_uri(extras, token, storage):
+    from veorelay.config import ProviderSettings
+    from veorelay.providers.base import ProviderEnv
+    from veorelay.request import parse_request
+
+    session = Recorder()
+    adapter = vertex.Vertex(ProviderSettings("vertex", "https://us-central1-aiplatform.googleapis.com", "api-key", extras), session,
+                            ProviderEnv(bucket="veo-bucket", project="proj", location="us-central1"))
+    handle = adapter.submit("J1", parse_request({"prompt": "p", "generate_audio": True}))
+    method, url, kwargs = session.calls[0]
+    assert url == "https://us-central1-aiplatform.googleapis.com/v1/projects/proj/locations/us-central1/publishers/google/models/veo-3.0-generate-001:predictLongRunning"
+    assert kwargs["headers"]["Authorization"] == f"Bearer {token}"
+    assert kwargs["json"]["parameters"].get("storageUri") == storage and kwargs["json"]["parameters"]["generateAudio"] is True
+    assert handle["storage_prefix"] == storage
+
+
+@pytest.mark.faults
+def test_vertex_without_credentials_is_access_denied(monkeypatch):
+    import google.auth
+    import google.auth.exceptions
+
+    from veorelay.config import ProviderSettings
+    from veorelay.errors import PermanentError
+    from veorelay.request import parse_request
+
+    def no_credentials(**kwargs):
+        raise google.auth.exceptions.DefaultCredentialsError("none")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    adapter = vertex.Vertex(ProviderSettings("vertex", "https://x", None, {"PROJECT": "p"}), Recorder())
+    with pytest.raises(PermanentError) as refused:
+        adapter.submit("J", parse_request({"prompt": "p"}))
+    assert refused.value.code == "access_denied"
