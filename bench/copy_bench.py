@@ -85,7 +85,7 @@ def measure(stack, size: int, pairs: int, bucket) -> dict:
 
 
 def run(stack, bucket, quick: bool = False) -> list[Figure]:
-    sizes = (1 * MIB, 8 * MIB) if quick else (64 * MIB, 512 * MIB)
+    sizes = (1 * MIB, 2 * MIB) if quick else (64 * MIB, 512 * MIB)
     big = sizes[-1]
     pairs = {sizes[0]: 1 if quick else 3, big: 1 if quick else 3}
     idle = run_child(stack, ["idle"])

@@ -158,7 +158,7 @@ TERMINAL_EVENTS = ("job.succeeded", "job.failed", "job.cancelled")
 
 
 def run(stack, counts_dir: Path, quick: bool = False) -> tuple[list[Figure], dict[str, Any]]:
-    b = batch(stack, counts_dir, 10 if quick else 200, 2.0 if quick else MEDIAN_S, None, 11, 120 if quick else 900)
+    b = batch(stack, counts_dir, 6 if quick else 200, 1.0 if quick else MEDIAN_S, None, 11, 120 if quick else 900)
     jobs, delta, calls = b["jobs"], b["delta"], b["calls"]
     succeeded = sum(1 for s in b["outcomes"].values() if s == "succeeded")
     span_s = b["last_received"] - b["started"]
@@ -199,7 +199,7 @@ def run(stack, counts_dir: Path, quick: bool = False) -> tuple[list[Figure], dic
                note=f"class B {per_job(total('gcs_class_b')):.2f}"),
     ]
 
-    push = batch(stack, counts_dir, 3 if quick else 20, 2.0 if quick else MEDIAN_S, "genaipro", 12, 120 if quick else 300)
+    push = batch(stack, counts_dir, 2 if quick else 20, 1.0 if quick else MEDIAN_S, "genaipro", 12, 120 if quick else 300)
     pj = push["jobs"]
     figures += [
         Figure("2 polling", f"push provider (genaipro SSE, {pj} jobs on the stack): status checks per job",

@@ -96,7 +96,7 @@ def simulate(spread: str, jobs: int, poll: PollSettings, seed: int = 7, steady_f
 
 
 def run(quick: bool = False) -> list[Figure]:
-    jobs = 300 if quick else 2000
+    jobs = 60 if quick else 2000
     poll = PollSettings()  # production defaults (config.py)
     figures: list[Figure] = []
     for spread, delay_target in (("a", "<= 0.3333"), ("b", "< 1")):

@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dev.stack import LocalStack
+from dev.stack import DEFAULT_FUNCTIONS, LocalStack
 
 from . import copy_bench, cost, e2e, polling_sim, report
 from .results import Figure, table, write_json
@@ -50,11 +50,11 @@ def machine() -> dict[str, str | float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs, measures nothing")
-    ap.add_argument("--out", type=Path, help="results file (default bench/results.json; --quick: bench/results-quick.json)")
+    ap.add_argument("--out", type=Path, help="results file (default bench/results.json; --quick: bench/tmp/results-quick.json, git-ignored)")
     ap.add_argument("--docs", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="report to rewrite after a full run")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
-    out = args.out or REPO / "bench" / ("results-quick.json" if args.quick else "results.json")
+    out = args.out or (REPO / "bench" / "tmp" / "results-quick.json" if args.quick else REPO / "bench" / "results.json")
     command = "PYTHONPATH=functions:. .venv/bin/python -m bench.run" + (" --quick" if args.quick else "")
     meta = {"command": command, "quick": args.quick, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine()}
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = REPO / ".stack" / f"bench-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     counts_dir = workdir / "counts"
     counts_dir.mkdir(parents=True, exist_ok=True)
-    stack = LocalStack(functions_source=COUNTED_FUNCTIONS, workdir=workdir,
+    functions = [f for f in DEFAULT_FUNCTIONS if f != "sweep_jobs"]  # the sweep runs on a schedule, not here
+    stack = LocalStack(functions_source=COUNTED_FUNCTIONS, functions=functions, workdir=workdir,
                        extra_env={**e2e.STACK_ENV, "VEO_BENCH_COUNTS_DIR": str(counts_dir)})
     say("starting the local stack")
     stack.start()

@@ -633,6 +633,8 @@ def main(argv=None) -> int:
         print(exports, flush=True)
         if args.env_file:
             Path(args.env_file).write_text(exports + "\n")
+        keys = ", ".join(f"{client}: {key}" for client, key in stack.api_keys.items())
+        print(f"# dev API keys (Authorization: Bearer <key>): {keys}", file=sys.stderr, flush=True)
         print("# Ctrl-C to stop", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)

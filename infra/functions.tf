@@ -33,7 +33,7 @@ resource "google_cloudfunctions2_function" "fn" {
     ingress_settings                 = each.value.public ? "ALLOW_ALL" : var.internal_ingress
     all_traffic_on_latest_revision   = true
 
-    environment_variables = local.function_env
+    environment_variables = merge(local.function_env, lookup(local.function_own_env, each.key, {}))
 
     dynamic "secret_environment_variables" {
       for_each = local.function_secrets[each.key]

@@ -3,7 +3,8 @@
 #   local.service_accounts which queues each identity may enqueue to
 #   local.bucket_grants    the prefixes each identity may read or write
 # Nothing here grants a role at project level except where GCP has no finer
-# resource to bind to (Firestore, Vertex AI, logging, Eventarc receiving).
+# resource to bind to (Firestore, Vertex AI, logging, Eventarc receiving, and the
+# GCS service agent publishing storage events to Eventarc's Pub/Sub topic).
 
 resource "google_service_account" "sa" {
   for_each = local.active_service_accounts
@@ -81,13 +82,16 @@ resource "google_service_account_iam_member" "act_as_tasks" {
   member             = "serviceAccount:${google_service_account.sa[each.value].email}"
 }
 
-# finalize signs V4 URLs with IAM signBlob as itself (no key file).
-resource "google_service_account_iam_member" "finalize_sign_blob" {
-  count = contains(keys(local.active_service_accounts), "finalize") ? 1 : 0
+# deliver_webhook signs the V4 URLs in each attempt with IAM signBlob as itself (no key
+# file; VEO_SIGNING_SERVICE_ACCOUNT is its own email). Bound on its own account only, so
+# it can sign as nobody else; it also reads the output prefix (bucket_grants), without
+# which the URLs it signs would answer 403.
+resource "google_service_account_iam_member" "webhook_sign_blob" {
+  count = contains(keys(local.active_service_accounts), "webhook") ? 1 : 0
 
-  service_account_id = google_service_account.sa["finalize"].name
+  service_account_id = google_service_account.sa["webhook"].name
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:${google_service_account.sa["finalize"].email}"
+  member             = "serviceAccount:${google_service_account.sa["webhook"].email}"
 }
 
 resource "google_secret_manager_secret_iam_member" "accessor" {
@@ -135,6 +139,21 @@ resource "google_storage_bucket_iam_member" "vertex_agent" {
     title       = "vertex-agent-vertex"
     description = "Only objects under vertex/"
     expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.data.name}/objects/vertex/\")"
+  }
+}
+
+# ... and reads the job's input images from inputs/ by their gs:// URI (gcsUri).
+resource "google_storage_bucket_iam_member" "vertex_agent_inputs" {
+  count = local.vertex_enabled ? 1 : 0
+
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_project_service_identity.vertex[0].email}"
+
+  condition {
+    title       = "vertex-agent-inputs"
+    description = "Only objects under inputs/"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.data.name}/objects/inputs/\")"
   }
 }
 
@@ -239,6 +258,9 @@ resource "time_sleep" "iam" {
 
   depends_on = [
     google_project_iam_member.sa,
+    google_cloud_tasks_queue_iam_member.enqueuer,
+    google_service_account_iam_member.act_as_tasks,
+    google_service_account_iam_member.webhook_sign_blob,
     google_secret_manager_secret_iam_member.accessor,
     google_storage_bucket_iam_member.prefix,
     google_artifact_registry_repository_iam_member.build_writer,

@@ -39,7 +39,7 @@ locals {
       trigger         = "http"
       public          = true
       service_account = "api"
-      secrets         = []
+      secrets         = ["api_keys"]
       memory          = "512Mi"
       cpu             = "1"
       timeout         = 60
@@ -80,7 +80,7 @@ locals {
     finalize-job = {
       enabled         = true
       entry_point     = "finalize_job"
-      description     = "veo-relay: streams finished videos into the bucket and signs their URLs (veo-finalize)"
+      description     = "veo-relay: streams finished videos into the bucket and verifies them (veo-finalize)"
       trigger         = "http"
       public          = false
       service_account = "finalize"
@@ -95,7 +95,7 @@ locals {
     deliver-webhook = {
       enabled         = true
       entry_point     = "deliver_webhook"
-      description     = "veo-relay: POSTs one signed webhook event (veo-webhooks)"
+      description     = "veo-relay: POSTs one signed webhook attempt with fresh signed URLs, and queues the next (veo-webhooks)"
       trigger         = "http"
       public          = false
       service_account = "webhook"
@@ -107,9 +107,8 @@ locals {
       min_instances   = 0
       max_instances   = 4
     }
-    # Planned: flip `enabled` when functions/main.py defines the entry point.
     stream-job = {
-      enabled         = false
+      enabled         = true
       entry_point     = "stream_job"
       description     = "veo-relay: holds a provider's Server-Sent-Events stream for a job (veo-stream)"
       trigger         = "http"
@@ -124,7 +123,7 @@ locals {
       max_instances   = 5
     }
     sweep-jobs = {
-      enabled         = false
+      enabled         = true
       entry_point     = "sweep_jobs"
       description     = "veo-relay: finds stuck or overdue jobs and re-enqueues or fails them (Cloud Scheduler)"
       trigger         = "schedule"
@@ -139,7 +138,7 @@ locals {
       max_instances   = 1
     }
     on-request-object = {
-      enabled         = false
+      enabled         = true
       entry_point     = "on_request_object"
       description     = "veo-relay: starts a job from a requests/*.json object written to the bucket (Eventarc)"
       trigger         = "storage"
@@ -210,6 +209,9 @@ locals {
       extra_env = {
         VEO_VERTEX_PROJECT  = local.vertex_project
         VEO_VERTEX_LOCATION = local.vertex_location
+        # Vertex writes videos into vertex/ and reads input images from inputs/ by gs://
+        # URI, as its service agent (iam.tf: vertex_agent*); the code's default, stated.
+        VEO_VERTEX_WRITE_TO_BUCKET = "true"
       }
     }
   }
@@ -217,12 +219,26 @@ locals {
   # Secrets (env var name => Secret Manager secret id). All are created, so a key
   # can be stored before its provider is enabled; only enabled providers' keys are
   # mounted, and only into the functions whose `secrets` name the group.
-  webhook_secrets = { VEO_WEBHOOK_SECRET = "veo-webhook-secret" }
-  all_secrets     = merge(local.webhook_secrets, [for p in values(local.provider_catalog) : p.secrets]...)
+  #   webhook_secrets  signing secrets of webhooks: VEO_WEBHOOK_SECRETS is the JSON
+  #                    {client id: ["whsec_current", "whsec_previous"]}, VEO_WEBHOOK_SECRET
+  #                    the one for clients not listed. Only deliver_webhook signs.
+  #   api_key_secrets  VEO_API_KEYS, JSON {client id: [sha256 hex of each key]}: only the
+  #                    hashes, checked by the function that authenticates clients (api).
+  webhook_secrets = {
+    VEO_WEBHOOK_SECRET  = "veo-webhook-secret"
+    VEO_WEBHOOK_SECRETS = "veo-webhook-secrets"
+  }
+  api_key_secrets = { VEO_API_KEYS = "veo-api-keys" }
+  all_secrets     = merge(local.webhook_secrets, local.api_key_secrets, [for p in values(local.provider_catalog) : p.secrets]...)
   secret_groups = {
     provider_keys = merge({}, [for p in var.providers_enabled : local.provider_catalog[p].secrets]...)
     webhook       = local.webhook_secrets
+    api_keys      = local.api_key_secrets
   }
+  # Value of each secret's placeholder version 1 (secrets.tf), which the code reads as
+  # "not configured": "UNSET" for plain values, an empty table for the JSON ones (their
+  # parsers take "{}"; VEO_WEBHOOK_SECRETS would refuse "UNSET" and stop deliver_webhook).
+  secret_placeholders = { for env_name in keys(local.all_secrets) : env_name => contains(["VEO_WEBHOOK_SECRETS", "VEO_API_KEYS"], env_name) ? "{}" : "UNSET" }
   function_secrets = {
     for name, f in local.functions : name => merge({}, [for g in f.secrets : local.secret_groups[g]]...)
   }
@@ -241,13 +257,30 @@ locals {
     VEO_TASKS_SERVICE_ACCOUNT = local.sa_emails["tasks"]
     VEO_SECRETS_ROLLOUT       = var.secrets_rollout
 
-    VEO_JOB_DEADLINE_SECONDS       = tostring(var.tuning.job_deadline_seconds)
-    VEO_DOWNLOAD_ATTEMPTS          = tostring(var.tuning.download_attempts)
-    VEO_UPLOAD_CHUNK_BYTES         = tostring(var.tuning.upload_chunk_bytes)
-    VEO_POLL_INITIAL_DELAY_SECONDS = tostring(var.tuning.poll_initial_delay_seconds)
-    VEO_POLL_MIN_DELAY_SECONDS     = tostring(var.tuning.poll_min_delay_seconds)
-    VEO_POLL_MAX_DELAY_SECONDS     = tostring(var.tuning.poll_max_delay_seconds)
-    VEO_LOG_LEVEL                  = var.tuning.log_level
+    # Owner of jobs started from requests/ objects (webhook secrets, GET /jobs/{id}).
+    VEO_REQUESTS_CLIENT_ID = var.requests_client_id
+
+    # var.tuning: every default is the code's own (tests/infra/test_drift.py checks it).
+    VEO_JOB_DEADLINE_SECONDS              = tostring(var.tuning.job_deadline_seconds)
+    VEO_DOWNLOAD_ATTEMPTS                 = tostring(var.tuning.download_attempts)
+    VEO_UPLOAD_CHUNK_BYTES                = tostring(var.tuning.upload_chunk_bytes)
+    VEO_POLL_INITIAL_DELAY_SECONDS        = tostring(var.tuning.poll_initial_delay_seconds)
+    VEO_POLL_MIN_DELAY_SECONDS            = tostring(var.tuning.poll_min_delay_seconds)
+    VEO_POLL_MAX_DELAY_SECONDS            = tostring(var.tuning.poll_max_delay_seconds)
+    VEO_POLL_DELAY_COST_CHECKS            = tostring(var.tuning.poll_delay_cost_checks)
+    VEO_POLL_MAX_CHECKS                   = tostring(var.tuning.poll_max_checks)
+    VEO_SWEEP_STALL_SECONDS               = tostring(var.tuning.sweep_stall_seconds)
+    VEO_WEBHOOK_RETRY_SCHEDULE            = join(",", [for d in var.tuning.webhook_retry_schedule_seconds : tostring(d)])
+    VEO_WEBHOOK_TIMEOUT_SECONDS           = tostring(var.tuning.webhook_timeout_seconds)
+    VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS = tostring(var.tuning.webhook_progress_interval_seconds)
+    VEO_SIGNED_URL_TTL_SECONDS            = tostring(var.tuning.signed_url_ttl_seconds)
+    VEO_LOG_LEVEL                         = var.tuning.log_level
+  }
+
+  # Settings of one function only, by deployed name. deliver_webhook signs the V4 URLs
+  # of outputs in its events through IAM signBlob as itself (iam.tf: webhook_sign_blob).
+  function_own_env = {
+    deliver-webhook = { VEO_SIGNING_SERVICE_ACCOUNT = local.sa_emails["webhook"] }
   }
 
   function_env = merge(
@@ -322,21 +355,26 @@ locals {
 
   # ---------------------------------------------------------------------------
   # Service accounts, one per role. `enqueue` lists the queues the role may add
-  # tasks to ("veo-submit-*" = every submit queue). Project-level roles are only
-  # those that cannot be scoped to a resource (Firestore has no per-collection IAM).
+  # tasks to ("veo-submit-*" = every submit queue): exactly the queues its code
+  # enqueues to, including through lifecycle.move (a job.* webhook event on
+  # veo-webhooks). Project-level roles are only those that cannot be scoped to a
+  # resource (Firestore has no per-collection IAM).
   # ---------------------------------------------------------------------------
   service_accounts = {
+    # create_job -> submit queue; cancel and webhooks:redeliver -> veo-webhooks.
     api = {
       account_id   = "veo-api"
       display_name = "veo-relay api (public HTTP function)"
       runtime      = true
       enqueue      = ["veo-submit-*", "veo-webhooks"]
     }
+    # A throttled submission (429 / Retry-After) re-enqueues itself on its submit
+    # queue; a streaming provider's job goes to veo-stream; then the first poll.
     submit = {
       account_id   = "veo-submit"
       display_name = "veo-relay submit_job"
       runtime      = true
-      enqueue      = ["veo-poll", "veo-stream", "veo-webhooks"]
+      enqueue      = ["veo-submit-*", "veo-poll", "veo-stream", "veo-webhooks"]
     }
     poll = {
       account_id   = "veo-poll"
@@ -350,29 +388,38 @@ locals {
       runtime      = true
       enqueue      = ["veo-webhooks"]
     }
+    # Each failed attempt queues the next one itself (notify.py: the retry schedule is
+    # the code's, not the queue's).
     webhook = {
       account_id   = "veo-webhook"
-      display_name = "veo-relay deliver_webhook"
+      display_name = "veo-relay deliver_webhook (signs output URLs as itself)"
       runtime      = true
-      enqueue      = []
+      enqueue      = ["veo-webhooks"]
     }
+    # A broken or too-long stream hands the job to polling (veo-poll); the complete
+    # event to finalize; progress and job.* events to veo-webhooks.
     stream = {
       account_id   = "veo-stream"
       display_name = "veo-relay stream_job"
       runtime      = true
-      enqueue      = ["veo-finalize", "veo-webhooks"]
+      enqueue      = ["veo-poll", "veo-finalize", "veo-webhooks"]
     }
+    # sweep.restart_task re-drives accepted jobs on their submit queue (a streaming
+    # provider's submit step then hands it to veo-stream), running ones on veo-poll,
+    # downloading ones on veo-finalize; deadline failures send job.failed. It never
+    # enqueues to veo-stream itself, so it gets no right there.
     sweep = {
       account_id   = "veo-sweep"
       display_name = "veo-relay sweep_jobs"
       runtime      = true
-      enqueue      = ["veo-submit-*", "veo-poll", "veo-finalize", "veo-webhooks", "veo-stream"]
+      enqueue      = ["veo-submit-*", "veo-poll", "veo-finalize", "veo-webhooks"]
     }
+    # A request object goes through create_job like POST /jobs: only its submission.
     events = {
       account_id   = "veo-events"
       display_name = "veo-relay on_request_object"
       runtime      = true
-      enqueue      = ["veo-submit-*", "veo-webhooks"]
+      enqueue      = ["veo-submit-*"]
     }
     # Identity of every Cloud Tasks OIDC token, of the Scheduler job and of the
     # Eventarc trigger: the only principal allowed to invoke internal functions.
@@ -404,8 +451,10 @@ locals {
 
   # ---------------------------------------------------------------------------
   # Bucket grants, each limited to one prefix by an IAM condition. Together
-  # they are the whole write access to the bucket: api creates inputs/, finalize
-  # owns the output prefix and tmp/, Vertex AI writes vertex/.
+  # they are the whole write access to the bucket: api and events create inputs/,
+  # events writes the .result.json beside each request under requests/, finalize
+  # owns the output prefix and tmp/, Vertex AI writes vertex/ (iam.tf).
+  # Conditions match object names, so no grant allows listing (a bucket-level call).
   # ---------------------------------------------------------------------------
   bucket_grants = {
     api-inputs-create = {
@@ -415,6 +464,12 @@ locals {
     }
     submit-inputs-read = {
       service_account = "submit"
+      role            = "roles/storage.objectViewer"
+      prefix          = "inputs/"
+    }
+    # A streaming provider gets the job's input images from the stream step.
+    stream-inputs-read = {
+      service_account = "stream"
       role            = "roles/storage.objectViewer"
       prefix          = "inputs/"
     }
@@ -433,10 +488,23 @@ locals {
       role            = "roles/storage.objectViewer"
       prefix          = "vertex/"
     }
-    events-requests-read = {
+    # Reads requests/<name>.json and writes (or replaces) requests/<name>.result.json.
+    events-requests = {
       service_account = "events"
-      role            = "roles/storage.objectViewer"
+      role            = "roles/storage.objectUser"
       prefix          = "requests/"
+    }
+    # A request object with images is ingested like POST /jobs (create-only).
+    events-inputs-create = {
+      service_account = "events"
+      role            = "roles/storage.objectCreator"
+      prefix          = "inputs/"
+    }
+    # A V4 signed URL is only as good as its signer's own read access.
+    webhook-outputs-read = {
+      service_account = "webhook"
+      role            = "roles/storage.objectViewer"
+      prefix          = "${var.output_prefix}/"
     }
   }
 }

@@ -171,17 +171,82 @@ variable "sweep_schedule" {
 }
 
 variable "tuning" {
-  description = "Application knobs passed as environment variables. Defaults are the code's defaults."
+  description = <<-EOT
+    Application knobs passed to every function as environment variables. Each default is
+    the code's own default (functions/veorelay/config.py; tests/infra/test_drift.py checks
+    it), so leaving one out changes nothing. Poll schedule: docs/RELIABILITY.md; webhooks
+    and signed URLs: docs/EVENTS.md.
+  EOT
   type = object({
-    job_deadline_seconds       = optional(number, 1800)
-    download_attempts          = optional(number, 3)
-    upload_chunk_bytes         = optional(number, 8388608)
-    poll_initial_delay_seconds = optional(number, 20)
-    poll_min_delay_seconds     = optional(number, 5)
+    job_deadline_seconds = optional(number, 1800)
+    download_attempts    = optional(number, 3)
+    upload_chunk_bytes   = optional(number, 8388608)
+    # Poll schedule (poll_schedule.py): first check no later than initial, gaps between
+    # min and max; delay_cost_checks = how many checks one second of detection delay is
+    # worth; max_checks caps a job's expected checks.
+    poll_initial_delay_seconds = optional(number, 60)
+    poll_min_delay_seconds     = optional(number, 2)
     poll_max_delay_seconds     = optional(number, 30)
-    log_level                  = optional(string, "INFO")
+    poll_delay_cost_checks     = optional(number, 1.3)
+    poll_max_checks            = optional(number, 10)
+    # The sweep restarts a job nothing has written for this long (x3 while downloading).
+    sweep_stall_seconds = optional(number, 600)
+    # Webhooks: delay before each attempt (the list's length is the number of attempts),
+    # each attempt's wait for an answer, the job.progress window, signed URL lifetime.
+    webhook_retry_schedule_seconds    = optional(list(number), [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+    webhook_timeout_seconds           = optional(number, 15)
+    webhook_progress_interval_seconds = optional(number, 30)
+    signed_url_ttl_seconds            = optional(number, 86400)
+    log_level                         = optional(string, "INFO")
   })
   default = {}
+
+  validation {
+    condition     = var.tuning.poll_min_delay_seconds > 0 && var.tuning.poll_min_delay_seconds <= var.tuning.poll_max_delay_seconds
+    error_message = "tuning.poll_min_delay_seconds must be positive and at most poll_max_delay_seconds."
+  }
+
+  validation {
+    # Above the longest Retry-After a submission waits out (300 s), or the sweep restarts
+    # chains that are only waiting.
+    condition     = var.tuning.sweep_stall_seconds > 300
+    error_message = "tuning.sweep_stall_seconds must be more than 300 (the longest Retry-After wait of a submission)."
+  }
+
+  validation {
+    # Cloud Tasks cannot schedule a task more than 30 days ahead.
+    condition     = length(var.tuning.webhook_retry_schedule_seconds) > 0 && alltrue([for d in var.tuning.webhook_retry_schedule_seconds : d >= 0 && d <= 2592000])
+    error_message = "tuning.webhook_retry_schedule_seconds must be a non-empty list of delays between 0 and 2592000 seconds."
+  }
+
+  validation {
+    # A delivery task's dispatch deadline is timeout + 30 s; deliver-webhook's function
+    # timeout (60 s) must cover it.
+    condition     = var.tuning.webhook_timeout_seconds >= 1 && var.tuning.webhook_timeout_seconds <= 30
+    error_message = "tuning.webhook_timeout_seconds must be between 1 and 30 (deliver-webhook runs for at most 60 s)."
+  }
+
+  validation {
+    condition     = var.tuning.webhook_progress_interval_seconds >= 1
+    error_message = "tuning.webhook_progress_interval_seconds must be at least 1."
+  }
+
+  validation {
+    # The V4 signature's own limit is 7 days.
+    condition     = var.tuning.signed_url_ttl_seconds >= 1 && var.tuning.signed_url_ttl_seconds <= 604800
+    error_message = "tuning.signed_url_ttl_seconds must be between 1 and 604800 (7 days)."
+  }
+}
+
+variable "requests_client_id" {
+  description = "API client that owns jobs started from requests/ objects (VEO_REQUESTS_CLIENT_ID): its webhook secrets sign their events, and it can read them with GET /jobs/{id}. Anyone who may write requests/ acts as this client."
+  type        = string
+  default     = "bucket"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", var.requests_client_id))
+    error_message = "requests_client_id must be a client id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
 }
 
 variable "secrets_rollout" {

@@ -38,7 +38,7 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
             outputs.append(stored.to_dict() | {"index": ref.index})
     except PermanentError as exc:
         fail(rt, job_id, exc.job_error(), {JobStatus.DOWNLOADING})
-        _discard_outputs(rt, job_id)  # outputs before the bad one: only a succeeded job has videos
+        _discard_outputs(rt, job)  # outputs before the bad one: only a succeeded job has videos
         return
     except TransientError as exc:
         if exc.code == ErrorCode.DOWNLOAD_INVALID and attempt >= rt.settings.download_attempts:
@@ -51,13 +51,12 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "progress": {"percent": 100, "stage": "succeeded"}}, {JobStatus.DOWNLOADING})
     if done is not None:
         _write_job_json(rt, done)
-        _remove_temporaries(rt, job_id)
         return
     now = rt.store.get(job_id) or {}
     if now.get("status") in (JobStatus.CANCELLED, JobStatus.FAILED):
         # Cancelled (or past its deadline) while we copied: the success is recorded, not delivered.
         record_late_result(rt, job_id, job.get("pending_outputs") or [])
-        _discard_outputs(rt, job_id)
+        _discard_outputs(rt, job)
 
 
 def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> StoredObject:
@@ -105,26 +104,17 @@ def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None
     return StoredObject(f"gs://{rt.bucket.name}/{name}", name, blob.size, blob.metadata["sha256"], blob.content_type or VIDEO_CONTENT_TYPE)
 
 
-def _remove_temporaries(rt: Runtime, job_id: str) -> None:
-    """Temporary objects of attempts that died between upload and promotion (best effort:
-    the bucket's lifecycle rule on tmp/ is the backstop)."""
-    try:
-        for blob in rt.bucket.list_blobs(prefix=f"tmp/{job_id}/"):
-            blob.delete()
-    except gexc.GoogleAPIError as exc:
-        logs.warning("temporary objects left for the lifecycle rule", error=type(exc).__name__)
-
-
-def _discard_outputs(rt: Runtime, job_id: str) -> None:
-    """Videos promoted for a job that did not succeed: consumers must never find them."""
-    if (rt.store.get(job_id) or {}).get("status") == JobStatus.SUCCEEDED:
+def _discard_outputs(rt: Runtime, job: dict[str, Any]) -> None:
+    """Videos promoted for a job that did not succeed: consumers must never find them. By
+    name, not by listing: finalize's bucket grant is limited to prefixes, which a list
+    request (made on the bucket) does not match."""
+    if (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
         return  # a concurrent attempt finished the job: its videos stay
-    for blob in rt.bucket.list_blobs(prefix=f"{rt.settings.output_prefix}/{job_id}/"):
+    for ref in job.get("pending_outputs") or []:
         try:
-            blob.delete()
+            rt.bucket.blob(output_name(rt, job["id"], int(ref["index"]))).delete()
         except gexc.NotFound:
             pass
-    _remove_temporaries(rt, job_id)
 
 
 def _write_job_json(rt: Runtime, job: dict[str, Any], only_if_missing: bool = False) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from google.cloud import firestore
 
+from . import logs
 from . import poll_schedule as ps
 from .config import PollSettings
 
@@ -65,7 +66,12 @@ class DurationStats:
             hit = self._cache.get(key)
         if hit and self._clock() - hit[0] < self._poll.stats_ttl_s:
             return hit[1], hit[2]
-        durations = self.prior(model).plus(self._learned(provider, model))
+        try:
+            learned = self._learned(provider, model)
+        except Exception as exc:  # noqa: BLE001 - without its statistics the schedule still works
+            logs.warning("learned generation times unavailable; planning from the prior", error=type(exc).__name__)
+            learned = {}
+        durations = self.prior(model).plus(learned)
         p = self._poll
         plan = ps.plan(durations, p.delay_cost_checks, p.max_checks, p.min_delay_s, p.max_delay_s,
                        p.initial_delay_s, self._horizon_s)

@@ -36,7 +36,7 @@ from .submission import last_provider_answer
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 BATCH = 200
 TIME_BUDGET_S = 240.0  # the function's timeout is 300 s; what is left waits for the next run
-REPORTED_IDS = 50  # job ids listed in the answer per outcome (the counts are complete)
+REPORTED_IDS = 1000  # job ids listed in the answer per outcome (the counts are complete)
 
 DEADLINE_MESSAGES = {
     JobStatus.ACCEPTED: "the job could not be submitted before its deadline",

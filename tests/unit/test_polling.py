@@ -187,3 +187,12 @@ def test_one_write_per_finished_job_and_reads_only_when_the_cache_expires():
 def test_stats_documents_are_named_by_provider_model_week_and_shard():
     assert doc_id("litellm-gemini", "veo-3.0-generate-preview", "2026w47", 3) == "litellm-gemini|veo-3.0-generate-preview|2026w47|3"
     assert {shard_of(f"{n:032x}") for n in range(200)} == set(range(SHARDS))
+
+
+def test_unreadable_statistics_fall_back_to_the_prior():
+    class Broken(FakeDb):
+        def get_all(self, refs):
+            raise RuntimeError("firestore down")
+
+    stats = DurationStats(Broken(), PollSettings(), 1800)
+    assert stats.plan("p", "veo-3.0-generate-preview").times == DurationStats(None, PollSettings(), 1800).plan("p", "veo-3.0-generate-preview").times
