@@ -44,11 +44,8 @@ EVENTS = ["job.succeeded", "job.failed"]  # a client that only waits for the res
 
 
 def api_headers(stack) -> dict[str, str]:
-    """Authorization for the public API, once the stack hands out dev keys."""
-    key = getattr(stack, "dev_api_key", None) or getattr(stack, "api_key", None)
-    keys = getattr(stack, "dev_api_keys", None) or getattr(stack, "api_keys", None)
-    if not key and isinstance(keys, dict) and keys:
-        key = next(iter(keys.values()))
+    """Authorization for the public API: the stack's dev key (client "demo")."""
+    key = getattr(stack, "api_key", None)
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 

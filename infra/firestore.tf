@@ -1,4 +1,4 @@
-# Firestore (native mode): collections jobs, idempotency, clients.
+# Firestore (native mode): collections jobs and poll_stats (learned generation times).
 resource "google_firestore_database" "main" {
   project     = var.project_id
   name        = "(default)"
@@ -37,8 +37,10 @@ locals {
   # TTL: Firestore deletes a document (within ~24 h) once expire_at has passed.
   # The single-field index on a TTL timestamp only causes write hotspots: off.
   firestore_ttl_fields = {
-    jobs-expire-at        = { collection = "jobs", field = "expire_at" }
-    idempotency-expire-at = { collection = "idempotency", field = "expire_at" }
+    jobs-expire-at = { collection = "jobs", field = "expire_at" }
+    # Learned generation times (poll_stats.py), one document per provider+model+week+shard:
+    # only the last two weeks are read, each carries expire_at = written + 21 days.
+    poll-stats-expire-at = { collection = "poll_stats", field = "expire_at" }
   }
 }
 

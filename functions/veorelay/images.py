@@ -21,6 +21,7 @@ from google.cloud import storage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .egress import BlockedDestination
+from . import logs
 from .errors import ApiError, ErrorCode, PermanentError, TransientError
 from .request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
 from .urls import check_user_url
@@ -77,8 +78,13 @@ def ingest_images(
     try:
         return _store_all(req, store, uploads, used)
     except ApiError:
+        # Best effort: the api's identity may only create under inputs/ (no delete), and the
+        # bucket's lifecycle rule removes inputs/ after 7 days anyway. The 400 must still go out.
         for name in written:
-            bucket.blob(name).delete()
+            try:
+                bucket.blob(name).delete()
+            except gexc.GoogleAPIError:
+                logs.info("input image left for the lifecycle rule", object=name)
         raise
 
 

@@ -25,6 +25,7 @@ from .config import PollSettings
 
 COLLECTION = "poll_stats"
 SHARDS = 8
+EXPIRE_DAYS = 21  # two weeks are read; a third keeps a margin
 
 
 def week_of(now: datetime) -> str:
@@ -93,6 +94,7 @@ class DurationStats:
         ref = self._db.collection(COLLECTION).document(doc_id(provider, model, week, shard_of(job_id)))
         ref.set({
             "provider": provider, "model": model, "week": week, "updated_at": now,
+            "expire_at": now + timedelta(days=EXPIRE_DAYS),  # for a Firestore TTL policy: old weeks go
             "jobs": firestore.Increment(1),
             "bins": {bin_field(i): firestore.Increment(w) for i, w in weights.items()},
         }, merge=True)

@@ -2,7 +2,7 @@
 state it moves from, so a duplicate or late task changes nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from google.cloud import firestore
@@ -10,6 +10,9 @@ from google.cloud import firestore
 from .jobs import JobStatus, TransitionRefused, allowed
 
 JOBS = "jobs"
+# A finished job is kept this long (Firestore TTL on expire_at), which also bounds how long an
+# Idempotency-Key is remembered: at least the 24 h promised, in practice 30 days.
+FINISHED_JOB_RETENTION = timedelta(days=30)
 
 
 def utcnow() -> datetime:
@@ -50,6 +53,8 @@ class JobStore:
             now = utcnow()
             changes = dict(updates or {})
             changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
+            if to.terminal:
+                changes["expire_at"] = now + FINISHED_JOB_RETENTION
             return changes
 
         return self._update_in_transaction(job_id, apply)

@@ -4,12 +4,14 @@ no provider call. The api entry point runs in-process against the real emulators
 from __future__ import annotations
 
 import base64
-import json
+import hashlib
 import uuid
 
 import pytest
 import requests
 from functions_framework import create_app
+
+from dev.stack import DEV_API_KEYS
 
 from .conftest import SOURCE
 
@@ -165,8 +167,8 @@ AUTH_CASES = [
     ("empty-bearer", {"Authorization": "Bearer "}),
     ("wrong-key", {"Authorization": "Bearer vr_not_a_key_we_issued"}),
     ("basic-scheme", {"Authorization": "Basic " + b64(b"demo:password")}),
-    ("key-without-scheme", {"Authorization": "vr_dev_demo_0c7a1f5e2b9d4863"}),
-    ("hash-instead-of-key", {"Authorization": "Bearer " + __import__("hashlib").sha256(b"vr_dev_demo_0c7a1f5e2b9d4863").hexdigest()}),
+    ("key-without-scheme", {"Authorization": DEV_API_KEYS["demo"]}),
+    ("hash-instead-of-key", {"Authorization": "Bearer " + hashlib.sha256(DEV_API_KEYS["demo"].encode()).hexdigest()}),
     ("huge-key", {"Authorization": "Bearer " + "k" * 8000}),
 ]
 
@@ -181,7 +183,7 @@ def test_requests_without_a_valid_api_key_get_401_and_create_nothing(anonymous, 
     assert resp.status_code == 401
     assert resp.get_json()["error"]["code"] == "unauthenticated"
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-    assert "vr_dev_demo" not in resp.get_data(as_text=True)  # a key is never echoed back
+    assert DEV_API_KEYS["demo"] not in resp.get_data(as_text=True)  # a key is never echoed back
     assert job_count(jobs_collection) == before
 
 

@@ -28,6 +28,16 @@ DEV_ONLY_ENV = {
     "VEO_HTTP_TIMEOUT_SECONDS": "caps provider call timeouts so the tests see a timeout in seconds",
 }
 
+# Read by config.py, left to the code's default in production on purpose: not a knob a team
+# tunes per deployment (the useful ones are Terraform variables: var.tuning).
+CODE_DEFAULT_ENV = {
+    "VEO_POLL_PRIOR_MEDIAN_SECONDS": "overrides the per-model prior of poll_schedule.py for every model at once; "
+                                     "the learned durations (poll_stats) outweigh the prior after a few dozen jobs",
+    "VEO_POLL_PRIOR_SIGMA": "same as VEO_POLL_PRIOR_MEDIAN_SECONDS: an experiment knob, unset = per-model priors",
+    "VEO_POLL_STATS_TTL_SECONDS": "how often an instance re-reads learned durations (cache lifetime, 300 s): "
+                                  "an implementation detail with no cost or latency trade-off worth exposing",
+}
+
 
 # ------------------------------------------------------------------------------ helpers
 def catalog(tf: Terraform) -> dict[str, dict]:
@@ -60,6 +70,9 @@ def terraform_env_names(tf: Terraform) -> set[str]:
         names.update(p["extra_env"])
         names.update(p["secrets"])
     names.update(tf.locals["webhook_secrets"])
+    names.update(tf.locals["api_key_secrets"])
+    for own in tf.locals["function_own_env"].values():
+        names.update(own)
     names.update(url_env_name(f["entry_point"]) for f in catalog(tf).values() if f["trigger"] == "http" and not f["public"])
     return names
 
@@ -193,6 +206,22 @@ class RecordingEnv(Mapping):
         return len(self._values)
 
 
+def secret_placeholders(tf: Terraform) -> dict[str, str]:
+    """Env name -> value of version 1 of its secret (local.secret_placeholders, secrets.tf)."""
+    import json
+
+    expr = tf.locals["secret_placeholders"]
+    m = re.fullmatch(r'\$\{\{for env_name in keys\(local\.all_secrets\) : env_name => '
+                     r'contains\((\[[^\]]*\]), env_name\) \? "\{\}" : "UNSET"\}\}', expr)
+    assert m, f"cannot read local.secret_placeholders offline: {expr}"
+    json_secrets = set(json.loads(m.group(1)))
+    names = set(tf.locals["webhook_secrets"]) | set(tf.locals["api_key_secrets"])
+    for p in tf.locals["provider_catalog"].values():
+        names.update(p["secrets"])
+    assert json_secrets <= names, f"placeholders for unknown secrets {sorted(json_secrets - names)}"
+    return {name: "{}" if name in json_secrets else "UNSET" for name in names}
+
+
 def names_config_reads(tf: Terraform) -> set[str]:
     config = importlib.import_module("veorelay.config")
     settings_cls = getattr(config, "Settings", None)
@@ -212,6 +241,8 @@ def names_config_reads(tf: Terraform) -> set[str]:
         if value is None or is_expression(value):
             value = "https://example.invalid" if name.endswith("_URL") else "1"
         values[name] = value
+    # Secrets as a fresh deployment mounts them: their placeholder versions.
+    values.update(secret_placeholders(tf))
     values.update({
         "GOOGLE_CLOUD_PROJECT": "p",
         "VEO_BUCKET": "b",
@@ -229,17 +260,81 @@ def test_terraform_sets_every_variable_config_reads(tf: Terraform):
     if not CONFIG_PY.exists():
         pytest.skip(f"{CONFIG_PY.relative_to(REPO)} does not exist yet: no environment contract to check")
     read = names_config_reads(tf)
-    missing = sorted(read - terraform_env_names(tf) - set(DEV_ONLY_ENV))
+    missing = sorted(read - terraform_env_names(tf) - set(DEV_ONLY_ENV) - set(CODE_DEFAULT_ENV))
     assert not missing, (
         "functions/veorelay/config.py reads environment variables Terraform never sets: "
         f"{', '.join(missing)}. Add them to local.base_env (or provider_catalog) in infra/main.tf, "
-        "or to DEV_ONLY_ENV in this test if they must stay unset in production."
+        "or to DEV_ONLY_ENV in this test if they must stay unset in production, "
+        "or to CODE_DEFAULT_ENV if the code's default is the production value."
     )
+    # (DEV_ONLY_ENV also lists names the client libraries read, or config.py reads only as fallbacks.)
+    stale = sorted(set(CODE_DEFAULT_ENV) - read)
+    assert not stale, f"CODE_DEFAULT_ENV lists names config.py no longer reads: {stale}"
 
 
 def test_terraform_never_sets_dev_only_variables(tf: Terraform):
-    leaked = sorted(terraform_env_names(tf) & set(DEV_ONLY_ENV))
-    assert not leaked, f"Terraform sets local-only variables: {leaked}"
+    leaked = sorted(terraform_env_names(tf) & (set(DEV_ONLY_ENV) | set(CODE_DEFAULT_ENV)))
+    assert not leaked, f"Terraform sets variables this test says it must not: {leaked}"
+    assert "VEO_AUTH_DISABLED" in DEV_ONLY_ENV and "VEO_AUTH_DISABLED" not in tf.text, (
+        "VEO_AUTH_DISABLED turns API keys off: it must never appear in infra/"
+    )
+
+
+def test_function_own_env_targets_real_functions(tf: Terraform):
+    """Per-function settings name catalog entries; the signer is deliver_webhook's own identity."""
+    own = tf.locals["function_own_env"]
+    assert set(own) <= set(catalog(tf)), f"function_own_env names unknown functions {sorted(set(own) - set(catalog(tf)))}"
+    shared = set(tf.locals["base_env"]) & {n for env in own.values() for n in env}
+    assert not shared, f"set both for every function and for one: {sorted(shared)}"
+    webhook = catalog(tf)["deliver-webhook"]
+    assert own["deliver-webhook"]["VEO_SIGNING_SERVICE_ACCOUNT"] == f'${{local.sa_emails["{webhook["service_account"]}"]}}'
+    fn = tf.resource("google_cloudfunctions2_function", "fn")
+    assert fn["service_config"][0]["environment_variables"] == "${merge(local.function_env, lookup(local.function_own_env, each.key, {}))}"
+
+
+# ------------------------------------------------------------------------------ tuning defaults
+_OPTIONAL = re.compile(r"(\w+)\s*=\s*optional\(\s*(?:list\(\w+\)|\w+)\s*,\s*(\[[^\]]*\]|\"[^\"]*\"|[^,)\s]+)\s*\)")
+
+
+def tuning_defaults(tf: Terraform) -> dict[str, object]:
+    """var.tuning's attribute defaults, as Terraform would render them."""
+    import json
+
+    found = {name: json.loads(raw) for name, raw in _OPTIONAL.findall(tf.variables["tuning"]["type"])}
+    assert found, "could not read var.tuning's optional() defaults"
+    return found
+
+
+def _tf_string(value) -> str:
+    """tostring() of a number, or join(",", ...) of a list of numbers, as Terraform prints them."""
+    if isinstance(value, list):
+        return ",".join(_tf_string(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_tuning_defaults_are_the_codes_defaults(tf: Terraform):
+    """Deploying with an empty var.tuning must behave exactly like the code with nothing set."""
+    config = importlib.import_module("veorelay.config")
+    defaults = tuning_defaults(tf)
+    tuned = {}
+    for env_name, expr in tf.locals["base_env"].items():
+        m = re.search(r"var\.tuning\.([a-z0-9_]+)", str(expr))
+        if m:
+            assert m.group(1) in defaults, f"{env_name} uses var.tuning.{m.group(1)}, which has no default"
+            tuned[env_name] = _tf_string(defaults[m.group(1)])
+    unused = sorted(set(defaults) - {re.search(r"var\.tuning\.([a-z0-9_]+)", str(e)).group(1)
+                                      for e in tf.locals["base_env"].values() if "var.tuning." in str(e)})
+    assert not unused, f"var.tuning fields no function receives: {unused}"
+    base = {"GOOGLE_CLOUD_PROJECT": "p", "VEO_BUCKET": "b", "VEO_PROVIDERS_ENABLED": "litellm-gemini",
+            "VEO_DEFAULT_PROVIDER": "litellm-gemini"}
+    with_code_defaults = config.Settings.from_env(base)
+    with_terraform_defaults = config.Settings.from_env({**base, **tuned})
+    assert with_terraform_defaults == with_code_defaults, (
+        "var.tuning's defaults differ from config.py's: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(tuned.items()))
+    )
 
 
 def test_task_url_names_follow_the_code(tf: Terraform):

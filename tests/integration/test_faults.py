@@ -7,7 +7,6 @@ in step with what is collected here (the docstrings and the `proves` texts).
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
