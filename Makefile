@@ -5,7 +5,7 @@ CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup demo test stack bench clean
+.PHONY: setup demo test test-faults test-badinput stack bench clean
 
 setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -33,6 +33,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+test-faults: setup
+	$(PY) -m pytest -m faults
+
+test-badinput: setup
+	$(PY) -m pytest -m badinput
 
 stack: setup
 	PYTHONPATH=functions:. $(PY) -m dev.stack -v
