@@ -40,6 +40,9 @@ test-faults: setup
 test-badinput: setup
 	$(PY) -m pytest -m badinput
 
+bench: setup
+	PYTHONPATH=functions:. $(PY) -m bench.run
+
 stack: setup
 	PYTHONPATH=functions:. $(PY) -m dev.stack -v
 

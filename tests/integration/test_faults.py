@@ -19,7 +19,7 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from .helpers import Client, gcs_bucket, unique_prompt
+from .helpers import Client, unique_prompt
 from .reliability import (
     SUBMIT_QUEUE, accepted_submissions, assert_events, assert_objects, job_tasks, jobs_collection, lose_tasks, paused,
     run_sweep, stored_objects, submissions, wait_for,
@@ -28,16 +28,6 @@ from .reliability import (
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 BIG_VIDEO = "size=16MiB"  # big enough that storing it takes seconds (256 KiB chunks in tests)
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
-def bucket(stack):
-    return gcs_bucket(stack)
 
 
 @pytest.fixture(scope="module")

@@ -11,22 +11,12 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from .helpers import Client, gcs_bucket, unique_prompt
+from .helpers import Client, unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, image_server, inline, png, provider_calls
 
 pytestmark = pytest.mark.integration
 
 RED, BLUE = png(rgb=b"\xff\x00\x00"), png(rgb=b"\x00\x00\xff")
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
-def bucket(stack):
-    return gcs_bucket(stack)
 
 
 @pytest.fixture(scope="module")

@@ -17,20 +17,10 @@ from veorelay.providers.vertex import Vertex
 from veorelay.request import GenerationRequest
 from veorelay.sink import store_video
 
-from .helpers import Client, gcs_bucket, unique_prompt
+from .helpers import Client, unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, eventually, provider_calls
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
-def bucket(stack):
-    return gcs_bucket(stack)
 
 
 def test_vertex_without_the_bucket_streams_inline_videos_into_it(stack, client, bucket):

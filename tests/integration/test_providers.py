@@ -7,22 +7,12 @@ import time
 import pytest
 import requests
 
-from .helpers import Client, gcs_bucket, unique_prompt
+from .helpers import unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, calls_since, inline, png, provider_calls, run_jobs
 
 pytestmark = pytest.mark.integration
 
 IMAGE = inline(png())
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
-def bucket(stack):
-    return gcs_bucket(stack)
 
 
 def test_providers_lists_every_dialect_with_what_it_can_do(client):

@@ -8,19 +8,9 @@ import pytest
 import standardwebhooks
 from google.cloud import storage
 
-from .helpers import Client, gcs_bucket, unique_prompt
+from .helpers import unique_prompt
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
-def bucket(stack):
-    return gcs_bucket(stack)
 
 
 def objects_of(bucket, job_id: str) -> dict[str, storage.Blob]:

@@ -18,11 +18,6 @@ from .helpers import Client, unique_prompt
 pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
-def client(stack):
-    return Client(stack)
-
-
-@pytest.fixture(scope="module")
 def secrets(stack):
     """Client "default" is rotating: the new secret first, the old one (the stack's) after it."""
     new, old = json.loads(stack.env["VEO_WEBHOOK_SECRETS"])["default"]
