@@ -24,7 +24,7 @@ from .errors import ErrorCode, JobError, PermanentError
 from .jobs import JobStatus, TransitionRefused
 from .lifecycle import fail, move, record_late_result
 from .notify import enqueue_progress
-from .providers.base import StreamBroken
+from .providers.base import StreamBroken, StreamingProvider
 from .polling import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
                       seconds_running, sweep_generation)
 from .request import GenerationRequest
@@ -88,7 +88,7 @@ def stream_job(rt: Runtime, job_id: str) -> None:
         follow_stream(rt, running, stream, stop_at)
 
 
-def _submit_once(rt: Runtime, job: dict[str, Any], provider, req: GenerationRequest):
+def _submit_once(rt: Runtime, job: dict[str, Any], provider: StreamingProvider, req: GenerationRequest):
     """POST the job unless an earlier attempt's POST reached the provider; returns (stream,
     handle, when to stop following) or None when there is no stream to follow here."""
     count = req.sample_count or 1

@@ -1,6 +1,8 @@
 """The one small interface every provider dialect implements."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Literal, Protocol
 
@@ -98,6 +100,25 @@ class ProviderEnv:
     bucket: str | None = None  # veo-relay's bucket (Vertex writes outputs there with storageUri)
     project: str | None = None  # the deployment's project and region (Vertex's defaults)
     location: str | None = None
+
+
+if TYPE_CHECKING:
+    from ..config import ProviderSettings
+
+
+class KeyedDialect:
+    """The start every single-endpoint dialect shares: its base URL, one credential header, the
+    HTTP session, and the reader for the job's stored input images."""
+
+    def __init__(self, settings: "ProviderSettings", session: Any, env: ProviderEnv = ProviderEnv()):
+        self._base = settings.base_url
+        self._headers = self.auth_headers(settings.api_key or "")
+        self._session = session
+        self._inputs = env.inputs
+
+    @staticmethod
+    def auth_headers(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
 
 
 class Provider(Protocol):

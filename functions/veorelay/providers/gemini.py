@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import requests
 
-from ..config import ProviderSettings
 from ..errors import ErrorCode, PermanentError
-from ..images import inline_image
-from ..request import GenerationRequest, ImageInput
+from ..request import GenerationRequest
 from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from .base import Capabilities, Download, Handle, OutputRef, Progress
 from .http import open_download, request_json
 
 CAPABILITIES = Capabilities(
@@ -35,15 +32,9 @@ CAPABILITIES = Capabilities(
 )
 
 
-class Gemini:
+class Gemini(google_ops.GoogleKeyDialect):
     name = "gemini"
     capabilities = CAPABILITIES
-
-    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
-        self._base = settings.base_url
-        self._headers = {"x-goog-api-key": settings.api_key or ""}
-        self._session = session
-        self._inputs = env.inputs
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or CAPABILITIES.default_model
@@ -62,10 +53,6 @@ class Gemini:
         if not ref.url:
             raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"output {ref.index} has no download URL")
         return _keyed(lambda: open_download(self._session, self.name, ref.url, headers=self._headers))
-
-    def _image(self, image: ImageInput) -> dict[str, str]:
-        data, mime = inline_image(self._inputs, image)
-        return {"bytesBase64Encoded": data, "mimeType": mime}
 
 
 def _keyed(call: Callable[[], Any]) -> Any:

@@ -24,10 +24,9 @@ import requests
 import sseclient
 import urllib3
 
-from ..config import ProviderSettings
 from ..errors import ErrorCode, JobError, PermanentError, TransientError
 from ..request import GenerationRequest, ImageInput
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv, StreamBroken
+from .base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
 from .http import DEFAULT_TIMEOUT, open_download, raise_for_status, request_json
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
@@ -118,15 +117,9 @@ def stream_error(value: Any) -> JobError:
     return JobError(ERROR_CODES.get(str(code), ErrorCode.PROVIDER_ERROR), message, False, value if isinstance(value, dict) else None)
 
 
-class Genaipro:
+class Genaipro(KeyedDialect):
     name = "genaipro"
     capabilities = CAPABILITIES
-
-    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
-        self._base = settings.base_url
-        self._headers = {"Authorization": f"Bearer {settings.api_key or ''}"}
-        self._session = session
-        self._inputs = env.inputs
 
     # ------------------------------------------------------------------ the stream
     def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> GenaiproStream:

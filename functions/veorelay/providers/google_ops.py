@@ -5,8 +5,26 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ErrorCode, JobError
+from ..images import inline_image
 from ..request import GenerationRequest, ImageInput
-from .base import OutputRef, Progress
+from .base import KeyedDialect, OutputRef, Progress
+
+
+def inline_part(inputs, image: ImageInput) -> dict[str, str]:
+    """An image inside a Google predict request: its bytes as base64, and its type."""
+    data, mime = inline_image(inputs, image)
+    return {"bytesBase64Encoded": data, "mimeType": mime}
+
+
+class GoogleKeyDialect(KeyedDialect):
+    """A Gemini-API-shaped endpoint keyed with `x-goog-api-key` (direct, or passed through)."""
+
+    @staticmethod
+    def auth_headers(key: str) -> dict[str, str]:
+        return {"x-goog-api-key": key}
+
+    def _image(self, image: ImageInput) -> dict[str, str]:
+        return inline_part(self._inputs, image)
 
 # google.rpc.Code names and numbers seen in operation errors → our vocabulary.
 _RPC_CODES: dict[str | int, ErrorCode] = {

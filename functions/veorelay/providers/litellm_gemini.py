@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import requests
 
-from ..config import ProviderSettings
 from ..errors import ErrorCode, PermanentError
-from ..images import inline_image
-from ..request import GenerationRequest, ImageInput
+from ..request import GenerationRequest
 from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from .base import Capabilities, Download, Handle, OutputRef, Progress
 from .http import open_download, request_json
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
@@ -37,15 +34,9 @@ CAPABILITIES = Capabilities(
 )
 
 
-class LiteLLMGemini:
+class LiteLLMGemini(google_ops.GoogleKeyDialect):
     name = "litellm-gemini"
     capabilities = CAPABILITIES
-
-    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
-        self._base = settings.base_url
-        self._headers = {"x-goog-api-key": settings.api_key or ""}
-        self._session = session
-        self._inputs = env.inputs
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or CAPABILITIES.default_model
@@ -55,10 +46,6 @@ class LiteLLMGemini:
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
         return {"operation": name, "model": model}
-
-    def _image(self, image: ImageInput) -> dict[str, str]:
-        data, mime = inline_image(self._inputs, image)
-        return {"bytesBase64Encoded": data, "mimeType": mime}
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/gemini/v1beta/{handle['operation']}"

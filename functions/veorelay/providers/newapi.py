@@ -16,13 +16,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import requests
 
-from ..config import ProviderSettings
 from ..errors import ErrorCode, JobError, PermanentError
 from ..images import inline_image
 from ..request import GenerationRequest
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from .base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress
 from .http import open_download, request_json
 from .inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
@@ -53,15 +51,9 @@ CAPABILITIES = Capabilities(
 )
 
 
-class NewApi:
+class NewApi(KeyedDialect):
     name = "newapi"
     capabilities = CAPABILITIES
-
-    def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
-        self._base = settings.base_url
-        self._headers = {"Authorization": f"Bearer {settings.api_key or ''}"}
-        self._session = session
-        self._inputs = env.inputs
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         body = submit_body(req, self._b64)

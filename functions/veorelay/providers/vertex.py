@@ -24,7 +24,6 @@ import requests
 
 from ..config import ProviderSettings
 from ..errors import ErrorCode, JobError, PermanentError, TransientError
-from ..images import inline_image
 from ..request import GenerationRequest, ImageInput
 from . import google_ops
 from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
@@ -107,8 +106,7 @@ class Vertex:
     def _image(self, image: ImageInput) -> dict[str, str]:
         if self._write_to_bucket and image.gcs_uri and image.mime_type:
             return {"gcsUri": image.gcs_uri, "mimeType": image.mime_type}
-        data, mime = inline_image(self._inputs, image)
-        return {"bytesBase64Encoded": data, "mimeType": mime}
+        return google_ops.inline_part(self._inputs, image)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token()}"}
