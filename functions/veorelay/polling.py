@@ -86,7 +86,6 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | No
         fail(rt, job_id, progress.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported a failure"), {JobStatus.RUNNING})
         return
     if progress.state == "succeeded":
-        seen_done_s = seconds_running(job)
         downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
             "pending_outputs": [ref.to_dict() for ref in progress.outputs],
             "progress": {"percent": 100, "stage": "downloading"},
@@ -97,7 +96,7 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | No
         elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
             record_late_result(rt, job_id, [ref.to_dict() for ref in progress.outputs])
         if downloading is not None:  # only the poll that moved the job: one data point per job
-            learn_duration(rt, job, checked_s or 0.0, seen_done_s)
+            learn_duration(rt, job, checked_s or 0.0, elapsed)
         return
     if progress.percent is not None and progress.percent != (job.get("progress") or {}).get("percent"):
         try:

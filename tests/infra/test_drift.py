@@ -257,8 +257,7 @@ def names_config_reads(tf: Terraform) -> set[str]:
 
 
 def test_terraform_sets_every_variable_config_reads(tf: Terraform):
-    if not CONFIG_PY.exists():
-        pytest.skip(f"{CONFIG_PY.relative_to(REPO)} does not exist yet: no environment contract to check")
+    assert CONFIG_PY.exists(), f"{CONFIG_PY.relative_to(REPO)} is the environment contract Terraform must satisfy"
     read = names_config_reads(tf)
     missing = sorted(read - terraform_env_names(tf) - set(DEV_ONLY_ENV) - set(CODE_DEFAULT_ENV))
     assert not missing, (
@@ -344,8 +343,7 @@ def test_task_url_names_follow_the_code(tf: Terraform):
     assert "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" in tf.locals["function_urls"]
     config = importlib.import_module("veorelay.config")
     targets = getattr(config, "TASK_TARGETS", None)
-    if targets is None:
-        pytest.skip("config.py has no TASK_TARGETS to compare with")
+    assert targets is not None, "config.py must list TASK_TARGETS, the functions Cloud Tasks invokes"
     tasks_targets = {f["entry_point"] for f in catalog(tf).values() if f["trigger"] == "http" and not f["public"]}
     assert set(targets) == tasks_targets, (
         f"config.TASK_TARGETS {sorted(targets)} != Terraform's Cloud Tasks targets {sorted(tasks_targets)}"
@@ -397,8 +395,7 @@ def test_queue_resource_uses_every_field(tf: Terraform):
 
 
 def test_queues_match_dev_stack(tf: Terraform):
-    if not (REPO / "dev" / "stack.py").exists():
-        pytest.skip("dev/stack.py does not exist yet: no QUEUES to compare with")
+    assert (REPO / "dev" / "stack.py").exists(), "dev/stack.py holds QUEUES, the local twin of the Terraform queues"
     stack = importlib.import_module("dev.stack")
     queues = getattr(stack, "QUEUES", None)
     assert isinstance(queues, dict) and queues, "dev/stack.py has no QUEUES dict"
