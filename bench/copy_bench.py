@@ -19,7 +19,7 @@ import requests
 
 from veorelay.config import ProviderSettings, Settings
 from veorelay.providers.litellm_gemini import LiteLLMGemini
-from veorelay.request import GenerationRequest
+from veorelay.core.request import GenerationRequest
 
 from .results import Figure
 

@@ -22,7 +22,7 @@ import time
 import requests
 from google.cloud import storage
 
-from veorelay import sink
+from veorelay.gcp import sink
 from veorelay.config import ProviderSettings
 from veorelay.providers.base import OutputRef
 from veorelay.providers.litellm_gemini import LiteLLMGemini

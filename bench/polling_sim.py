@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from veorelay import poll_schedule as ps
+from veorelay.core import poll_plan as ps
 from veorelay.config import PollSettings
 
 from .results import Figure

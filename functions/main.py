@@ -3,16 +3,16 @@ import functions_framework
 import flask
 from cloudevents.http import CloudEvent
 
-from veorelay import api as public_api
-from veorelay.clients import runtime
-from veorelay.finalize import finalize_job as finalize_step
-from veorelay.notify import deliver_webhook as deliver_step
-from veorelay.polling import poll_job as poll_step
-from veorelay.request_objects import on_object_finalized
-from veorelay.submission import submit_job as submit_step
-from veorelay.streaming import stream_job as stream_step
-from veorelay import sweep as job_sweep
-from veorelay.tasks import TaskCall, run_task
+from veorelay.edges import api as public_api
+from veorelay.runtime import runtime
+from veorelay.steps.finalize import finalize_job as finalize_step
+from veorelay.steps.deliver import deliver_webhook as deliver_step
+from veorelay.steps.poll import poll_job as poll_step
+from veorelay.edges.request_objects import on_object_finalized
+from veorelay.steps.accept import submit_job as submit_step
+from veorelay.steps.stream import stream_job as stream_step
+from veorelay.steps import sweep as job_sweep
+from veorelay.edges.tasks import TaskCall, run_task
 
 
 @functions_framework.http

@@ -13,7 +13,7 @@ SOURCE = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 
 @pytest.fixture(scope="module")
 def function_env(stack):
-    from veorelay.clients import runtime
+    from veorelay.runtime import runtime
 
     saved = dict(os.environ)
     os.environ.update(stack.env)

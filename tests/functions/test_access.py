@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def runtime_with(function_env):
     """The stack's runtime (real emulators) with some settings changed."""
-    from veorelay.clients import runtime
+    from veorelay.runtime import runtime
 
     def build(**settings):
         rt = runtime()
@@ -23,7 +23,7 @@ def runtime_with(function_env):
 
 
 def call_api(rt, path="/providers", method="GET", headers=None):
-    from veorelay import api
+    from veorelay.edges import api
 
     with flask.Flask(__name__).test_request_context(path, method=method, headers=headers or {}):
         return api.handle(flask.request, rt)
@@ -42,8 +42,8 @@ def test_only_an_explicit_switch_turns_api_keys_off(runtime_with):
 
 
 def test_each_dev_client_is_known_by_its_own_key(call, stack):
-    from veorelay.auth import authenticate
-    from veorelay.clients import runtime
+    from veorelay.edges.auth import authenticate
+    from veorelay.runtime import runtime
 
     keys = runtime().settings.api_keys
     assert {authenticate(f"Bearer {key}", keys) for key in stack.api_keys.values()} == {"demo", "other"}

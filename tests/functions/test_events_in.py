@@ -66,8 +66,8 @@ def wait_job(read, job_id: str, timeout_s: float = 60) -> dict:
 
 
 def cancel_as(client_id: str, job_id: str) -> None:
-    from veorelay.api import cancel_job
-    from veorelay.clients import runtime
+    from veorelay.edges.api import cancel_job
+    from veorelay.runtime import runtime
 
     cancel_job(runtime(), job_id, client_id)
 
@@ -183,9 +183,9 @@ def test_an_event_from_another_bucket_is_ignored(call, bucket):
 
 
 def test_progress_events_are_throttled_to_one_per_window(call, stack, function_env):
-    from veorelay.clients import runtime
-    from veorelay.notify import enqueue_progress
-    from veorelay.submission import create_job
+    from veorelay.runtime import runtime
+    from veorelay.steps.deliver import enqueue_progress
+    from veorelay.steps.accept import create_job
 
     rt = runtime()
     hook_path = f"/hooks/progress-{uuid.uuid4().hex[:8]}"
@@ -202,8 +202,8 @@ def test_progress_events_are_throttled_to_one_per_window(call, stack, function_e
 
 @pytest.mark.faults
 def test_dns_rebinding_after_submission_is_refused_at_connect_and_shown_on_the_job(call, monkeypatch):
-    from veorelay.clients import runtime
-    from veorelay.notify import deliver_webhook
+    from veorelay.runtime import runtime
+    from veorelay.steps.deliver import deliver_webhook
 
     answers = [["93.184.216.34"], ["169.254.169.254"]]
     real = socket.getaddrinfo

@@ -10,12 +10,12 @@ import requests
 from google.cloud import firestore
 
 from veorelay.config import ProviderSettings
-from veorelay.errors import PermanentError
+from veorelay.core.errors import PermanentError
 from veorelay.providers.base import ProviderEnv
 from veorelay.providers.gemini import Gemini
 from veorelay.providers.vertex import Vertex
-from veorelay.request import GenerationRequest
-from veorelay.sink import store_video
+from veorelay.core.request import GenerationRequest
+from veorelay.gcp.sink import store_video
 
 from .helpers import Client, unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, eventually, provider_calls

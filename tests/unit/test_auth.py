@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from veorelay.auth import ANONYMOUS_CLIENT, AuthConfigError, authenticate, hash_key, parse_api_keys
+from veorelay.edges.auth import ANONYMOUS_CLIENT, AuthConfigError, authenticate, hash_key, parse_api_keys
 from veorelay.config import ConfigError, Settings
-from veorelay.errors import ApiError
+from veorelay.core.errors import ApiError
 
 KEYS = {"acme": (hash_key("acme-key-1"), hash_key("acme-key-2")), "globex": (hash_key("globex-key"),)}
 

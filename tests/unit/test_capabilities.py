@@ -1,10 +1,10 @@
 """What each provider can honour, checked before anything is paid for, and the model a job runs on."""
 import pytest
 
-from veorelay.capabilities import check_request
-from veorelay.errors import ApiError
+from veorelay.core.capabilities import check_request
+from veorelay.core.errors import ApiError
 from veorelay.providers import flow, gemini, genaipro, litellm_gemini, newapi, vertex
-from veorelay.request import parse_request
+from veorelay.core.request import parse_request
 
 IMG = {"gcs_uri": "gs://veo-bucket/inputs/x/image.png", "mime_type": "image/png"}
 REF = {"image": IMG, "type": "asset"}

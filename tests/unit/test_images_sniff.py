@@ -1,9 +1,9 @@
 """Images are judged by their bytes, and the request names exactly where each one comes from."""
 import pytest
 
-from veorelay.errors import ApiError
-from veorelay.images import sniff
-from veorelay.request import parse_request
+from veorelay.core.errors import ApiError
+from veorelay.steps.images import sniff
+from veorelay.core.request import parse_request
 
 
 @pytest.mark.parametrize("head,mime", [

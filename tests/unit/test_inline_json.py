@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from veorelay.errors import PermanentError, TransientError
+from veorelay.core.errors import PermanentError, TransientError
 from veorelay.providers.inline import BlobSplitter, InlineVideoDownload, fetch_inline_json
 
 VIDEO_A = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40

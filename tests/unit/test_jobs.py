@@ -1,6 +1,6 @@
 import pytest
 
-from veorelay.jobs import JobStatus, allowed
+from veorelay.core.job import JobStatus, allowed
 
 S = JobStatus
 

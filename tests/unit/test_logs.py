@@ -1,6 +1,6 @@
 import json
 
-from veorelay import logs
+from veorelay.gcp import logs
 
 
 def test_log_lines_are_json_with_severity_job_and_trace(capsys):

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from veorelay import poll_schedule as ps
+from veorelay.core import poll_plan as ps
 from veorelay.config import PollSettings, Settings
-from veorelay.poll_stats import SHARDS, DurationStats, bin_field, doc_id, shard_of
+from veorelay.gcp.poll_stats import SHARDS, DurationStats, bin_field, doc_id, shard_of
 
 
 def lognormal(median, sigma, weight=1000.0):

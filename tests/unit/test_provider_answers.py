@@ -49,7 +49,7 @@ def test_newapi_success_without_a_video_is_a_failure():
 
 
 def test_newapi_submit_body_follows_the_document():
-    from veorelay.request import parse_request
+    from veorelay.core.request import parse_request
 
     img = {"gcs_uri": "gs://veo-bucket/inputs/x/image.png", "mime_type": "image/png"}
     req = parse_request({"prompt": "a cat", "model": "veo-3.1-generate-preview", "aspect_ratio": "9:16", "duration_seconds": 8,
@@ -92,7 +92,7 @@ def test_flow_proxy_refusal_with_an_expired_token_is_access_denied():
 
 
 def test_flow_video_body_has_one_request_per_video():
-    from veorelay.request import parse_request
+    from veorelay.core.request import parse_request
 
     body = flow.video_body(parse_request({"prompt": "p", "sample_count": 3, "seed": 10}), flow.T2V_PORTRAIT, "proj", {}, [])
     assert [r["seed"] for r in body["requests"]] == [10, 11, 12]
@@ -219,7 +219,7 @@ class Recorder:
 def test_vertex_token_and_storage_uri(extras, token, storage):
     from veorelay.config import ProviderSettings
     from veorelay.providers.base import ProviderEnv
-    from veorelay.request import parse_request
+    from veorelay.core.request import parse_request
 
     session = Recorder()
     adapter = vertex.Vertex(ProviderSettings("vertex", "https://us-central1-aiplatform.googleapis.com", "api-key", extras), session,
@@ -238,8 +238,8 @@ def test_vertex_without_credentials_is_access_denied(monkeypatch):
     import google.auth.exceptions
 
     from veorelay.config import ProviderSettings
-    from veorelay.errors import PermanentError
-    from veorelay.request import parse_request
+    from veorelay.core.errors import PermanentError
+    from veorelay.core.request import parse_request
 
     def no_credentials(**kwargs):
         raise google.auth.exceptions.DefaultCredentialsError("none")

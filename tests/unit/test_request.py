@@ -1,7 +1,7 @@
 import pytest
 
-from veorelay.errors import ApiError
-from veorelay.request import parse_request
+from veorelay.core.errors import ApiError
+from veorelay.core.request import parse_request
 
 
 def refusal(body):

@@ -1,4 +1,4 @@
-from veorelay.sink import is_mp4_head
+from veorelay.gcp.sink import is_mp4_head
 
 
 def test_mp4_head_needs_an_ftyp_box():

@@ -10,9 +10,9 @@ import urllib.parse
 import pytest
 import requests
 
-from veorelay.egress import BlockedDestination, guarded_session
-from veorelay.errors import ApiError
-from veorelay.urls import check_webhook_url, url_problem
+from veorelay.net.guarded import BlockedDestination, guarded_session
+from veorelay.core.errors import ApiError
+from veorelay.net.url_rules import check_webhook_url, url_problem
 
 pytestmark = pytest.mark.badinput
 

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from veorelay.chunk_stream import ChunkStream
-from veorelay.readahead import ReadAhead
+from veorelay.gcp.chunk_stream import ChunkStream
+from veorelay.gcp.readahead import ReadAhead
 
 
 def test_chunk_stream_reads_across_chunks_and_tells_where_it_is():

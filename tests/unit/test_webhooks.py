@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import standardwebhooks
 
-from veorelay.webhooks import event_body, signed_headers, webhook_id
+from veorelay.net.webhooks import event_body, signed_headers, webhook_id
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -37,9 +37,9 @@ import time  # noqa: E402
 import pytest  # noqa: E402
 
 from veorelay.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE_S  # noqa: E402
-from veorelay.egress import guarded_session  # noqa: E402
-from veorelay.notify import MAX_RETRY_AFTER_S, next_delay_s  # noqa: E402
-from veorelay.webhooks import post_event, retry_after_seconds  # noqa: E402
+from veorelay.net.guarded import guarded_session  # noqa: E402
+from veorelay.steps.deliver import MAX_RETRY_AFTER_S, next_delay_s  # noqa: E402
+from veorelay.net.webhooks import post_event, retry_after_seconds  # noqa: E402
 
 OLD_SECRET = "whsec_" + __import__("base64").b64encode(b"the-old-secret-being-retired!!").decode()
 

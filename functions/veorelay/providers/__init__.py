@@ -5,14 +5,14 @@ from typing import Callable, Mapping
 
 import requests
 
-from ..config import ProviderSettings, Settings
-from .base import Capabilities, Download, Handle, InputImages, OutputRef, Progress, Provider, ProviderEnv
-from .flow import Flow
-from .gemini import Gemini
-from .genaipro import Genaipro
-from .litellm_gemini import LiteLLMGemini
-from .newapi import NewApi
-from .vertex import Vertex
+from veorelay.config import ProviderSettings, Settings
+from veorelay.providers.base import Capabilities, Download, Handle, InputImages, OutputRef, Progress, Provider, ProviderEnv
+from veorelay.providers.flow import Flow
+from veorelay.providers.gemini import Gemini
+from veorelay.providers.genaipro import Genaipro
+from veorelay.providers.litellm_gemini import LiteLLMGemini
+from veorelay.providers.newapi import NewApi
+from veorelay.providers.vertex import Vertex
 
 Factory = Callable[[ProviderSettings, requests.Session, ProviderEnv], Provider]
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Literal, Protocol
 
-from ..errors import JobError
-from ..request import MAX_IMAGE_BYTES, GenerationRequest
+from veorelay.core.errors import JobError
+from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
 
 Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
 
@@ -103,7 +103,7 @@ class ProviderEnv:
 
 
 if TYPE_CHECKING:
-    from ..config import ProviderSettings
+    from veorelay.config import ProviderSettings
 
 
 class KeyedDialect:

@@ -22,13 +22,13 @@ from urllib.parse import quote
 
 import requests
 
-from ..config import ProviderSettings
-from ..errors import ErrorCode, JobError, PermanentError, TransientError
-from ..images import inline_image
-from ..request import GenerationRequest, ImageInput
-from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
-from .http import open_download, request_json
+from veorelay.config import ProviderSettings
+from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
+from veorelay.steps.images import inline_image
+from veorelay.core.request import GenerationRequest, ImageInput
+from veorelay.providers import google_ops
+from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from veorelay.providers.http import open_download, request_json
 
 DEFAULT_GOOGLE_BASE = "https://aisandbox-pa.googleapis.com"
 TEXT_ENDPOINT = "/v1/video:batchAsyncGenerateVideoText"

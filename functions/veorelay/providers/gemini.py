@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 
-from ..errors import ErrorCode, PermanentError
-from ..request import GenerationRequest
-from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress
-from .http import open_download, request_json
+from veorelay.core.errors import ErrorCode, PermanentError
+from veorelay.core.request import GenerationRequest
+from veorelay.providers import google_ops
+from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress
+from veorelay.providers.http import open_download, request_json
 
 CAPABILITIES = Capabilities(
     models=google_ops.GOOGLE_MODELS,

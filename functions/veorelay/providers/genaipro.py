@@ -24,10 +24,10 @@ import requests
 import sseclient
 import urllib3
 
-from ..errors import ErrorCode, JobError, PermanentError, TransientError
-from ..request import GenerationRequest, ImageInput
-from .base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
-from .http import DEFAULT_TIMEOUT, open_download, raise_for_status, request_json
+from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
+from veorelay.core.request import GenerationRequest, ImageInput
+from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
+from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, raise_for_status, request_json
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
 ASPECTS = {"16:9": "VIDEO_ASPECT_RATIO_LANDSCAPE", "9:16": "VIDEO_ASPECT_RATIO_PORTRAIT"}

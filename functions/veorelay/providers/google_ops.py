@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import ErrorCode, JobError
-from ..images import inline_image
-from ..request import GenerationRequest, ImageInput
-from .base import KeyedDialect, OutputRef, Progress
+from veorelay.core.errors import ErrorCode, JobError
+from veorelay.steps.images import inline_image
+from veorelay.core.request import GenerationRequest, ImageInput
+from veorelay.providers.base import KeyedDialect, OutputRef, Progress
 
 
 def inline_part(inputs, image: ImageInput) -> dict[str, str]:

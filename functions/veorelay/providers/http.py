@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import ErrorCode, PermanentError, TransientError
+from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read
 _DETAIL_LIMIT = 500

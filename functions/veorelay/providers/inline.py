@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable, Iterator
 import ijson
 import requests
 
-from ..errors import ErrorCode, PermanentError, TransientError
-from .http import DEFAULT_TIMEOUT, raise_for_status
+from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.providers.http import DEFAULT_TIMEOUT, raise_for_status
 
 MARKER = "@blob:"
 MAX_STRUCTURE_BYTES = 1024 * 1024  # what is left of an answer once the videos are out

@@ -8,11 +8,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 
-from ..errors import ErrorCode, PermanentError
-from ..request import GenerationRequest
-from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress
-from .http import open_download, request_json
+from veorelay.core.errors import ErrorCode, PermanentError
+from veorelay.core.request import GenerationRequest
+from veorelay.providers import google_ops
+from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress
+from veorelay.providers.http import open_download, request_json
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
 

@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 
-from ..errors import ErrorCode, JobError, PermanentError
-from ..images import inline_image
-from ..request import GenerationRequest
-from .base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress
-from .http import open_download, request_json
-from .inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
+from veorelay.steps.images import inline_image
+from veorelay.core.request import GenerationRequest
+from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress
+from veorelay.providers.http import open_download, request_json
+from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
 INLINE_KEYS = ("bytes_base64_encoded",)
 RUNNING = {"queued", "pending", "submitted", "in_progress", "processing", "running"}

@@ -22,13 +22,13 @@ import google.auth.exceptions
 import google.auth.transport.requests
 import requests
 
-from ..config import ProviderSettings
-from ..errors import ErrorCode, JobError, PermanentError, TransientError
-from ..request import GenerationRequest, ImageInput
-from . import google_ops
-from .base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
-from .inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
-from .http import request_json
+from veorelay.config import ProviderSettings
+from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
+from veorelay.core.request import GenerationRequest, ImageInput
+from veorelay.providers import google_ops
+from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
+from veorelay.providers.http import request_json
 
 INLINE_KEYS = ("bytesBase64Encoded",)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)

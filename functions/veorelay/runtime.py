@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 import requests
 from google.cloud import firestore, storage, tasks_v2
 
-from .config import Settings
-from .egress import guarded_session
-from .images import BucketInputs
-from .poll_stats import DurationStats
-from .providers import Provider, build_providers
-from .schedule import TaskScheduler
-from .store import JobStore
-from . import logs, redaction
+from veorelay.config import Settings
+from veorelay.net.guarded import guarded_session
+from veorelay.steps.images import BucketInputs
+from veorelay.gcp.poll_stats import DurationStats
+from veorelay.providers import Provider, build_providers
+from veorelay.gcp.tasks import TaskScheduler
+from veorelay.gcp.store import JobStore
+from veorelay.gcp import logs
+from veorelay.core import redaction
 
 
 @dataclass

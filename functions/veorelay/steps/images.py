@@ -20,11 +20,11 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .egress import BlockedDestination
-from . import logs
-from .errors import ApiError, ErrorCode, PermanentError, TransientError
-from .request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
-from .urls import check_user_url
+from veorelay.net.guarded import BlockedDestination
+from veorelay.gcp import logs
+from veorelay.core.errors import ApiError, ErrorCode, PermanentError, TransientError
+from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
+from veorelay.net.url_rules import check_user_url
 
 INPUTS_PREFIX = "inputs"
 # One multipart request: the job's JSON and up to five images (Cloud Run refuses more than 32 MiB).

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from . import logs
-from .clients import Runtime
-from .errors import JobError
-from .jobs import JobStatus, TransitionRefused
-from .notify import enqueue_event
-from .redaction import redact, redact_error
-from .store import utcnow
-from .webhooks import EVENT_FOR_STATUS
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import JobError
+from veorelay.core.job import JobStatus, TransitionRefused
+from veorelay.steps.deliver import enqueue_event
+from veorelay.core.redaction import redact, redact_error
+from veorelay.gcp.store import utcnow
+from veorelay.net.webhooks import EVENT_FOR_STATUS
 
 
 def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None = None,

@@ -17,10 +17,10 @@ import urllib3
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from .errors import ErrorCode, PermanentError, TransientError
-from .providers.base import Download
-from .chunk_stream import ChunkStream
-from .readahead import ReadAhead
+from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.providers.base import Download
+from veorelay.gcp.chunk_stream import ChunkStream
+from veorelay.gcp.readahead import ReadAhead
 
 VIDEO_CONTENT_TYPE = "video/mp4"
 _READ_CHUNK = 1024 * 1024

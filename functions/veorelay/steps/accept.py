@@ -10,20 +10,20 @@ from typing import Any, Mapping
 
 from google.api_core import exceptions as gexc
 
-from . import logs
-from .clients import Runtime
-from .errors import ApiError, ErrorCode, PermanentError, TransientError
-from .jobs import JobStatus, TransitionRefused
-from .redaction import redact_error
-from .lifecycle import fail, move
-from .polling import first_check_delay, poll_payload, poll_task_name, sweep_generation
-from .capabilities import check_request
-from .images import ingest_images, uploads_fingerprint
-from .request import GenerationRequest, parse_request
-from .schedule import TaskRequest
-from .store import utcnow
-from .streaming import hand_to_stream
-from .urls import check_webhook_url
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ApiError, ErrorCode, PermanentError, TransientError
+from veorelay.core.job import JobStatus, TransitionRefused
+from veorelay.core.redaction import redact_error
+from veorelay.steps.lifecycle import fail, move
+from veorelay.steps.poll import first_check_delay, poll_payload, poll_task_name, sweep_generation
+from veorelay.core.capabilities import check_request
+from veorelay.steps.images import ingest_images, uploads_fingerprint
+from veorelay.core.request import GenerationRequest, parse_request
+from veorelay.gcp.tasks import TaskRequest
+from veorelay.gcp.store import utcnow
+from veorelay.steps.stream import hand_to_stream
+from veorelay.net.url_rules import check_webhook_url
 
 # A submission claimed longer ago than this is presumed dead (crashed mid-call) and may be
 # retried. It exceeds the provider call's own timeout, so a live attempt is never doubled.

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ApiError, ErrorCode
+from veorelay.core.errors import ApiError, ErrorCode
 
 MAX_PROMPT_CHARS = 4000
 MAX_METADATA_BYTES = 2048

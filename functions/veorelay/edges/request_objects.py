@@ -15,12 +15,12 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from . import logs
-from .api import MAX_JSON_BODY_BYTES
-from .clients import Runtime
-from .errors import ApiError, ErrorCode, TransientError
-from .submission import create_job
-from .views import job_view
+from veorelay.gcp import logs
+from veorelay.edges.api import MAX_JSON_BODY_BYTES
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ApiError, ErrorCode, TransientError
+from veorelay.steps.accept import create_job
+from veorelay.core.views import job_view
 
 REQUESTS_PREFIX = "requests/"
 RESULT_SUFFIX = ".result.json"

@@ -2,9 +2,9 @@
 stored or paid for: a refusal is a 400 `unsupported_option` naming the field at fault."""
 from __future__ import annotations
 
-from .errors import ApiError, ErrorCode
-from .providers.base import Capabilities
-from .request import GenerationRequest
+from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.providers.base import Capabilities
+from veorelay.core.request import GenerationRequest
 
 
 def unsupported(field: str, message: str) -> ApiError:

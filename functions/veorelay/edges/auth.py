@@ -14,7 +14,7 @@ import json
 import re
 from typing import Mapping
 
-from .errors import ApiError, ErrorCode
+from veorelay.core.errors import ApiError, ErrorCode
 
 # The client id every request gets when auth is explicitly disabled.
 ANONYMOUS_CLIENT = "default"

@@ -22,16 +22,16 @@ from typing import Any
 
 import flask
 
-from . import logs
-from .clients import Runtime
-from .config import Settings
-from .errors import ErrorCode, JobError
-from .jobs import JobStatus, TransitionRefused
-from .lifecycle import fail
-from .polling import FINALIZE_DEADLINE_S, poll_payload, poll_task_name, sweep_generation
-from .schedule import TaskRequest
-from .store import utcnow
-from .submission import last_provider_answer
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.config import Settings
+from veorelay.core.errors import ErrorCode, JobError
+from veorelay.core.job import JobStatus, TransitionRefused
+from veorelay.steps.lifecycle import fail
+from veorelay.steps.poll import FINALIZE_DEADLINE_S, poll_payload, poll_task_name, sweep_generation
+from veorelay.gcp.tasks import TaskRequest
+from veorelay.gcp.store import utcnow
+from veorelay.steps.accept import last_provider_answer
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 BATCH = 200

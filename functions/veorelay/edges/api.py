@@ -8,17 +8,17 @@ from typing import Any
 
 import flask
 
-from . import logs
-from .auth import authenticate
-from .clients import Runtime
-from .errors import ApiError, ErrorCode, JobError, TransientError
-from .jobs import JobStatus
-from .json_body import parse_json_body
-from .lifecycle import move
-from .notify import redeliver
-from .images import parse_multipart
-from .submission import create_job
-from .views import job_view
+from veorelay.gcp import logs
+from veorelay.edges.auth import authenticate
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ApiError, ErrorCode, JobError, TransientError
+from veorelay.core.job import JobStatus
+from veorelay.edges.body import parse_json_body
+from veorelay.steps.lifecycle import move
+from veorelay.steps.deliver import redeliver
+from veorelay.steps.images import parse_multipart
+from veorelay.steps.accept import create_job
+from veorelay.core.views import job_view
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")

@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 from google.cloud import firestore
 
-from . import logs
-from . import poll_schedule as ps
-from .config import PollSettings
+from veorelay.gcp import logs
+from veorelay.core import poll_plan as ps
+from veorelay.config import PollSettings
 
 COLLECTION = "poll_stats"
 SHARDS = 8

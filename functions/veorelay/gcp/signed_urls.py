@@ -14,8 +14,8 @@ from typing import Any
 
 from google.cloud import storage
 
-from . import logs
-from .config import Settings
+from veorelay.gcp import logs
+from veorelay.config import Settings
 
 _LOCAL_SIGNER = "veo-relay-local@localhost.invalid"
 _lock = threading.Lock()

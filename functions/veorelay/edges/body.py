@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import ApiError, ErrorCode
+from veorelay.core.errors import ApiError, ErrorCode
 
 
 def parse_json_body(data: bytes, max_bytes: int) -> Any:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from .redaction import redact_text
+from veorelay.core.redaction import redact_text
 
 _job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)

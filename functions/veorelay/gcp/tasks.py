@@ -15,9 +15,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from . import logs
-from .config import Settings
-from .errors import ErrorCode, TransientError
+from veorelay.gcp import logs
+from veorelay.config import Settings
+from veorelay.core.errors import ErrorCode, TransientError
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 

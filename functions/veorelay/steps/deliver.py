@@ -13,15 +13,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import logs
-from .clients import Runtime
-from .errors import ApiError, ErrorCode, TransientError
-from .jobs import JobStatus
-from .schedule import TaskRequest
-from .signed_urls import with_signed_urls
-from .store import utcnow
-from .views import job_view
-from .webhooks import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, event_body, post_event, webhook_id
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ApiError, ErrorCode, TransientError
+from veorelay.core.job import JobStatus
+from veorelay.gcp.tasks import TaskRequest
+from veorelay.gcp.signed_urls import with_signed_urls
+from veorelay.gcp.store import utcnow
+from veorelay.core.views import job_view
+from veorelay.net.webhooks import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, event_body, post_event, webhook_id
 
 MAX_RETRY_AFTER_S = 24 * 3600  # a receiver asking for longer is asked again after a day
 MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB

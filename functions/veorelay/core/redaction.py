@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 from typing import Any, Iterable
 
-from .errors import JobError
+from veorelay.core.errors import JobError
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8  # shorter "secrets" (test placeholders, "1") would mangle ordinary text

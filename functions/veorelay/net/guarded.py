@@ -18,7 +18,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as u3conn
 
-from .urls import address_problem, is_literal, resolve
+from veorelay.net.url_rules import address_problem, is_literal, resolve
 
 
 class BlockedDestination(Exception):

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 import requests
 from standardwebhooks import Webhook
 
-from .egress import BlockedDestination
-from .jobs import JobStatus
+from veorelay.net.guarded import BlockedDestination
+from veorelay.core.job import JobStatus
 
 EVENT_FOR_STATUS = {
     JobStatus.RUNNING: "job.running",

@@ -7,14 +7,14 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from . import logs
-from .clients import Runtime
-from .errors import ErrorCode, PermanentError, TransientError
-from .jobs import JobStatus
-from .lifecycle import fail, move, record_late_result
-from .providers.base import OutputRef
-from .sink import VIDEO_CONTENT_TYPE, StoredObject, adopt_object, store_video
-from .views import job_view
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.core.job import JobStatus
+from veorelay.steps.lifecycle import fail, move, record_late_result
+from veorelay.providers.base import OutputRef
+from veorelay.gcp.sink import VIDEO_CONTENT_TYPE, StoredObject, adopt_object, store_video
+from veorelay.core.views import job_view
 
 
 def output_name(rt: Runtime, job_id: str, index: int) -> str:

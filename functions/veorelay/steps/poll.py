@@ -3,20 +3,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import logs, poll_schedule
-from .config import Settings
-from .errors import ErrorCode, JobError, PermanentError
-from .jobs import JobStatus, TransitionRefused
-from .lifecycle import fail, move, record_late_result
-from .notify import enqueue_progress
-from .poll_stats import DurationStats
-from .schedule import TaskRequest
-from .store import utcnow
+from veorelay.gcp import logs
+
+from veorelay.core import poll_plan as poll_schedule
+from veorelay.config import Settings
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
+from veorelay.core.job import JobStatus, TransitionRefused
+from veorelay.steps.lifecycle import fail, move, record_late_result
+from veorelay.steps.deliver import enqueue_progress
+from veorelay.gcp.poll_stats import DurationStats
+from veorelay.gcp.tasks import TaskRequest
+from veorelay.gcp.store import utcnow
 
 FINALIZE_DEADLINE_S = 1800
 
 if TYPE_CHECKING:
-    from .clients import Runtime
+    from veorelay.runtime import Runtime
 
 
 def duration_stats(rt: "Runtime") -> DurationStats:

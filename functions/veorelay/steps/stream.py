@@ -18,18 +18,18 @@ import time
 from contextlib import closing
 from typing import Any
 
-from . import logs
-from .clients import Runtime
-from .errors import ErrorCode, JobError, PermanentError
-from .jobs import JobStatus, TransitionRefused
-from .lifecycle import fail, move, record_late_result
-from .notify import enqueue_progress
-from .providers.base import StreamBroken, StreamingProvider
-from .polling import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
+from veorelay.core.job import JobStatus, TransitionRefused
+from veorelay.steps.lifecycle import fail, move, record_late_result
+from veorelay.steps.deliver import enqueue_progress
+from veorelay.providers.base import StreamBroken, StreamingProvider
+from veorelay.steps.poll import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
                       seconds_running, sweep_generation)
-from .request import GenerationRequest
-from .schedule import TaskRequest
-from .store import utcnow
+from veorelay.core.request import GenerationRequest
+from veorelay.gcp.tasks import TaskRequest
+from veorelay.gcp.store import utcnow
 
 # Cloud Tasks' longest dispatch deadline (the stream-job function's timeout is the same).
 STREAM_DEADLINE_S = 1800

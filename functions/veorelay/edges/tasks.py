@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import flask
 
-from . import logs
-from .clients import Runtime
-from .errors import TransientError
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.core.errors import TransientError
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 from google.cloud import firestore
 
-from .jobs import JobStatus, TransitionRefused, allowed
+from veorelay.core.job import JobStatus, TransitionRefused, allowed
 
 JOBS = "jobs"
 # A finished job is kept this long (Firestore TTL on expire_at), which also bounds how long an
