@@ -4,15 +4,16 @@ import flask
 from cloudevents.http import CloudEvent
 
 from veorelay.edges import api as public_api
-from veorelay.runtime import runtime
-from veorelay.steps.finalize import finalize_job as finalize_step
-from veorelay.steps.deliver import deliver_webhook as deliver_step
-from veorelay.steps.poll import poll_job as poll_step
 from veorelay.edges.request_objects import on_object_finalized
-from veorelay.steps.accept import submit_job as submit_step
+from veorelay.edges.scheduler import handle as sweep_edge
+from veorelay.edges.tasks import run_task
+from veorelay.runtime import runtime
+from veorelay.steps import chain
+from veorelay.steps.deliver import deliver_webhook as deliver_step
+from veorelay.steps.finalize import finalize_job as finalize_step
+from veorelay.steps.poll import poll_job as poll_step
 from veorelay.steps.stream import stream_job as stream_step
-from veorelay.steps import sweep as job_sweep
-from veorelay.edges.tasks import TaskCall, run_task
+from veorelay.steps.submit import submit_job as submit_step
 
 
 @functions_framework.http
@@ -27,7 +28,7 @@ def submit_job(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def poll_job(request: flask.Request) -> flask.Response:
-    return run_task(request, runtime(), lambda rt, call: poll_step(rt, call.job_id, _int(call, "poll", 1), _seconds(call, "checked_s"), _gen(call)))
+    return run_task(request, runtime(), lambda rt, call: poll_step(rt, call.job_id, chain.decode_poll(call.payload)))
 
 
 @functions_framework.http
@@ -43,7 +44,7 @@ def finalize_job(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def deliver_webhook(request: flask.Request) -> flask.Response:
-    return run_task(request, runtime(), lambda rt, call: deliver_step(rt, call.job_id, call.payload))
+    return run_task(request, runtime(), lambda rt, call: deliver_step(rt, call.job_id, chain.decode_webhook(call.payload)))
 
 
 @functions_framework.cloud_event
@@ -55,20 +56,4 @@ def on_request_object(event: CloudEvent) -> None:
 
 @functions_framework.http
 def sweep_jobs(request: flask.Request) -> flask.Response:
-    return job_sweep.handle(request, runtime())
-
-
-def _int(call: TaskCall, key: str, default: int) -> int:
-    value = call.payload.get(key, default)
-    return value if isinstance(value, int) and value > 0 else default
-
-
-def _gen(call: TaskCall) -> int:
-    """The task chain's sweep generation (sweep.py); 0 for a job's first chain."""
-    value = call.payload.get("gen", 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def _seconds(call: TaskCall, key: str) -> float | None:
-    value = call.payload.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
+    return sweep_edge(request, runtime())

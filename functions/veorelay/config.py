@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from veorelay.edges.auth import AuthConfigError, parse_api_keys
+from veorelay.core.api_keys import AuthConfigError, parse_api_keys
 
 PROVIDER_NAMES: tuple[str, ...] = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
 

@@ -9,7 +9,7 @@ from google.cloud import firestore, storage, tasks_v2
 
 from veorelay.config import Settings
 from veorelay.net.guarded import guarded_session
-from veorelay.steps.images import BucketInputs
+from veorelay.gcp.inputs import BucketInputs
 from veorelay.gcp.poll_stats import DurationStats
 from veorelay.providers import Provider, build_providers
 from veorelay.gcp.tasks import TaskScheduler

@@ -66,10 +66,11 @@ def wait_job(read, job_id: str, timeout_s: float = 60) -> dict:
 
 
 def cancel_as(client_id: str, job_id: str) -> None:
-    from veorelay.edges.api import cancel_job
     from veorelay.runtime import runtime
+    from veorelay.steps.cancel import cancel_job
 
-    cancel_job(runtime(), job_id, client_id)
+    assert runtime().store.get(job_id)["client_id"] == client_id
+    cancel_job(runtime(), job_id)
 
 
 def receiver_got(stack, path: str, count: int = 1, timeout_s: float = 30) -> list[dict]:
@@ -203,6 +204,7 @@ def test_progress_events_are_throttled_to_one_per_window(call, stack, function_e
 @pytest.mark.faults
 def test_dns_rebinding_after_submission_is_refused_at_connect_and_shown_on_the_job(call, monkeypatch):
     from veorelay.runtime import runtime
+    from veorelay.steps.chain import decode_webhook
     from veorelay.steps.deliver import deliver_webhook
 
     answers = [["93.184.216.34"], ["169.254.169.254"]]
@@ -219,7 +221,7 @@ def test_dns_rebinding_after_submission_is_refused_at_connect_and_shown_on_the_j
                                            "webhook_events": ["job.succeeded"]})
     assert resp.status_code == 202  # at submission the name resolved to a public address
     job_id = resp.get_json()["id"]
-    deliver_webhook(runtime(), job_id, {"event": "job.succeeded", "attempt": 1})
+    deliver_webhook(runtime(), job_id, decode_webhook({"event": "job.succeeded", "attempt": 1}))
     [record] = call("api").get(f"/jobs/{job_id}").get_json()["webhook"]["deliveries"]
     assert record["outcome"] == "blocked" and record["status_code"] is None and record["next_attempt_at"] is None
     assert record["error"] == "blocked: refused to connect to rebind.test: it resolves to 169.254.169.254, the cloud metadata server"

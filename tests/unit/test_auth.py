@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from veorelay.edges.auth import ANONYMOUS_CLIENT, AuthConfigError, authenticate, hash_key, parse_api_keys
+from veorelay.core.api_keys import AuthConfigError, hash_key, parse_api_keys
+from veorelay.edges.auth import ANONYMOUS_CLIENT, authenticate
 from veorelay.config import ConfigError, Settings
 from veorelay.core.errors import ApiError
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from veorelay.net.webhooks import event_body, signed_headers, webhook_id
+from veorelay.core.events import webhook_id
+from veorelay.net.webhooks import event_body, signed_headers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md"
 NEW, OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b2xkLW9sZC1vbGQtb2xkLXNlY3JldC0xMjM0NQ=="

@@ -2,7 +2,7 @@
 import pytest
 
 from veorelay.core.errors import ApiError
-from veorelay.steps.images import sniff
+from veorelay.core.images import sniff
 from veorelay.core.request import parse_request
 
 

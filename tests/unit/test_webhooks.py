@@ -3,7 +3,8 @@ from datetime import datetime, timezone
 
 import standardwebhooks
 
-from veorelay.net.webhooks import event_body, signed_headers, webhook_id
+from veorelay.core.events import webhook_id
+from veorelay.net.webhooks import event_body, signed_headers
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

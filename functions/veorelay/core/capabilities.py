@@ -3,8 +3,44 @@ stored or paid for: a refusal is a 400 `unsupported_option` naming the field at 
 from __future__ import annotations
 
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.providers.base import Capabilities
-from veorelay.core.request import GenerationRequest
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can honour; a request asking for more is refused before any call
+    (check_request below reads these). GET /providers shows them as they are."""
+
+    models: tuple[str, ...]
+    default_model: str
+    options: frozenset[str]
+    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
+    durations: tuple[int, ...] = (4, 6, 8)
+    resolutions: tuple[str, ...] = ("720p", "1080p")
+    max_samples: int = 4
+    max_reference_images: int = 0
+    reference_types: tuple[str, ...] = ("asset", "style")
+    image_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    # option -> the only models that honour it (e.g. last_frame on Veo 3.1 only)
+    option_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> options it cannot run without (Flow's image-to-video model needs an image)
+    model_requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # model -> its own aspect ratios / durations where they differ from the provider's
+    model_aspect_ratios: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    model_durations: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # pairs of options the provider cannot combine in one job
+    exclusive: tuple[tuple[str, str], ...] = ()
+    streaming: bool = False  # answers with a stream held by stream_job, not polled
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = sorted(self.options)
+        return data
 
 
 def unsupported(field: str, message: str) -> ApiError:

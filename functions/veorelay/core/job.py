@@ -1,7 +1,10 @@
-"""The job state machine: statuses and the transitions between them. Pure, no I/O."""
+"""The job: its record (every field any step writes), its statuses and the transitions
+between them. Pure, no I/O."""
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypedDict
 
 
 class JobStatus(StrEnum):
@@ -46,3 +49,66 @@ class TransitionRefused(Exception):
     def __init__(self, job_id: str, current: str, target: str):
         super().__init__(f"job {job_id} is {current}; not moving it to {target}")
         self.job_id, self.current, self.target = job_id, current, target
+
+
+class Progress(TypedDict):
+    percent: int | None  # 0-100 as far as the provider tells; None when it gives no number
+    stage: str  # accepted, throttled, starting, running, downloading, succeeded, or a provider's stage
+
+
+class Webhook(TypedDict):
+    url: str | None  # where events are POSTed (None: the job sends none)
+    events: list[str] | None  # the event types asked for (None: core.events.DEFAULT_EVENTS)
+
+
+class Lease(TypedDict):
+    at: datetime  # when the lease was taken; it lapses after the holder's lease time
+
+
+class Output(TypedDict):
+    """One stored video (gcp/sink.py StoredObject plus its index)."""
+
+    index: int
+    uri: str  # gs://BUCKET/<output prefix>/<job id>/<index>.mp4
+    name: str  # the object name
+    size: int
+    sha256: str
+    content_type: str
+
+
+class LateResult(TypedDict):
+    state: str  # "succeeded": the provider finished after the job had ended
+    outputs: list[dict[str, Any]]  # what it said (redacted), never copied or delivered
+    at: datetime
+
+
+class Job(TypedDict, total=False):
+    """The Firestore document jobs/{id}. Written by gcp/store.py only, in transactions that
+    check the state they move from; shown to clients through core/views.py."""
+
+    id: str  # 32 hex digits; sha256(client, Idempotency-Key) when a key was given
+    request_fingerprint: str  # sha256 of the request body (+ uploads): a replayed key must match it
+    status: str  # a JobStatus
+    client_id: str  # who owns the job (edges/auth.py); another client sees a 404
+    provider: str  # the provider dialect's name
+    model: str  # the model the job runs on (core/capabilities.py resolve_model)
+    request: dict[str, Any]  # the GenerationRequest as accepted, images as gs:// inputs, never bytes
+    metadata: dict[str, Any] | None  # the client's own data, returned as given
+    webhook: Webhook
+    progress: Progress
+    outputs: list[Output]  # only a succeeded job has any
+    error: dict[str, Any] | None  # core.errors.JobError.to_dict() of a failed or cancelled job
+    created_at: datetime
+    updated_at: datetime  # every write; the sweep reads it to find chains that stopped
+    deadline_at: datetime  # a job not ended by then fails with deadline_exceeded
+    timestamps: dict[str, datetime]  # status -> when the job entered it
+    expire_at: datetime  # set on a terminal status: Firestore's TTL deletes the job then
+    handle: dict[str, Any]  # the provider's handle (operation name, task id, ...), JSON as is
+    submit_claim: Lease | None  # held while a submit step calls the provider (no double payment)
+    submit_attempts: int  # submissions the provider throttled so far
+    submit_error: dict[str, Any]  # the provider's last refusal while throttled (redacted)
+    stream_submitted_at: datetime  # a streaming provider's POST was sent then (histories lookup)
+    pending_outputs: list[dict[str, Any]]  # providers.base.OutputRef.to_dict() of each video to copy
+    late_result: LateResult  # the provider succeeded after the job had been cancelled or failed
+    sweep_gen: int  # how many times the sweep restarted the task chain (task names carry it)
+    deliveries: list[dict[str, Any]]  # webhook attempts (net/webhooks.py DeliveryAttempt.record())

@@ -70,7 +70,7 @@ class GenerationRequest(BaseModel):
     last_frame: ImageInput | None = None
     reference_images: list[ReferenceImage] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
     webhook_url: str | None = Field(default=None, max_length=2048)
-    # Which events the webhook receives (default: all but job.progress). Kept in step with webhooks.EVENT_TYPES.
+    # Which events the webhook receives (default: all but job.progress). Kept in step with core.events.EVENT_TYPES.
     webhook_events: list[Literal["job.running", "job.progress", "job.succeeded", "job.failed", "job.cancelled"]] | None = Field(default=None, min_length=1, max_length=5)
     metadata: dict[str, Any] | None = None
     # The job fails with deadline_exceeded if it has not ended by then (default VEO_JOB_DEADLINE_SECONDS).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from veorelay.net.webhooks import DEFAULT_EVENTS
+from veorelay.core.events import DEFAULT_EVENTS
 
 PUBLIC_FIELDS = ("id", "status", "provider", "model", "request", "metadata", "progress", "outputs", "error")
 

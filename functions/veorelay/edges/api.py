@@ -11,12 +11,11 @@ import flask
 from veorelay.gcp import logs
 from veorelay.edges.auth import authenticate
 from veorelay.runtime import Runtime
-from veorelay.core.errors import ApiError, ErrorCode, JobError, TransientError
-from veorelay.core.job import JobStatus
+from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.edges.body import parse_json_body
-from veorelay.steps.lifecycle import move
+from veorelay.steps.cancel import cancel_job
 from veorelay.steps.deliver import redeliver
-from veorelay.steps.images import parse_multipart
+from veorelay.edges.body import parse_multipart
 from veorelay.steps.accept import create_job
 from veorelay.core.views import job_view
 
@@ -75,18 +74,11 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
         job_id = match["id"]
         if match["cancel"]:
             _allow(request, "POST")
-            return 200, job_view(cancel_job(rt, job_id, client_id))
+            _load(rt, job_id, client_id)  # another client's job is a 404, like a missing one
+            return 200, job_view(cancel_job(rt, job_id))
         _allow(request, "GET")
         return 200, job_view(_load(rt, job_id, client_id))
     raise ApiError(404, ErrorCode.NOT_FOUND, f"no such endpoint: {request.method} {path}")
-
-
-def cancel_job(rt: Runtime, job_id: str, client_id: str) -> dict[str, Any]:
-    job = _load(rt, job_id, client_id)
-    if JobStatus(job["status"]).terminal:
-        raise ApiError(409, ErrorCode.CONFLICT, f"the job already ended ({job['status']})")
-    error = JobError(ErrorCode.CANCELLED, "cancelled by the client")
-    return move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()}) or _load(rt, job_id, client_id)
 
 
 def _load(rt: Runtime, job_id: str, client_id: str) -> dict[str, Any]:

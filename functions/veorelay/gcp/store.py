@@ -2,21 +2,18 @@
 state it moves from, so a duplicate or late task changes nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from google.cloud import firestore
 
+from veorelay.core.clock import utcnow
 from veorelay.core.job import JobStatus, TransitionRefused, allowed
 
 JOBS = "jobs"
 # A finished job is kept this long (Firestore TTL on expire_at), which also bounds how long an
 # Idempotency-Key is remembered: at least the 24 h promised, in practice 30 days.
 FINISHED_JOB_RETENTION = timedelta(days=30)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class JobStore:

@@ -1,11 +1,6 @@
-"""Standard Webhooks: event bodies, signatures, and one delivery attempt.
-
-The `webhook-id` is derived from the job and the event, so every retry and every
-redelivery of one event carries the same id and receivers can deduplicate on it.
-"""
+"""Standard Webhooks: event bodies, signatures, and one delivery attempt (ids: core/events.py)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -17,24 +12,6 @@ import requests
 from standardwebhooks import Webhook
 
 from veorelay.net.guarded import BlockedDestination
-from veorelay.core.job import JobStatus
-
-EVENT_FOR_STATUS = {
-    JobStatus.RUNNING: "job.running",
-    JobStatus.SUCCEEDED: "job.succeeded",
-    JobStatus.FAILED: "job.failed",
-    JobStatus.CANCELLED: "job.cancelled",
-}
-PROGRESS_EVENT = "job.progress"
-EVENT_TYPES = ("job.running", PROGRESS_EVENT, "job.succeeded", "job.failed", "job.cancelled")
-# Without `webhook_events` a job gets every event but job.progress, which is asked for by name.
-DEFAULT_EVENTS = tuple(e for e in EVENT_TYPES if e != PROGRESS_EVENT)
-
-
-def webhook_id(job_id: str, event_type: str, seq: int | None = None) -> str:
-    """One id per event: job.progress events are numbered (`seq`), the others happen once."""
-    key = f"{job_id}:{event_type}" if seq is None else f"{job_id}:{event_type}:{seq}"
-    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def event_body(event_type: str, data: dict[str, Any], now: datetime) -> str:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import base64
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Literal, Protocol
 
-from veorelay.core.errors import JobError
-from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
+from veorelay.core.capabilities import Capabilities
+from veorelay.core.request import GenerationRequest, ImageInput
 
 Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
 
@@ -48,40 +50,6 @@ class Download(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a provider can honour; a request asking for more is refused before any call
-    (capabilities.py reads these). GET /providers shows them as they are."""
-
-    models: tuple[str, ...]
-    default_model: str
-    options: frozenset[str]
-    aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
-    durations: tuple[int, ...] = (4, 6, 8)
-    resolutions: tuple[str, ...] = ("720p", "1080p")
-    max_samples: int = 4
-    max_reference_images: int = 0
-    reference_types: tuple[str, ...] = ("asset", "style")
-    image_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
-    max_image_bytes: int = MAX_IMAGE_BYTES
-    # option -> the only models that honour it (e.g. last_frame on Veo 3.1 only)
-    option_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # model -> options it cannot run without (Flow's image-to-video model needs an image)
-    model_requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # model -> its own aspect ratios / durations where they differ from the provider's
-    model_aspect_ratios: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    model_durations: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    # pairs of options the provider cannot combine in one job
-    exclusive: tuple[tuple[str, str], ...] = ()
-    streaming: bool = False  # answers with a stream held by stream_job, not polled
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["options"] = sorted(self.options)
-        return data
-
-
 class StreamBroken(Exception):
     """A provider's event stream was cut before its last event (reset, read timeout)."""
 
@@ -90,6 +58,13 @@ class InputImages(Protocol):
     """Reads an input image veo-relay stored at acceptance (images.py)."""
 
     def read(self, gcs_uri: str) -> bytes: ...
+
+
+def inline_image(inputs: InputImages | None, image: ImageInput) -> tuple[str, str]:
+    """(base64 text, mime type) of a stored image, for dialects that take images inline."""
+    if inputs is None or image.gcs_uri is None or image.mime_type is None:
+        raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
+    return base64.b64encode(inputs.read(image.gcs_uri)).decode("ascii"), image.mime_type
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import requests
 
 from veorelay.config import ProviderSettings
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.steps.images import inline_image
+from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv

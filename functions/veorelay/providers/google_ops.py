@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from veorelay.core.errors import ErrorCode, JobError
-from veorelay.steps.images import inline_image
+from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers.base import KeyedDialect, OutputRef, Progress
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.steps.images import inline_image
+from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest
 from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress
 from veorelay.providers.http import open_download, request_json

@@ -8,7 +8,6 @@ attempt is visible on the job, and a 410 or an exhausted schedule simply enqueue
 """
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,15 +16,16 @@ from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.job import JobStatus
-from veorelay.gcp.tasks import TaskRequest
+from veorelay.steps import chain
+from veorelay.steps.chain import WebhookCall
 from veorelay.gcp.signed_urls import with_signed_urls
-from veorelay.gcp.store import utcnow
+from veorelay.core.clock import utcnow
 from veorelay.core.views import job_view
-from veorelay.net.webhooks import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, event_body, post_event, webhook_id
+from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, PROGRESS_EVENT, webhook_id
+from veorelay.net.webhooks import event_body, post_event
 
 MAX_RETRY_AFTER_S = 24 * 3600  # a receiver asking for longer is asked again after a day
 MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB
-_CHAIN = re.compile(r"^r[0-9]{1,12}$")
 
 
 def subscribed_events(job: dict[str, Any]) -> tuple[str, ...]:
@@ -62,7 +62,7 @@ def redeliver(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(429, ErrorCode.QUOTA_EXCEEDED, f"this job already recorded {MAX_DELIVERY_RECORDS} webhook attempts")
     event_type, seq = last
     # One redelivery per second per job: a double click does not send twice.
-    queued = _enqueue(rt, job["id"], event_type, attempt=1, seq=seq, chain=f"r{int(time.time())}")
+    queued = _enqueue(rt, job["id"], event_type, attempt=1, seq=seq, chain_id=f"r{int(time.time())}")
     logs.info("webhook redelivery queued", event=event_type, queued=queued)
     return {"event": event_type, "webhook_id": webhook_id(job["id"], event_type, seq), "queued": queued}
 
@@ -81,14 +81,12 @@ def last_event(job: dict[str, Any]) -> tuple[str, int | None] | None:
     return None
 
 
-def deliver_webhook(rt: Runtime, job_id: str, task: dict[str, Any]) -> None:
-    """One attempt of one event (the deliver_webhook task)."""
-    event_type, attempt = task.get("event"), task.get("attempt", 1)
-    seq, chain = task.get("seq"), task.get("chain") or ""
-    if (event_type not in EVENT_TYPES or not isinstance(attempt, int) or attempt < 1
-            or not (seq is None or isinstance(seq, int)) or not (chain == "" or _CHAIN.match(chain))):
-        logs.error("malformed webhook task dropped", event=str(event_type)[:40])
+def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
+    """One attempt of one event (the deliver_webhook task; None: a payload we never wrote)."""
+    if call is None:
+        logs.error("malformed webhook task dropped", job_id=job_id)
         return
+    event_type, attempt, seq, redelivery = call.event_type, call.attempt, call.seq, call.chain
     job = rt.store.get(job_id)
     if job is None:
         logs.warning("webhook for a job that does not exist", job_id=job_id)
@@ -110,13 +108,13 @@ def deliver_webhook(rt: Runtime, job_id: str, task: dict[str, Any]) -> None:
     record = result.record() | {"outcome": outcome, "next_attempt_at": _at(delay)}
     if seq is not None:
         record["seq"] = seq
-    if chain:
+    if redelivery:
         record["redelivery"] = True
     rt.store.append(job_id, "deliveries", record)
     logs.event("INFO" if result.delivered else "WARNING", "webhook attempt", event=event_type, webhook_id=msg_id,
                attempt=attempt, status_code=result.status_code, latency_ms=result.latency_ms, error=result.error, outcome=outcome)
     if delay is not None:
-        _enqueue(rt, job_id, event_type, attempt + 1, delay_s=delay, seq=seq, chain=chain)
+        _enqueue(rt, job_id, event_type, attempt + 1, delay_s=delay, seq=seq, chain_id=redelivery)
 
 
 def next_delay_s(schedule: tuple[float, ...], attempts_done: int, retry_after_s: float | None) -> float | None:
@@ -144,18 +142,5 @@ def _at(delay_s: float | None) -> datetime | None:
 
 
 def _enqueue(rt: Runtime, job_id: str, event_type: str, attempt: int, delay_s: float = 0.0,
-             seq: int | None = None, chain: str = "") -> bool:
-    parts = [job_id, "wh", event_type.replace(".", "_")]
-    parts += [str(seq)] if seq is not None else []
-    parts += [chain] if chain else []
-    payload: dict[str, Any] = {"job_id": job_id, "event": event_type, "attempt": attempt}
-    if seq is not None:
-        payload["seq"] = seq
-    if chain:
-        payload["chain"] = chain
-    return rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.webhooks, target="deliver_webhook",
-        name="-".join(parts + [str(attempt)]), payload=payload, delay_s=delay_s,
-        # An attempt takes at most the POST's timeout, plus signing and recording.
-        dispatch_deadline_s=max(30, int(rt.settings.webhook_timeout_s) + 30),
-    ))
+             seq: int | None = None, chain_id: str = "") -> bool:
+    return rt.scheduler.enqueue(chain.webhook_task(rt.settings, job_id, event_type, attempt, delay_s, seq, chain_id))

@@ -1,4 +1,4 @@
-"""Input images: judged by their bytes, kept in the bucket, read back for the provider.
+"""Accepting a job's input images: judged by their bytes and kept in the bucket.
 
 When a job is accepted each image (inline base64, a multipart upload, an https URL or a gs://
 object) is fetched once, checked (size; PNG, JPEG or WebP by its magic bytes, whatever type
@@ -10,44 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 from typing import Any, Mapping
 
-import flask
 import requests
 from google.api_core import exceptions as gexc
 from google.cloud import storage
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from veorelay.net.guarded import BlockedDestination
 from veorelay.gcp import logs
-from veorelay.core.errors import ApiError, ErrorCode, PermanentError, TransientError
+from veorelay.core.errors import ApiError, ErrorCode, TransientError
+from veorelay.core.images import IMAGE_EXTENSIONS, INPUTS_PREFIX, sniff, split_gcs_uri
 from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
 from veorelay.net.url_rules import check_user_url
 
-INPUTS_PREFIX = "inputs"
-# One multipart request: the job's JSON and up to five images (Cloud Run refuses more than 32 MiB).
-MAX_MULTIPART_BYTES = 32 * 1024 * 1024
 MAX_REDIRECTS = 3
 FETCH_TIMEOUT = (5.0, 20.0)
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-def sniff(data: bytes) -> str | None:
-    """The image type the bytes say (not what the client declared), or None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def split_gcs_uri(uri: str) -> tuple[str, str]:
-    bucket, _, name = uri.removeprefix("gs://").partition("/")
-    return bucket, name
 
 
 def ingest_images(
@@ -70,7 +47,7 @@ def ingest_images(
         mime = sniff(data)
         if mime is None:
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} is not a PNG, JPEG or WebP image", field)
-        name = f"{INPUTS_PREFIX}/{job_id}/{slot}.{_EXTENSIONS[mime]}"
+        name = f"{INPUTS_PREFIX}/{job_id}/{slot}.{IMAGE_EXTENSIONS[mime]}"
         if _write_once(bucket, name, data, mime):
             written.append(name)
         return ImageInput(gcs_uri=f"gs://{bucket.name}/{name}", mime_type=mime)
@@ -179,83 +156,3 @@ def _write_once(bucket: storage.Bucket, name: str, data: bytes, mime: str) -> bo
         return False
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"storing an input image failed: {type(exc).__name__}") from exc
-
-
-class BucketInputs:
-    """Reads back the images ingest_images stored (the submit step; InputImages in base.py)."""
-
-    def __init__(self, bucket: storage.Bucket):
-        self._bucket = bucket
-
-    def read(self, gcs_uri: str) -> bytes:
-        name_of_bucket, name = split_gcs_uri(gcs_uri)
-        if name_of_bucket != self._bucket.name or not name.startswith(INPUTS_PREFIX + "/"):
-            raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's image is not one veo-relay stored")
-        try:
-            return self._bucket.blob(name).download_as_bytes()
-        except gexc.NotFound:
-            raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's input image is gone from the bucket") from None
-        except gexc.GoogleAPIError as exc:
-            raise TransientError(ErrorCode.INTERNAL, f"reading an input image failed: {type(exc).__name__}") from exc
-
-
-def inline_image(inputs, image: ImageInput) -> tuple[str, str]:
-    """(base64 text, mime type) of a stored image, for dialects that take images inline."""
-    if inputs is None or image.gcs_uri is None or image.mime_type is None:
-        raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
-    return base64.b64encode(inputs.read(image.gcs_uri)).decode("ascii"), image.mime_type
-
-
-# ------------------------------------------------------------------ multipart/form-data on POST /jobs
-
-
-def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
-    """A job sent as multipart/form-data: the job's JSON in a part named `request`, images as
-    file parts. An image field may name a part ({"upload": "<part>"}); parts named `image`,
-    `last_frame` and (repeated) `reference_images` fill those fields when the JSON leaves them out.
-    Returns (body, uploads); every upload must be used (ingest_images checks)."""
-    if (request.content_length or 0) > MAX_MULTIPART_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes")
-    request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
-    try:
-        raw = request.form.get("request")
-        files = request.files
-    except RequestEntityTooLarge:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes") from None
-    except HTTPException:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the multipart/form-data body cannot be read") from None
-    if raw is None and "request" in files:
-        raw = files["request"].read(1024 * 1024 + 1).decode("utf-8", "replace")
-    if raw is None:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "a multipart job needs a part named `request` holding the job as JSON", "request")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part is not valid JSON", "request") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part must be a JSON object", "request")
-
-    uploads: dict[str, bytes] = {}
-    for part, storage_file in files.items(multi=True):
-        if part == "request":
-            continue
-        data = storage_file.read(MAX_IMAGE_BYTES + 1)
-        if len(data) > MAX_IMAGE_BYTES:
-            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"uploaded part {part!r} is larger than {MAX_IMAGE_BYTES} bytes", part)
-        if part == "reference_images":
-            part = f"reference_images[{sum(1 for k in uploads if k.startswith('reference_images['))}]"
-        elif part in uploads:
-            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"uploaded part {part!r} is given twice", part)
-        uploads[part] = data
-    for field in ("image", "last_frame"):
-        if field in uploads and field not in body:
-            body[field] = {"upload": field}
-    refs = sorted((k for k in uploads if k.startswith("reference_images[")), key=lambda k: int(k[17:-1]))
-    if refs and "reference_images" not in body:
-        body["reference_images"] = [{"image": {"upload": k}, "type": "asset"} for k in refs]
-    return body, uploads
-
-
-def uploads_fingerprint(uploads: Mapping[str, bytes]) -> dict[str, str]:
-    """What the uploads add to a request's fingerprint (same key + other files = another request)."""
-    return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(uploads.items())}

@@ -9,8 +9,8 @@ from veorelay.core.errors import JobError
 from veorelay.core.job import JobStatus, TransitionRefused
 from veorelay.steps.deliver import enqueue_event
 from veorelay.core.redaction import redact, redact_error
-from veorelay.gcp.store import utcnow
-from veorelay.net.webhooks import EVENT_FOR_STATUS
+from veorelay.core.clock import utcnow
+from veorelay.core.events import EVENT_FOR_STATUS
 
 
 def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None = None,

@@ -12,10 +12,9 @@ from veorelay.core.job import JobStatus, TransitionRefused
 from veorelay.steps.lifecycle import fail, move, record_late_result
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.gcp.tasks import TaskRequest
-from veorelay.gcp.store import utcnow
-
-FINALIZE_DEADLINE_S = 1800
+from veorelay.core.clock import utcnow
+from veorelay.steps import chain
+from veorelay.steps.chain import PollCall, sweep_generation
 
 if TYPE_CHECKING:
     from veorelay.runtime import Runtime
@@ -60,11 +59,12 @@ def learn_duration(rt: "Runtime", job: dict[str, Any], after_s: float, at_s: flo
         logs.warning("generation time not recorded", error=type(exc).__name__)
 
 
-def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | None = None, gen: int = 0) -> None:
+def poll_job(rt: "Runtime", job_id: str, call: PollCall = PollCall(1, None, 0)) -> None:
     """Ask the provider once; then schedule the next check, the download, or the failure.
 
-    checked_s: seconds since submission at the previous check (carried by the poll task),
+    call.checked_s: seconds since submission at the previous check (carried by the poll task),
     so a finished job tells the schedule it ended between that check and this one."""
+    poll_number, checked_s, gen = call.poll_number, call.checked_s, call.gen
     job = rt.store.get(job_id)
     if job is None or job["status"] != JobStatus.RUNNING:
         logs.info("poll skipped", job_id=job_id, status=job and job["status"], poll=poll_number)
@@ -94,7 +94,7 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | No
         }, from_states={JobStatus.RUNNING})
         status = JobStatus.DOWNLOADING if downloading is not None else job_status(rt, job_id)
         if status == JobStatus.DOWNLOADING:
-            schedule_finalize(rt, job_id)
+            rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
         elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
             record_late_result(rt, job_id, [ref.to_dict() for ref in progress.outputs])
         if downloading is not None:  # only the poll that moved the job: one data point per job
@@ -106,36 +106,9 @@ def poll_job(rt: "Runtime", job_id: str, poll_number: int, checked_s: float | No
         except TransitionRefused:
             return
         enqueue_progress(rt, updated)  # a job.progress webhook, if asked for (throttled)
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.poll, target="poll_job", name=poll_task_name(job_id, poll_number + 1, gen),
-        payload={**poll_payload(job_id, poll_number + 1, gen), "checked_s": round(elapsed, 3)},
-        delay_s=next_check_delay(rt, job, elapsed),
-    ))
-
-
-def schedule_finalize(rt: "Runtime", job_id: str) -> None:
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.finalize, target="finalize_job", name=f"{job_id}-finalize", payload={"job_id": job_id},
-        # Cloud Tasks' maximum: a long download must not be redelivered while still running.
-        dispatch_deadline_s=FINALIZE_DEADLINE_S,
-    ))
+    rt.scheduler.enqueue(chain.poll_task(rt.settings, job, poll_number + 1, delay_s=next_check_delay(rt, job, elapsed), checked_s=elapsed))
 
 
 def job_status(rt: "Runtime", job_id: str) -> str | None:
     job = rt.store.get(job_id)
     return job and job["status"]
-
-
-def sweep_generation(job: dict[str, Any]) -> int:
-    """How many times sweep.py restarted this job's task chain (0: never)."""
-    return int(job.get("sweep_gen") or 0)
-
-
-def poll_task_name(job_id: str, poll_number: int, gen: int = 0) -> str:
-    """Names of a restarted chain carry its generation: Cloud Tasks refuses a name used in
-    the last hour, and the lost chain used the plain ones."""
-    return f"{job_id}-poll-{poll_number}" if not gen else f"{job_id}-g{gen}-poll-{poll_number}"
-
-
-def poll_payload(job_id: str, poll_number: int, gen: int = 0) -> dict[str, Any]:
-    return {"job_id": job_id, "poll": poll_number, **({"gen": gen} if gen else {})}

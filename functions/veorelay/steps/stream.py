@@ -2,7 +2,7 @@
 instead of an operation to poll (genaipro).
 
 The POST is the job: the step that sends it is the one that must read its answer, so the
-submit task only hands the job over (`hand_to_stream`) and this step, on the veo-stream queue
+submit task only hands the job over (chain.stream_task) and this step, on the veo-stream queue
 with a dispatch deadline long enough for a whole generation, takes the submission claim, POSTs,
 and follows the events: each new status becomes the job's progress (one write per change), the
 complete event hands every file_url to finalize, an error event fails the job.
@@ -25,27 +25,17 @@ from veorelay.core.job import JobStatus, TransitionRefused
 from veorelay.steps.lifecycle import fail, move, record_late_result
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.providers.base import StreamBroken, StreamingProvider
-from veorelay.steps.poll import (learn_duration, next_check_delay, poll_payload, poll_task_name, schedule_finalize,
-                      seconds_running, sweep_generation)
+from veorelay.steps import chain
+from veorelay.steps.chain import STREAM_DEADLINE_S
+from veorelay.steps.poll import learn_duration, next_check_delay, seconds_running
 from veorelay.core.request import GenerationRequest
-from veorelay.gcp.tasks import TaskRequest
-from veorelay.gcp.store import utcnow
+from veorelay.core.clock import utcnow
 
-# Cloud Tasks' longest dispatch deadline (the stream-job function's timeout is the same).
-STREAM_DEADLINE_S = 1800
 # Stop following this long before the task's deadline, and hand the job to polling cleanly.
 STREAM_MARGIN_S = 60
 MIN_READ_TIMEOUT_S = 15.0
 # The claim covers the POST until its answer starts (then the job is `running`).
 STREAM_CLAIM_LEASE_S = 120
-
-
-def hand_to_stream(rt: Runtime, job: dict[str, Any]) -> None:
-    gen = sweep_generation(job)  # a chain restarted by the sweep needs a fresh task name
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.stream, target="stream_job", name=f"{job['id']}-stream" + (f"-g{gen}" if gen else ""),
-        payload={"job_id": job["id"]}, dispatch_deadline_s=STREAM_DEADLINE_S,
-    ))
 
 
 def stream_job(rt: Runtime, job_id: str) -> None:
@@ -151,7 +141,7 @@ def _complete(rt: Runtime, job: dict[str, Any], outputs) -> None:
         "progress": {"percent": 100, "stage": "downloading"},
     }, from_states={JobStatus.RUNNING})
     if downloading is not None:
-        schedule_finalize(rt, job["id"])
+        rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
         learn_duration(rt, job, done_s, done_s)
     else:  # cancelled (or past its deadline) while streaming: recorded, not delivered
         record_late_result(rt, job["id"], [ref.to_dict() for ref in outputs])
@@ -165,10 +155,6 @@ def _start_running(rt: Runtime, job_id: str, handle: dict[str, Any]) -> dict[str
 
 def follow_by_polling(rt: Runtime, job: dict[str, Any]) -> None:
     """Poll the job from now on (its provider's `check` finds it without the stream)."""
-    gen = sweep_generation(job)
     elapsed = seconds_running(job)
-    rt.scheduler.enqueue(TaskRequest(
-        queue=rt.settings.queues.poll, target="poll_job", name=poll_task_name(job["id"], 1, gen),
-        payload={**poll_payload(job["id"], 1, gen), "checked_s": round(elapsed, 3)},
-        delay_s=min(next_check_delay(rt, job, elapsed), rt.settings.poll.max_delay_s),
-    ))
+    delay_s = min(next_check_delay(rt, job, elapsed), rt.settings.poll.max_delay_s)
+    rt.scheduler.enqueue(chain.poll_task(rt.settings, job, 1, delay_s=delay_s, checked_s=elapsed))

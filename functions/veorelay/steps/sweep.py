@@ -20,18 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import flask
-
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.config import Settings
 from veorelay.core.errors import ErrorCode, JobError
 from veorelay.core.job import JobStatus, TransitionRefused
 from veorelay.steps.lifecycle import fail
-from veorelay.steps.poll import FINALIZE_DEADLINE_S, poll_payload, poll_task_name, sweep_generation
-from veorelay.gcp.tasks import TaskRequest
-from veorelay.gcp.store import utcnow
-from veorelay.steps.accept import last_provider_answer
+from veorelay.steps import chain
+from veorelay.steps.chain import sweep_generation
+from veorelay.core.clock import utcnow
+from veorelay.steps.submit import last_provider_answer
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 BATCH = 200
@@ -118,31 +116,5 @@ def _restart(rt: Runtime, job: dict[str, Any], status: JobStatus, cutoff: dateti
     except TransitionRefused:
         return  # it moved since the query: not stuck
     logs.warning("job stopped moving; sweep restarts its step", status=str(status), gen=sweep_generation(job))
-    rt.scheduler.enqueue(restart_task(rt, job, status))
+    rt.scheduler.enqueue(chain.restart_task(rt.settings, job))
     report.restarted.append(job["id"])
-
-
-def restart_task(rt: Runtime, job: dict[str, Any], status: JobStatus) -> TaskRequest:
-    job_id, gen = job["id"], sweep_generation(job)
-    if status == JobStatus.ACCEPTED:
-        return TaskRequest(queue=rt.settings.queues.submit(job["provider"]), target="submit_job",
-                           name=f"{job_id}-g{gen}-submit", payload={"job_id": job_id})
-    if status == JobStatus.RUNNING:
-        return TaskRequest(queue=rt.settings.queues.poll, target="poll_job",
-                           name=poll_task_name(job_id, 1, gen), payload=poll_payload(job_id, 1, gen))
-    return TaskRequest(queue=rt.settings.queues.finalize, target="finalize_job", name=f"{job_id}-g{gen}-finalize",
-                       payload={"job_id": job_id}, dispatch_deadline_s=FINALIZE_DEADLINE_S)
-
-
-def handle(request: flask.Request, rt: Runtime) -> flask.Response:
-    """The HTTP edge. In the cloud only the scheduler's identity may invoke the function
-    (IAM, OIDC); the code also refuses requests without the scheduler's (or Tasks') header."""
-    if not (request.headers.get("X-CloudScheduler") or request.headers.get("X-CloudTasks-QueueName")):
-        return flask.make_response(flask.jsonify({"status": "forbidden", "message": "this function is run by Cloud Scheduler only"}), 403)
-    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
-    with logs.context(trace_header=trace, project=rt.settings.project):
-        report = sweep(rt)
-        summary = report.to_dict()
-        logs.info("sweep done", deadline_exceeded=summary["deadline_exceeded"], restarted=summary["restarted"],
-                  errors=report.errors, complete=report.complete)
-    return flask.make_response(flask.jsonify(summary), 200)

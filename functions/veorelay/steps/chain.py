@@ -1,0 +1,161 @@
+"""A job's task chain: the only place that builds a task (name, queue, target, payload, delay,
+dispatch deadline) and the only place that decodes a task's payload back.
+
+Task names make enqueueing idempotent: a step that runs twice enqueues the same name twice and
+Cloud Tasks keeps one. Cloud Tasks refuses a name used in the last hour, so a chain the sweep
+restarts (`gen` > 0, from the job's `sweep_gen`) carries its generation in every name:
+
+    <job>-submit            <job>-submit-<n>          <job>-g<gen>-submit
+    <job>-stream            <job>-stream-g<gen>
+    <job>-poll-<n>          <job>-g<gen>-poll-<n>
+    <job>-finalize          <job>-g<gen>-finalize
+    <job>-wh-<event>[-<seq>][-r<chain>]-<attempt>
+
+A payload carries only what the job record cannot say (which check of the chain this is, when
+the previous check was made); every step reads the job and trusts it over the payload.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from veorelay.config import Settings
+from veorelay.core.events import EVENT_TYPES
+from veorelay.core.job import Job
+from veorelay.gcp.tasks import TaskRequest
+
+# Cloud Tasks' longest dispatch deadline: a long download or a held stream must not be
+# redelivered while it still runs (the functions' timeouts are the same, infra/main.tf).
+FINALIZE_DEADLINE_S = 1800
+STREAM_DEADLINE_S = 1800
+
+_REDELIVERY_CHAIN = re.compile(r"^r[0-9]{1,12}$")
+
+
+def sweep_generation(job: Job | Mapping[str, Any]) -> int:
+    """How many times the sweep restarted this job's chain (0: never)."""
+    return int(job.get("sweep_gen") or 0)
+
+
+# ---------------------------------------------------------------------------- building tasks
+
+
+def submit_task(settings: Settings, job: Job, retry: int = 0, delay_s: float = 0.0) -> TaskRequest:
+    """The submission, on the provider's own queue (rate-limited to its quota). `retry` > 0: the
+    n-th wait after the provider throttled us."""
+    job_id, gen = job["id"], sweep_generation(job)
+    if retry:
+        name = f"{job_id}-submit-{retry}"
+    elif gen:
+        name = f"{job_id}-g{gen}-submit"
+    else:
+        name = f"{job_id}-submit"
+    return TaskRequest(queue=settings.queues.submit(job["provider"]), target="submit_job", name=name,
+                       payload={"job_id": job_id}, delay_s=delay_s)
+
+
+def stream_task(settings: Settings, job: Job) -> TaskRequest:
+    gen = sweep_generation(job)
+    return TaskRequest(queue=settings.queues.stream, target="stream_job",
+                       name=f"{job['id']}-stream" + (f"-g{gen}" if gen else ""),
+                       payload={"job_id": job["id"]}, dispatch_deadline_s=STREAM_DEADLINE_S)
+
+
+def poll_task(settings: Settings, job: Job, poll_number: int, delay_s: float = 0.0,
+              checked_s: float | None = None) -> TaskRequest:
+    """Check number `poll_number` of the job's current chain. `checked_s`: seconds since the
+    provider accepted the job at the previous check (what the learned schedule measures)."""
+    job_id, gen = job["id"], sweep_generation(job)
+    payload: dict[str, Any] = {"job_id": job_id, "poll": poll_number}
+    if gen:
+        payload["gen"] = gen
+    if checked_s is not None:
+        payload["checked_s"] = round(checked_s, 3)
+    name = f"{job_id}-poll-{poll_number}" if not gen else f"{job_id}-g{gen}-poll-{poll_number}"
+    return TaskRequest(queue=settings.queues.poll, target="poll_job", name=name, payload=payload, delay_s=delay_s)
+
+
+def finalize_task(settings: Settings, job: Job) -> TaskRequest:
+    job_id, gen = job["id"], sweep_generation(job)
+    name = f"{job_id}-finalize" if not gen else f"{job_id}-g{gen}-finalize"
+    return TaskRequest(queue=settings.queues.finalize, target="finalize_job", name=name,
+                       payload={"job_id": job_id}, dispatch_deadline_s=FINALIZE_DEADLINE_S)
+
+
+def webhook_task(settings: Settings, job_id: str, event_type: str, attempt: int, delay_s: float = 0.0,
+                 seq: int | None = None, chain: str = "") -> TaskRequest:
+    """One attempt of one event. `seq` numbers job.progress events; `chain` marks a redelivery
+    (`r<unix seconds>`), so a redelivery never collides with the original schedule's names."""
+    parts = [job_id, "wh", event_type.replace(".", "_")]
+    parts += [str(seq)] if seq is not None else []
+    parts += [chain] if chain else []
+    payload: dict[str, Any] = {"job_id": job_id, "event": event_type, "attempt": attempt}
+    if seq is not None:
+        payload["seq"] = seq
+    if chain:
+        payload["chain"] = chain
+    return TaskRequest(
+        queue=settings.queues.webhooks, target="deliver_webhook", name="-".join([*parts, str(attempt)]),
+        payload=payload, delay_s=delay_s,
+        # An attempt takes at most the POST's timeout, plus signing and recording.
+        dispatch_deadline_s=max(30, int(settings.webhook_timeout_s) + 30),
+    )
+
+
+def restart_task(settings: Settings, job: Job) -> TaskRequest:
+    """The first task of the fresh chain the sweep starts for a job whose chain was lost."""
+    status = job["status"]
+    if status == "accepted":
+        return submit_task(settings, job)
+    if status == "running":
+        return poll_task(settings, job, 1)
+    return finalize_task(settings, job)
+
+
+# ---------------------------------------------------------------------------- decoding payloads
+
+
+@dataclass(frozen=True)
+class PollCall:
+    poll_number: int
+    checked_s: float | None
+    gen: int
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    event_type: str
+    attempt: int
+    seq: int | None
+    chain: str
+
+
+def decode_poll(payload: Mapping[str, Any]) -> PollCall:
+    """What a poll task says; a field that is missing or malformed takes its safe default."""
+    poll = payload.get("poll")
+    gen = payload.get("gen", 0)
+    checked = payload.get("checked_s")
+    return PollCall(
+        poll_number=poll if _is_int(poll) and poll > 0 else 1,
+        checked_s=float(checked) if _is_number(checked) and checked >= 0 else None,
+        gen=gen if _is_int(gen) and gen >= 0 else 0,
+    )
+
+
+def decode_webhook(payload: Mapping[str, Any]) -> WebhookCall | None:
+    """None for a payload no code of ours wrote (dropped: retrying cannot fix it)."""
+    event_type, attempt = payload.get("event"), payload.get("attempt", 1)
+    seq, chain = payload.get("seq"), payload.get("chain") or ""
+    if (event_type not in EVENT_TYPES or not _is_int(attempt) or attempt < 1
+            or not (seq is None or _is_int(seq)) or not (chain == "" or (isinstance(chain, str) and _REDELIVERY_CHAIN.match(chain)))):
+        return None
+    return WebhookCall(str(event_type), attempt, seq, chain)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
