@@ -9,7 +9,7 @@ PROVIDER ?= litellm-gemini
 
 setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
