@@ -5,7 +5,7 @@ CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup demo test test-faults test-badinput stack bench clean
+.PHONY: setup demo lint test test-faults test-badinput stack bench clean
 
 setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -31,7 +31,16 @@ $(CHECKOV_VENV)/.installed: infra/requirements-checks.txt
 demo: setup
 	PYTHONPATH=functions:. $(PY) -m dev.demo --provider $(PROVIDER)
 
-test: setup
+# Static checks (configured in pyproject.toml): ruff, mypy on functions/, and the import
+# layering contracts. `make test` runs them first; Cloud Build's `lint` step runs this target.
+LINT_PATHS := functions tests dev bench
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	PYTHONPATH=functions $(VENV)/bin/lint-imports
+
+test: setup lint
 	$(PY) -m pytest
 
 test-faults: setup

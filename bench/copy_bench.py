@@ -18,8 +18,8 @@ from pathlib import Path
 import requests
 
 from veorelay.config import ProviderSettings, Settings
-from veorelay.providers.litellm_gemini import LiteLLMGemini
 from veorelay.core.request import GenerationRequest
+from veorelay.providers.litellm_gemini import LiteLLMGemini
 
 from .results import Figure
 

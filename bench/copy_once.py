@@ -22,8 +22,8 @@ import time
 import requests
 from google.cloud import storage
 
-from veorelay.gcp import sink
 from veorelay.config import ProviderSettings
+from veorelay.gcp import sink
 from veorelay.providers.base import OutputRef
 from veorelay.providers.litellm_gemini import LiteLLMGemini
 

@@ -171,7 +171,8 @@ def run(stack, counts_dir: Path, quick: bool = False) -> tuple[list[Figure], dic
 
     figures = [
         Figure("3 e2e", f"jobs succeeded ({jobs} submitted at once)", succeeded / jobs, "fraction", target=">= 1",
-               note=f"{succeeded} of {jobs}; outcomes {sorted(set(b['outcomes'].values()))}; no terminal webhook {jobs - len(b['outcomes'])}"),
+               note=f"{succeeded} of {jobs}; outcomes {sorted(set(b['outcomes'].values()))}; "
+                    f"no terminal webhook {jobs - len(b['outcomes'])}"),
         Figure("3 e2e", "throughput", jobs / span_s * 60, "jobs/min",
                note=f"first POST to last webhook {span_s:.1f} s (the POSTs took {b['submitted'] - b['started']:.1f} s; "
                     f"veo-submit-litellm-gemini dispatches 5/s, the provider quota); {scale}"),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from veorelay.core import poll_plan as ps
 from veorelay.config import PollSettings
+from veorelay.core import poll_plan as ps
 
 from .results import Figure
 

@@ -1,8 +1,9 @@
 """docs/BENCHMARKS.md: the latest full run's table, the machine, the command, the method."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .results import Figure, table
 

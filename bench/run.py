@@ -18,7 +18,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dev.stack import DEFAULT_FUNCTIONS, LocalStack
@@ -39,7 +39,8 @@ def machine() -> dict[str, str | float]:
     except (OSError, StopIteration, ValueError):
         mem_kib = 0
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return {"cpu": cpu, "cores": os.cpu_count() or 0, "memory_gib": round(mem_kib / 1024 / 1024, 1),
@@ -50,13 +51,14 @@ def machine() -> dict[str, str | float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs, measures nothing")
-    ap.add_argument("--out", type=Path, help="results file (default bench/results.json; --quick: bench/tmp/results-quick.json, git-ignored)")
+    ap.add_argument("--out", type=Path,
+                    help="results file (default bench/results.json; --quick: bench/tmp/results-quick.json, git-ignored)")
     ap.add_argument("--docs", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="report to rewrite after a full run")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
     out = args.out or (REPO / "bench" / "tmp" / "results-quick.json" if args.quick else REPO / "bench" / "results.json")
     command = "PYTHONPATH=functions:. .venv/bin/python -m bench.run" + (" --quick" if args.quick else "")
-    meta = {"command": command, "quick": args.quick, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    meta = {"command": command, "quick": args.quick, "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine()}
     t0 = time.monotonic()
 
@@ -76,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     say("starting the local stack")
     stack.start()
     try:
-        from google.cloud import storage
         from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
 
         bucket = storage.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials(),
                                 client_options={"api_endpoint": stack.env["STORAGE_EMULATOR_HOST"]}).bucket(stack.env["VEO_BUCKET"])

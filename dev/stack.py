@@ -28,10 +28,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -238,7 +238,7 @@ class Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # A fixed workdir (the demo's) is reused: start each run with fresh logs, but keep the log
         # of a crashed function when it is restarted.
-        self._log = open(self.log_path, "wb" if fresh_log else "ab", buffering=0)
+        self._log = open(self.log_path, "wb" if fresh_log else "ab", buffering=0)  # noqa: SIM115 (closed by close_log)
         self.ready_at = None
         # start_new_session: own process group (pgid == pid), so we can signal the process and
         # everything it forked (gunicorn workers) and nothing else; no terminal SIGINT either.
@@ -276,7 +276,7 @@ class LocalStack:
     """Firestore + fake-gcs + Cloud Tasks emulators, provider simulator, webhook receiver and the
     functions, each on a free 127.0.0.1 port. Use as a context manager or call start()/stop()."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only options, each documented below)
         self,
         *,
         functions: Iterable[str] | None = None,
@@ -329,14 +329,14 @@ class LocalStack:
         self._saved_environ: dict[str, str | None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         if self.started:
             return self
         t0 = time.monotonic()
@@ -368,6 +368,22 @@ class LocalStack:
         atexit.unregister(self.stop)
         t0 = time.monotonic()
         procs = [p for p in self.procs.values() if p.popen]
+        self._terminate(procs)
+        for p in procs:
+            try:
+                p.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            p.close_log()
+        if self._tasks_client is not None:
+            self._tasks_client.transport.close()
+            self._tasks_client = None
+        self._restore_environ()
+        if self.verbose:
+            print(f"local stack stopped in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+
+    def _terminate(self, procs: list) -> None:
+        """SIGTERM each process group; SIGKILL the groups still alive after stop_grace."""
         for p in procs:
             p.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace
@@ -383,18 +399,6 @@ class LocalStack:
                 if self.verbose:
                     print(f"  {p.name:<18} still running after {self.stop_grace:g}s: SIGKILL", file=sys.stderr)
                 p.signal_group(signal.SIGKILL)
-        for p in procs:
-            try:
-                p.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            p.close_log()
-        if self._tasks_client is not None:
-            self._tasks_client.transport.close()
-            self._tasks_client = None
-        self._restore_environ()
-        if self.verbose:
-            print(f"local stack stopped in {time.monotonic() - t0:.1f}s", file=sys.stderr)
 
     def pids(self) -> dict[str, int]:
         """{process name: PID (= its process group id)} of what we started."""
@@ -613,7 +617,7 @@ def main(argv=None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true")
     ap.add_argument("--fast-retries", action="store_true", help="short queue backoffs (as in tests)")
     ap.add_argument("--no-simulator", action="store_true")
-    ap.add_argument("--functions", help="comma-separated targets (default: %s)" % ",".join(DEFAULT_FUNCTIONS))
+    ap.add_argument("--functions", help="comma-separated targets (default: {})".format(",".join(DEFAULT_FUNCTIONS)))
     ap.add_argument("--workdir")
     ap.add_argument("--env-file", help="also write the `export` lines to this file")
     args = ap.parse_args(argv)

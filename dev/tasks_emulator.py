@@ -33,7 +33,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python-version nag
 
@@ -49,7 +49,6 @@ from google.cloud.tasks_v2 import (  # noqa: E402
     ListQueuesResponse,
     ListTasksResponse,
     Queue,
-    RateLimits,
     RetryConfig,
     Task,
 )
@@ -89,7 +88,7 @@ class RpcError(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def backoff_seconds(rc: RetryConfig, retry_index: int) -> float:
@@ -270,13 +269,30 @@ class Emulator:
         self.tombstones[task_name] = time.monotonic() + self.tombstone_seconds
 
     def create_task(self, parent: str, task: Task, full_view: bool) -> Task:
+        now = utcnow()
+        self._check_and_complete(parent, task, now)
+        due = time.monotonic() + max(0.0, (task.schedule_time - now).total_seconds())
+        with self.cond:
+            qs = self._queue(parent)
+            expiry = self.tombstones.get(task.name)
+            if task.name in qs.tasks or (expiry is not None and expiry > time.monotonic()):
+                raise RpcError(grpc.StatusCode.ALREADY_EXISTS,
+                               "The task cannot be created because a task with this name existed too recently.")
+            entry = Entry(task, due)
+            qs.tasks[task.name] = entry
+            qs.push(entry, next(self.seq))
+            self._gc_tombstones()
+            self.cond.notify_all()
+            return copy_task(task, full_view)
+
+    def _check_and_complete(self, parent: str, task: Task, now: datetime) -> None:
+        """Refuse a task Cloud Tasks would refuse; fill in what it fills in (name, times, method)."""
         if not task.http_request.url:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "This emulator supports tasks with http_request.url only.")
         if not task.http_request.url.startswith(("http://", "https://")):
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid URL {task.http_request.url!r}.")
         if len(Task.serialize(task)) > MAX_TASK_BYTES:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, "Task size too large.")
-        now = utcnow()
         if task.name:
             prefix, _, task_id = task.name.rpartition("/tasks/")
             if prefix != parent or not TASK_ID_RE.match(task_id):
@@ -292,23 +308,11 @@ class Emulator:
             task.dispatch_deadline = timedelta(seconds=DEFAULT_DISPATCH_DEADLINE)
         deadline = task.dispatch_deadline.total_seconds()
         if not self.min_dispatch_deadline <= deadline <= MAX_DISPATCH_DEADLINE:
-            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"dispatch_deadline must be in [{self.min_dispatch_deadline:g}s, {MAX_DISPATCH_DEADLINE:g}s], got {deadline:g}s.")
+            bounds = f"[{self.min_dispatch_deadline:g}s, {MAX_DISPATCH_DEADLINE:g}s]"
+            raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"dispatch_deadline must be in {bounds}, got {deadline:g}s.")
         if not task.http_request.http_method:
             task.http_request.http_method = HttpMethod.POST
         task.create_time = now
-        due = time.monotonic() + max(0.0, (task.schedule_time - now).total_seconds())
-        with self.cond:
-            qs = self._queue(parent)
-            expiry = self.tombstones.get(task.name)
-            if task.name in qs.tasks or (expiry is not None and expiry > time.monotonic()):
-                raise RpcError(grpc.StatusCode.ALREADY_EXISTS, "The task cannot be created because a task with this name existed too recently.")
-            entry = Entry(task, due)
-            qs.tasks[task.name] = entry
-            qs.push(entry, next(self.seq))
-            self._gc_tombstones()
-            self.cond.notify_all()
-            return copy_task(task, full_view)
 
     def _gc_tombstones(self) -> None:
         if len(self.tombstones) > 10000:
@@ -413,8 +417,8 @@ class Emulator:
                 "iat": iat,
                 "exp": iat + 3600,
             })
-        request = dict(method=HttpMethod(hr.http_method).name, url=hr.url, headers=headers, data=hr.body or None,
-                       timeout=task.dispatch_deadline.total_seconds() or DEFAULT_DISPATCH_DEADLINE)
+        request = {"method": HttpMethod(hr.http_method).name, "url": hr.url, "headers": headers, "data": hr.body or None,
+                       "timeout": task.dispatch_deadline.total_seconds() or DEFAULT_DISPATCH_DEADLINE}
         attempt = Attempt(schedule_time=task.schedule_time, dispatch_time=utcnow())
         try:
             self.pool.submit(self._dispatch, qs, entry, request, attempt)
@@ -444,9 +448,9 @@ class Emulator:
             self.cond.notify_all()
             task = entry.task
             ok = status is not None and 200 <= status < 300
-            record = dict(event="dispatch", task=task.name, queue=qs.queue.name.rsplit("/", 1)[-1],
-                          url=task.http_request.url, attempt=task.dispatch_count, status=status,
-                          latency_ms=latency_ms)
+            record = {"event": "dispatch", "task": task.name, "queue": qs.queue.name.rsplit("/", 1)[-1],
+                          "url": task.http_request.url, "attempt": task.dispatch_count, "status": status,
+                          "latency_ms": latency_ms}
             if error:
                 record["error"] = error
             if qs.tasks.get(task.name) is not entry:  # deleted or purged meanwhile

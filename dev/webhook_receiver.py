@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
     state: State  # set on the class by make_server
 
     def log_message(self, fmt, *args):  # one line per request, on stderr
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
     def _send(self, status: int, payload=None, headers: dict | None = None) -> None:
         body = b"" if payload is None else json.dumps(payload).encode()
@@ -98,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             "path": url.path,
             "query": url.query,
             "method": "POST",
-            "headers": {k: v for k, v in self.headers.items()},
+            "headers": dict(self.headers.items()),
             "body": body.decode("utf-8", errors="replace"),
             "received_at": time.time(),
             "status": status,

@@ -1,6 +1,6 @@
 """Cloud Functions entry points. Each only decodes its request and calls the package."""
-import functions_framework
 import flask
+import functions_framework
 from cloudevents.http import CloudEvent
 
 from veorelay.edges import api as public_api

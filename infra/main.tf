@@ -453,7 +453,7 @@ locals {
   # Bucket grants, each limited to one prefix by an IAM condition. Together
   # they are the whole write access to the bucket: api and events create inputs/,
   # events writes the .result.json beside each request under requests/, finalize
-  # owns the output prefix and tmp/, Vertex AI writes vertex/ (iam.tf).
+  # owns the output prefix (and reads vertex/), Vertex AI writes vertex/ (iam.tf).
   # Conditions match object names, so no grant allows listing (a bucket-level call).
   # ---------------------------------------------------------------------------
   bucket_grants = {
@@ -477,11 +477,6 @@ locals {
       service_account = "finalize"
       role            = "roles/storage.objectUser"
       prefix          = "${var.output_prefix}/"
-    }
-    finalize-tmp = {
-      service_account = "finalize"
-      role            = "roles/storage.objectUser"
-      prefix          = "tmp/"
     }
     finalize-vertex-read = {
       service_account = "finalize"

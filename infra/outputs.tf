@@ -4,7 +4,7 @@ output "api_url" {
 }
 
 output "bucket" {
-  description = "Bucket holding inputs/, the output prefix, requests/, tmp/ and vertex/."
+  description = "Bucket holding inputs/, the output prefix, requests/ and vertex/."
   value       = google_storage_bucket.data.name
 }
 

@@ -2,11 +2,10 @@
 #   <output_prefix>/<job id>/<n>.mp4, job.json  finished videos (written only by finalize)
 #   inputs/<job id>/...                          input images (api), 7 days
 #   requests/...                                 event-started jobs, 30 days
-#   tmp/...                                      partial uploads (finalize), 1 day
 #   vertex/...                                   Vertex AI output (service agent), 7 days
 resource "google_storage_bucket" "data" {
   #checkov:skip=CKV_GCP_62:Access logs would duplicate Cloud Audit Logs; every object is reached through a signed URL minted by finalize or by the functions' own identities, which the job records in Firestore already trace.
-  #checkov:skip=CKV_GCP_78:Versioning is off by design (the issue asks for it): outputs are create-only (ifGenerationMatch=0), tmp/ and inputs/ are disposable, and soft delete covers accidental deletes.
+  #checkov:skip=CKV_GCP_78:Versioning is off by design (the issue asks for it): outputs are create-only (ifGenerationMatch=0), inputs/ and vertex/ are disposable, and soft delete covers accidental deletes.
   name     = local.bucket_name
   project  = var.project_id
   location = var.region
@@ -38,16 +37,6 @@ resource "google_storage_bucket" "data" {
     condition {
       age            = var.request_retention_days
       matches_prefix = ["requests/"]
-    }
-    action {
-      type = "Delete"
-    }
-  }
-
-  lifecycle_rule {
-    condition {
-      age            = 1
-      matches_prefix = ["tmp/"]
     }
     action {
       type = "Delete"

@@ -101,8 +101,8 @@ variable "output_prefix" {
   default     = "videos"
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.output_prefix)) && !contains(["inputs", "requests", "tmp", "vertex"], var.output_prefix)
-    error_message = "output_prefix must be one path segment and not one of the reserved prefixes inputs, requests, tmp, vertex."
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.output_prefix)) && !contains(["inputs", "requests", "vertex"], var.output_prefix)
+    error_message = "output_prefix must be one path segment and not one of the reserved prefixes inputs, requests, vertex."
   }
 }
 

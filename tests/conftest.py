@@ -17,7 +17,6 @@ for path in (REPO, REPO / "functions"):
 
 from dev.stack import DEV_WEBHOOK_SECRET  # noqa: E402 (needs the path above)
 
-
 # The simulator finishes jobs in about 2 s; poll it at that pace so the suite stays quick.
 FAST_POLLING = {
     "VEO_POLL_INITIAL_DELAY_SECONDS": "0.5",

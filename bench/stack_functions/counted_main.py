@@ -11,7 +11,7 @@ import functions_framework
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 
-import counting  # noqa: E402
+import counting
 
 counting.install()
 

@@ -13,9 +13,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _lock = threading.Lock()
 COUNTS: dict[str, float] = {"invocations": 0, "busy_s": 0.0, "firestore_reads": 0, "firestore_writes": 0,
@@ -28,7 +29,11 @@ def add(key: str, n: float = 1) -> None:
 
 
 def install() -> None:
-    from google.auth.transport.requests import AuthorizedSession
+    _count_firestore()
+    _count_storage()
+
+
+def _count_firestore() -> None:
     from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
     batch_get, commit, run_query = FirestoreClient.batch_get_documents, FirestoreClient.commit, FirestoreClient.run_query
@@ -57,6 +62,10 @@ def install() -> None:
     FirestoreClient.batch_get_documents = counted_batch_get
     FirestoreClient.run_query = counted_run_query
     FirestoreClient.commit = counted_commit
+
+
+def _count_storage() -> None:
+    from google.auth.transport.requests import AuthorizedSession
 
     storage_host = (os.environ.get("STORAGE_EMULATOR_HOST") or "storage.googleapis.com").rstrip("/")
     authorized_request = AuthorizedSession.request

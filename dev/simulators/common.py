@@ -20,7 +20,8 @@ import string
 import struct
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Response, current_app, has_request_context, jsonify, request
 
@@ -97,7 +98,7 @@ class Directives:
                 try:
                     _VALUED[name](value)
                 except ValueError:
-                    raise DirectiveError(f"[sim:] directive {name}={value!r} is not a number")
+                    raise DirectiveError(f"[sim:] directive {name}={value!r} is not a number") from None
         if self.items.get("size"):
             self.size()
 
@@ -237,7 +238,7 @@ class SimState:
 
     # -- operations -------------------------------------------------------
 
-    def create_operation(
+    def create_operation(  # noqa: PLR0913 (one operation's whole description, mostly optional)
         self,
         dialect: str,
         prompt: str,

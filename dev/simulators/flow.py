@@ -32,9 +32,22 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, request
 
 from . import media
-from .common import (Directives, Operation, SimState, base_url, bearer, expected_google_token,
-                     expected_key, google_error, json_body, json_error, new_id, poll_fault,
-                     state, submit_fault)
+from .common import (
+    Directives,
+    Operation,
+    SimState,
+    base_url,
+    bearer,
+    expected_google_token,
+    expected_key,
+    google_error,
+    json_body,
+    json_error,
+    new_id,
+    poll_fault,
+    state,
+    submit_fault,
+)
 
 DIALECT = "flow"
 GOOGLE_HOST = "aisandbox-pa.googleapis.com"

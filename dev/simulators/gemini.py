@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from . import media
-from .common import (Directives, Operation, base_url, expected_key, google_error, json_body,
-                     poll_fault, state, submit_fault)
+from .common import Directives, Operation, base_url, expected_key, google_error, json_body, poll_fault, state, submit_fault
 
 DIALECT = "gemini"
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
@@ -62,6 +62,20 @@ def validate_predict(body: dict | None, model: str, *, vertex: bool) -> tuple[st
     prompt = inst.get("prompt", "")
     if not isinstance(prompt, str):
         return "`prompt` must be a string."
+    problem = _instance_problem(inst, prompt, vertex=vertex)
+    if problem:
+        return problem
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        return "`parameters` must be an object."
+    samples = params.get("sampleCount", 1)
+    if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= 4:
+        return "`sampleCount` must be an integer between 1 and 4."
+    return _parameters_problem(params, model, vertex=vertex) or (prompt, samples)
+
+
+def _instance_problem(inst: dict, prompt: str, *, vertex: bool) -> str | None:
+    """What is wrong with the one instance's prompt and images, or None."""
     if "image" in inst and not _valid_image(inst["image"], vertex):
         return "`image` must hold bytesBase64Encoded (valid base64) and mimeType."
     if not prompt.strip() and "image" not in inst:
@@ -79,13 +93,11 @@ def validate_predict(body: dict | None, model: str, *, vertex: bool) -> tuple[st
             if (not isinstance(ref, dict) or ref.get("referenceType") not in REFERENCE_TYPES
                     or not _valid_image(ref.get("image"), vertex)):
                 return "Each reference image needs `image` and `referenceType` asset|style."
+    return None
 
-    params = body.get("parameters") or {}
-    if not isinstance(params, dict):
-        return "`parameters` must be an object."
-    samples = params.get("sampleCount", 1)
-    if not isinstance(samples, int) or isinstance(samples, bool) or not 1 <= samples <= 4:
-        return "`sampleCount` must be an integer between 1 and 4."
+
+def _parameters_problem(params: dict, model: str, *, vertex: bool) -> str | None:
+    """What is wrong with `parameters` beyond sampleCount, or None."""
     if "durationSeconds" in params:
         allowed = {5, 6, 7, 8} if model.startswith("veo-2") else {4, 6, 8}
         if params["durationSeconds"] not in allowed:
@@ -101,7 +113,7 @@ def validate_predict(body: dict | None, model: str, *, vertex: bool) -> tuple[st
             return "`storageUri` isn't supported by the Gemini API."
         if not isinstance(params["storageUri"], str) or not params["storageUri"].startswith("gs://"):
             return "`storageUri` must be a gs:// URI."
-    return prompt, samples
+    return None
 
 
 def op_error_object(op: Operation) -> dict:

@@ -38,8 +38,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from . import media
-from .common import (Directives, Operation, SimState, base_url, bearer, expected_key,
-                     json_body, json_error, state, submit_fault)
+from .common import Directives, Operation, SimState, base_url, bearer, expected_key, json_body, json_error, state, submit_fault
 
 DIALECT = "genaipro"
 ASPECT_RATIOS = {"VIDEO_ASPECT_RATIO_LANDSCAPE", "VIDEO_ASPECT_RATIO_PORTRAIT"}

@@ -42,16 +42,11 @@ def check_mp4(data: bytes | str) -> list[tuple[bytes, int, int, bytes]]:
     """Validate bytes (or a path); return the top-level boxes."""
     import io
     import os
-    if isinstance(data, (bytes, bytearray)):
-        fh: BinaryIO = io.BytesIO(data)
-        total = len(data)
-    else:
-        fh = open(data, "rb")
-        total = os.path.getsize(data)
-    try:
+    in_memory = isinstance(data, (bytes, bytearray))
+    total = len(data) if in_memory else os.path.getsize(data)
+    fh: BinaryIO
+    with io.BytesIO(data) if in_memory else open(data, "rb") as fh:
         boxes = list(iter_boxes(fh, total))
-    finally:
-        fh.close()
     kinds = [b[0] for b in boxes]
     if not kinds or kinds[0] != b"ftyp":
         raise ValueError(f"first box is {kinds[:1]}, not ftyp")

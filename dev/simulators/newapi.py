@@ -30,8 +30,7 @@ import binascii
 from flask import Blueprint, Response, jsonify
 
 from . import media
-from .common import (Directives, Operation, base_url, bearer, expected_key, json_body,
-                     json_error, new_id, poll_fault, state, submit_fault)
+from .common import Directives, Operation, base_url, bearer, expected_key, json_body, json_error, new_id, poll_fault, state, submit_fault
 
 DIALECT = "newapi"
 REFERENCE_MODEL = "veo-3.1-generate-preview"

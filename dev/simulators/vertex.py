@@ -25,8 +25,7 @@ import requests
 from flask import Blueprint, Response, jsonify
 
 from . import media
-from .common import (Directives, Operation, bearer, expected_key, google_error, json_body,
-                     poll_fault, state, submit_fault)
+from .common import Directives, Operation, bearer, expected_key, google_error, json_body, poll_fault, state, submit_fault
 from .gemini import op_error_object, rai_fields, validate_predict
 
 DIALECT = "vertex"

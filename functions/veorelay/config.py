@@ -1,16 +1,36 @@
-"""Settings, read once from the environment into a frozen object.
+"""Settings, read once from the environment into frozen objects.
 
 Domain code never reads os.environ: it is handed a Settings (or the part it needs).
+
+How the environment becomes Settings, in one place:
+  * `Environment` (pydantic-settings) declares every variable this module reads, each field
+    named exactly as its variable, with its type and limits. Its one source,
+    `EnvironmentSource`, looks each of those names up in the mapping it is given (os.environ
+    in production) and reads nothing else: no .env file, no secrets directory.
+  * A value that is empty, or the Secret Manager placeholder `UNSET` (infra creates every
+    secret with that first version), counts as not set, for every variable.
+  * A bad value stops the function at start with a ConfigError naming the variable. The error
+    never quotes the value: it may be a secret.
+  * `Settings.from_env` turns the validated Environment into the nested, frozen settings below;
+    a variable that is not set leaves the setting's default (the defaults live on the settings
+    classes, once).
 """
 from __future__ import annotations
 
 import base64
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import field
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from veorelay.core.api_keys import AuthConfigError, parse_api_keys
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from veorelay.core.api_keys import is_client_id, parse_api_keys
 
 PROVIDER_NAMES: tuple[str, ...] = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
 
@@ -34,15 +54,28 @@ SECRET_EXTRAS = frozenset({"GOOGLE_TOKEN", "ACCESS_TOKEN"})
 # Internal functions invoked by Cloud Tasks; each needs its URL as a task target.
 TASK_TARGETS: tuple[str, ...] = ("submit_job", "poll_job", "finalize_job", "deliver_webhook", "stream_job")
 
+DEFAULT_PROVIDER = "litellm-gemini"
+
+# The Secret Manager placeholder: a secret created but never given a value.
+UNSET = "UNSET"
+# Folders of the bucket the outputs must stay out of (request objects, input images).
+RESERVED_FOLDERS = frozenset({"inputs", "requests"})
+UPLOAD_CHUNK_MULTIPLE = 256 * 1024  # resumable uploads take chunks of a multiple of 256 KiB
+
 
 def provider_env_prefix(provider: str) -> str:
     return "VEO_" + provider.upper().replace("-", "_") + "_"
+
+
+def task_url_env(target: str) -> str:
+    return f"VEO_{target.upper()}_URL"
 
 
 class ConfigError(ValueError):
     """The environment does not describe a runnable deployment."""
 
 
+# ------------------------------------------------------------------------------ the settings
 @dataclass(frozen=True)
 class ProviderSettings:
     name: str
@@ -65,34 +98,16 @@ class QueueSettings:
 
 @dataclass(frozen=True)
 class PollSettings:
-    """How running jobs are checked; poll_schedule.py explains the schedule these shape."""
+    """How running jobs are checked; core/poll_plan.py explains the schedule these shape."""
 
     initial_delay_s: float = 60.0  # the first check comes no later than this
     min_delay_s: float = 2.0  # shortest gap between two checks of a job
     max_delay_s: float = 30.0  # longest gap (also past the end of the learned spread)
     delay_cost_checks: float = 1.3  # one second of detection delay is worth this many checks
     max_checks: float = 10.0  # cap on a job's expected checks, for very wide spreads
-    prior_median_s: float | None = None  # overrides poll_schedule's prior per model
+    prior_median_s: float | None = None  # overrides poll_plan's prior per model
     prior_sigma: float | None = None
     stats_ttl_s: float = 300.0  # an instance re-reads learned durations this often
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "PollSettings":
-        def number(name: str, default: float | None) -> float | None:
-            value = env.get(f"VEO_POLL_{name}")
-            return float(value) if value else default
-
-        d = cls()
-        return cls(
-            initial_delay_s=number("INITIAL_DELAY_SECONDS", d.initial_delay_s),
-            min_delay_s=number("MIN_DELAY_SECONDS", d.min_delay_s),
-            max_delay_s=number("MAX_DELAY_SECONDS", d.max_delay_s),
-            delay_cost_checks=number("DELAY_COST_CHECKS", d.delay_cost_checks),
-            max_checks=number("MAX_CHECKS", d.max_checks),
-            prior_median_s=number("PRIOR_MEDIAN_SECONDS", None),
-            prior_sigma=number("PRIOR_SIGMA", None),
-            stats_ttl_s=number("STATS_TTL_SECONDS", d.stats_ttl_s),
-        )
 
 
 # Delays before each webhook attempt (the first is immediate): about three days in all.
@@ -103,7 +118,7 @@ MAX_TASK_DELAY_S = 30 * 24 * 3600  # Cloud Tasks refuses a schedule_time further
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """Webhook delivery (notify.py) and the signed URLs in events (signed_urls.py)."""
+    """Webhook delivery (steps/deliver.py) and the signed URLs in events (gcp/signed_urls.py)."""
 
     # client id -> its secrets, current first; all sign while a secret is rotated.
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -116,57 +131,6 @@ class WebhookSettings:
     def secrets_for(self, client_id: str) -> tuple[str, ...]:
         return self.secrets.get(client_id) or ((self.default_secret,) if self.default_secret else ())
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "WebhookSettings":
-        schedule = env.get("VEO_WEBHOOK_RETRY_SCHEDULE")
-        ttl = int(env.get("VEO_SIGNED_URL_TTL_SECONDS") or 24 * 3600)
-        if not 1 <= ttl <= MAX_SIGNED_URL_TTL_S:
-            raise ConfigError(f"VEO_SIGNED_URL_TTL_SECONDS must be between 1 and {MAX_SIGNED_URL_TTL_S}")
-        return cls(
-            secrets=_webhook_secrets(env.get("VEO_WEBHOOK_SECRETS")),
-            default_secret=env.get("VEO_WEBHOOK_SECRET") or None,
-            retry_schedule_s=_retry_schedule(schedule) if schedule else DEFAULT_WEBHOOK_RETRY_SCHEDULE_S,
-            progress_interval_s=float(env.get("VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS") or 30),
-            signed_url_ttl_s=ttl,
-            signing_service_account=env.get("VEO_SIGNING_SERVICE_ACCOUNT") or None,
-        )
-
-
-def _webhook_secrets(raw: str | None) -> dict[str, tuple[str, ...]]:
-    """VEO_WEBHOOK_SECRETS = {"client": ["whsec_new", "whsec_old"]}. Errors never quote a secret."""
-    if not raw:
-        return {}
-    try:
-        table = json.loads(raw)
-    except ValueError:
-        raise ConfigError("VEO_WEBHOOK_SECRETS is not valid JSON") from None
-    if not isinstance(table, dict):
-        raise ConfigError('VEO_WEBHOOK_SECRETS must be a JSON object {"client id": ["whsec_...", ...]}')
-    secrets = {}
-    for client, values in table.items():
-        values = [values] if isinstance(values, str) else values
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) and _is_webhook_secret(v) for v in values):
-            raise ConfigError(f"VEO_WEBHOOK_SECRETS[{client!r}] must be a non-empty list of whsec_<base64> secrets")
-        secrets[str(client)] = tuple(values)
-    return secrets
-
-
-def _is_webhook_secret(value: str) -> bool:
-    try:
-        return len(base64.b64decode(value.removeprefix("whsec_"), validate=True)) >= 16
-    except ValueError:
-        return False
-
-
-def _retry_schedule(raw: str) -> tuple[float, ...]:
-    try:
-        delays = tuple(float(part) for part in raw.split(","))
-    except ValueError:
-        raise ConfigError("VEO_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, e.g. 0,5,300") from None
-    if not all(0 <= d <= MAX_TASK_DELAY_S for d in delays):
-        raise ConfigError(f"VEO_WEBHOOK_RETRY_SCHEDULE delays must be between 0 and {MAX_TASK_DELAY_S} seconds")
-    return delays
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -177,7 +141,6 @@ class Settings:
     default_provider: str
     providers: Mapping[str, ProviderSettings]
     task_urls: Mapping[str, str]
-    webhook_secret: str | None = field(default=None, repr=False)
     tasks_service_account: str | None = None
     tasks_emulator_host: str | None = None
     allow_loopback_urls: bool = False
@@ -185,9 +148,9 @@ class Settings:
     download_attempts: int = 3
     upload_chunk_bytes: int = 8 * 1024 * 1024
     webhook_timeout_s: float = 15.0
-    queues: QueueSettings = QueueSettings()
-    poll: PollSettings = PollSettings()
-    webhooks: WebhookSettings = WebhookSettings()
+    queues: QueueSettings = field(default_factory=QueueSettings)
+    poll: PollSettings = field(default_factory=PollSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     storage_emulator_host: str | None = None  # local stack: signed URLs point at the emulator
     # Jobs from request objects dropped in the bucket belong to this client (request_objects.py).
     requests_client_id: str = "bucket"
@@ -199,87 +162,313 @@ class Settings:
     http_timeout_s: float | None = None  # ceiling on every outbound read timeout (tests: seconds)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or ""
-        if not project:
-            raise ConfigError("GOOGLE_CLOUD_PROJECT is not set")
-        location = env.get("VEO_LOCATION", "us-central1")
-        bucket = env.get("VEO_BUCKET", "")
-        if not bucket:
-            raise ConfigError("VEO_BUCKET is not set")
-
-        enabled = [p.strip() for p in env.get("VEO_PROVIDERS_ENABLED", ",".join(PROVIDER_NAMES)).split(",") if p.strip()]
-        unknown = sorted(set(enabled) - set(PROVIDER_NAMES))
-        if unknown:
-            raise ConfigError(f"VEO_PROVIDERS_ENABLED names unknown providers: {', '.join(unknown)}")
-        providers = {name: _provider_settings(name, env, location) for name in enabled}
-
-        default_provider = env.get("VEO_DEFAULT_PROVIDER", "litellm-gemini")
-        if default_provider not in providers:
-            raise ConfigError(f"VEO_DEFAULT_PROVIDER {default_provider!r} is not an enabled provider")
-
-        task_urls = {t: env[f"VEO_{t.upper()}_URL"] for t in TASK_TARGETS if env.get(f"VEO_{t.upper()}_URL")}
-        return cls(
-            project=project,
-            location=location,
-            bucket=bucket,
-            output_prefix=env.get("VEO_OUTPUT_PREFIX", "videos").strip("/"),
-            default_provider=default_provider,
-            providers=providers,
-            task_urls=task_urls,
-            webhook_secret=_secret(env.get("VEO_WEBHOOK_SECRET")),
-            tasks_service_account=env.get("VEO_TASKS_SERVICE_ACCOUNT") or None,
-            tasks_emulator_host=env.get("CLOUD_TASKS_EMULATOR_HOST") or None,
-            allow_loopback_urls=_flag(env.get("VEO_ALLOW_LOOPBACK_URLS")),
-            job_deadline_s=int(env.get("VEO_JOB_DEADLINE_SECONDS", "1800")),
-            download_attempts=int(env.get("VEO_DOWNLOAD_ATTEMPTS", "3")),
-            upload_chunk_bytes=int(env.get("VEO_UPLOAD_CHUNK_BYTES", str(8 * 1024 * 1024))),
-            poll=PollSettings.from_env(env),
-            webhooks=WebhookSettings.from_env(env),
-            webhook_timeout_s=float(env.get("VEO_WEBHOOK_TIMEOUT_SECONDS") or 15),
-            storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
-            requests_client_id=env.get("VEO_REQUESTS_CLIENT_ID") or "bucket",
-            log_level=env.get("VEO_LOG_LEVEL", "INFO"),
-            api_keys=_api_keys(env.get("VEO_API_KEYS")),
-            auth_disabled=_flag(env.get("VEO_AUTH_DISABLED")),
-            sweep_stall_s=float(env.get("VEO_SWEEP_STALL_SECONDS") or 600),
-            http_timeout_s=float(env["VEO_HTTP_TIMEOUT_SECONDS"]) if env.get("VEO_HTTP_TIMEOUT_SECONDS") else None,
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings `environ` (default: os.environ) describes; ConfigError if it describes none."""
+        return _settings(read_environment(os.environ if environ is None else environ))
 
     def task_url(self, target: str) -> str:
         try:
             return self.task_urls[target]
         except KeyError:
-            raise ConfigError(f"VEO_{target.upper()}_URL is not set") from None
+            raise ConfigError(f"{task_url_env(target)} is not set") from None
 
     def secret_values(self) -> tuple[str, ...]:
         """Every credential this deployment holds, for redaction.py to scrub from logs and errors."""
-        values = [self.webhook_secret, self.webhooks.default_secret, *(s for ss in self.webhooks.secrets.values() for s in ss)]
+        values = [self.webhooks.default_secret, *(s for ss in self.webhooks.secrets.values() for s in ss)]
         for p in self.providers.values():
             values.append(p.api_key)
             values.extend(v for k, v in p.extras.items() if k in SECRET_EXTRAS)
         return tuple(sorted({v for v in values if v}, key=len, reverse=True))
 
 
-def _provider_settings(name: str, env: Mapping[str, str], location: str) -> ProviderSettings:
-    prefix = provider_env_prefix(name)
-    base_url = env.get(prefix + "BASE_URL") or DEFAULT_BASE_URLS[name].format(location=env.get(prefix + "LOCATION", location))
-    extras = {key: env[prefix + key] for key in PROVIDER_EXTRAS.get(name, ()) if _secret(env.get(prefix + key))}
-    return ProviderSettings(name=name, base_url=base_url.rstrip("/"), api_key=_secret(env.get(prefix + "API_KEY")), extras=extras)
+# ------------------------------------------------------------------------------ value checks
+# Each raises ValueError with what is wrong, never quoting the value; the variable's name is
+# added by read_environment.
+def _checked(test: Callable[[Any], bool], problem: str) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
 
 
-def _api_keys(raw: str | None) -> dict[str, tuple[str, ...]]:
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _folder(value: str) -> str:
+    value = value.strip("/")
+    if not value:
+        raise ValueError("must name a folder of the bucket")
+    if value.split("/")[0] in RESERVED_FOLDERS:
+        raise ValueError(f"must not be one of the bucket's other folders ({', '.join(sorted(RESERVED_FOLDERS))})")
+    return value
+
+
+def _provider_list(raw: Any) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip() for p in str(raw).split(",") if p.strip()))
+    unknown = sorted(set(names) - set(PROVIDER_NAMES))
+    if unknown:
+        raise ValueError(f"names unknown providers: {', '.join(unknown)} (known: {', '.join(PROVIDER_NAMES)})")
+    if not names:
+        raise ValueError("names no provider")
+    return names
+
+
+def _is_webhook_secret(value: Any) -> bool:
     try:
-        return parse_api_keys(raw)
-    except AuthConfigError as exc:
-        raise ConfigError(str(exc)) from None
+        return isinstance(value, str) and len(base64.b64decode(value.removeprefix("whsec_"), validate=True)) >= 16
+    except ValueError:
+        return False
 
 
-def _secret(value: str | None) -> str | None:
-    """Secret Manager placeholders (infra creates every secret as `UNSET`) count as missing."""
-    return None if not value or value.strip() in ("", "UNSET") else value
+def _webhook_secrets(raw: Any) -> dict[str, tuple[str, ...]]:
+    """VEO_WEBHOOK_SECRETS = {"client": ["whsec_new", "whsec_old"]}."""
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        raise ValueError("is not valid JSON") from None
+    if not isinstance(table, dict):
+        raise ValueError('must be a JSON object {"client id": ["whsec_...", ...]}')
+    secrets = {}
+    for client, values in table.items():
+        # Both checked before a client id is quoted: a swapped table would show a secret.
+        if _is_webhook_secret(client):
+            raise ValueError('holds a secret where a client id belongs: {"client id": ["whsec_...", ...]}')
+        if not is_client_id(client):
+            raise ValueError("client ids are 1-64 letters, digits, '.', '_' or '-'")
+        values = [values] if isinstance(values, str) else values
+        if not isinstance(values, list) or not values or not all(_is_webhook_secret(v) for v in values):
+            raise ValueError(f"[{client!r}] must be a non-empty list of whsec_<base64> secrets (16 bytes or more)")
+        secrets[str(client)] = tuple(values)
+    return secrets
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+def _retry_schedule(raw: Any) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in str(raw).split(","))
+    except ValueError:
+        raise ValueError("must be comma-separated seconds, e.g. 0,5,300") from None
+    if not all(0 <= d <= MAX_TASK_DELAY_S for d in delays):
+        raise ValueError(f"delays must be between 0 and {MAX_TASK_DELAY_S} seconds")
+    return delays
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+Url = Annotated[str, _checked(_http_url, "must be an http(s) URL")]
+Flag = bool  # 1/0, true/false, yes/no, on/off; anything else is refused
+Count = Annotated[int, Field(gt=0)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Seconds = Positive
+SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ChunkBytes = Annotated[int, Field(gt=0), _checked(lambda n: n % UPLOAD_CHUNK_MULTIPLE == 0,
+                                                   f"must be a multiple of 256 KiB ({UPLOAD_CHUNK_MULTIPLE} bytes)")]
+ClientId = Annotated[str, _checked(is_client_id, "must be a client id: 1-64 letters, digits, '.', '_' or '-'")]
+WebhookSecret = Annotated[str, _checked(_is_webhook_secret, "must be a whsec_<base64> secret (16 bytes or more)")]
+
+
+# ------------------------------------------------------------------------------ the environment
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """The one reader of the environment: each variable the settings class declares, looked up
+    by its name (the field's name). Empty values and `UNSET` are left out: not set."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raw = self._environ.get(field_name)
+        value = raw.strip() if isinstance(raw, str) else None
+        return (value if value and value != UNSET else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+class _FixedVariables(BaseSettings):
+    """The variables every deployment has; `None` = not set. Environment adds each provider's."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="forbid", validate_default=False)
+
+    GOOGLE_CLOUD_PROJECT: str | None = None
+    GCLOUD_PROJECT: str | None = None  # the legacy name, read when GOOGLE_CLOUD_PROJECT is not set
+    VEO_LOCATION: str | None = None
+    VEO_BUCKET: str
+    VEO_OUTPUT_PREFIX: Annotated[str, AfterValidator(_folder)] | None = None
+    VEO_PROVIDERS_ENABLED: Annotated[tuple[str, ...], BeforeValidator(_provider_list)] | None = None
+    VEO_DEFAULT_PROVIDER: str | None = None
+    VEO_TASKS_SERVICE_ACCOUNT: str | None = None
+    CLOUD_TASKS_EMULATOR_HOST: str | None = None
+    VEO_ALLOW_LOOPBACK_URLS: Flag | None = None
+    VEO_JOB_DEADLINE_SECONDS: Count | None = None
+    VEO_DOWNLOAD_ATTEMPTS: Count | None = None
+    VEO_UPLOAD_CHUNK_BYTES: ChunkBytes | None = None
+    VEO_WEBHOOK_TIMEOUT_SECONDS: Seconds | None = None
+    STORAGE_EMULATOR_HOST: Url | None = None
+    VEO_REQUESTS_CLIENT_ID: ClientId | None = None
+    VEO_LOG_LEVEL: Annotated[str, AfterValidator(_log_level)] | None = None
+    VEO_API_KEYS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(parse_api_keys)] | None = None
+    VEO_AUTH_DISABLED: Flag | None = None
+    VEO_SWEEP_STALL_SECONDS: Seconds | None = None
+    VEO_HTTP_TIMEOUT_SECONDS: Seconds | None = None
+
+    VEO_POLL_INITIAL_DELAY_SECONDS: SecondsOrZero | None = None
+    VEO_POLL_MIN_DELAY_SECONDS: Seconds | None = None
+    VEO_POLL_MAX_DELAY_SECONDS: Seconds | None = None
+    VEO_POLL_DELAY_COST_CHECKS: Positive | None = None
+    VEO_POLL_MAX_CHECKS: Positive | None = None
+    VEO_POLL_PRIOR_MEDIAN_SECONDS: Seconds | None = None
+    VEO_POLL_PRIOR_SIGMA: Positive | None = None
+    VEO_POLL_STATS_TTL_SECONDS: SecondsOrZero | None = None
+
+    VEO_WEBHOOK_SECRETS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_webhook_secrets)] | None = None
+    VEO_WEBHOOK_SECRET: WebhookSecret | None = None
+    VEO_WEBHOOK_RETRY_SCHEDULE: Annotated[tuple[float, ...], BeforeValidator(_retry_schedule)] | None = None
+    VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS: Seconds | None = None
+    VEO_SIGNED_URL_TTL_SECONDS: Annotated[int, Field(ge=1, le=MAX_SIGNED_URL_TTL_S)] | None = None
+    VEO_SIGNING_SERVICE_ACCOUNT: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (EnvironmentSource(settings_cls, os.environ),)  # Environment() reads os.environ, the same way
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _FixedVariables:
+        if not (self.GOOGLE_CLOUD_PROJECT or self.GCLOUD_PROJECT):
+            raise ValueError("GOOGLE_CLOUD_PROJECT is not set")
+        enabled = self.VEO_PROVIDERS_ENABLED or PROVIDER_NAMES
+        if (self.VEO_DEFAULT_PROVIDER or DEFAULT_PROVIDER) not in enabled:
+            raise ValueError(f"VEO_DEFAULT_PROVIDER is not an enabled provider (VEO_PROVIDERS_ENABLED: {', '.join(enabled)})")
+        poll = PollSettings()
+        if (self.VEO_POLL_MIN_DELAY_SECONDS or poll.min_delay_s) > (self.VEO_POLL_MAX_DELAY_SECONDS or poll.max_delay_s):
+            raise ValueError("VEO_POLL_MIN_DELAY_SECONDS must not exceed VEO_POLL_MAX_DELAY_SECONDS")
+        return self
+
+
+def _per_provider_variables() -> dict[str, Any]:
+    """VEO_<PROVIDER>_BASE_URL, _API_KEY and the provider's extras; VEO_<TARGET>_URL of each task target."""
+    types: dict[str, Any] = {"BASE_URL": Url, "GOOGLE_BASE_URL": Url, "WRITE_TO_BUCKET": Flag}
+    variables: dict[str, Any] = {}
+    for provider in PROVIDER_NAMES:
+        prefix = provider_env_prefix(provider)
+        for suffix in ("BASE_URL", "API_KEY", *PROVIDER_EXTRAS.get(provider, ())):
+            variables[prefix + suffix] = (types.get(suffix, str) | None, None)
+    for target in TASK_TARGETS:
+        variables[task_url_env(target)] = (Url | None, None)
+    return variables
+
+
+# Every variable config.py reads, by name, with its type and limits.
+Environment: type[_FixedVariables] = create_model(
+    "Environment", __base__=_FixedVariables, __module__=__name__, **_per_provider_variables())
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(Environment.model_fields)
+# The ones holding credentials: never quoted, scrubbed from logs (Settings.secret_values).
+SECRET_VARIABLES: frozenset[str] = frozenset(
+    {"VEO_WEBHOOK_SECRETS", "VEO_WEBHOOK_SECRET", "VEO_API_KEYS"}
+    | {provider_env_prefix(p) + "API_KEY" for p in PROVIDER_NAMES}
+    | {provider_env_prefix(p) + key for p, keys in PROVIDER_EXTRAS.items() for key in keys if key in SECRET_EXTRAS}
+)
+
+
+def read_environment(environ: Mapping[str, str]) -> _FixedVariables:
+    """The variables of `environ`, validated; ConfigError names each bad one."""
+    try:
+        # Exactly this source (not the ones settings_customise_sources names). mypy, without
+        # pydantic's plugin, knows BaseSettings.__init__ only by its fields.
+        return Environment(_build_sources=((EnvironmentSource(Environment, environ),), {}))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = (_problem(e) for e in exc.errors(include_url=False, include_context=False, include_input=False))
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _problem(error: Any) -> str:
+    """One line per bad variable, named; pydantic's messages never include the input."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "missing":
+        return f"{name} is not set"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message if not name or message.startswith(name) else f"{name}: {message}"
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The values that were set; the others keep the setting's default."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _settings(env: _FixedVariables) -> Settings:
+    location = env.VEO_LOCATION or "us-central1"
+    enabled = env.VEO_PROVIDERS_ENABLED or PROVIDER_NAMES
+    return Settings(
+        project=env.GOOGLE_CLOUD_PROJECT or env.GCLOUD_PROJECT or "",
+        location=location,
+        bucket=env.VEO_BUCKET,
+        output_prefix=env.VEO_OUTPUT_PREFIX or "videos",
+        default_provider=env.VEO_DEFAULT_PROVIDER or DEFAULT_PROVIDER,
+        providers={name: _provider_settings(env, name, location) for name in enabled},
+        task_urls={t: url for t in TASK_TARGETS if (url := getattr(env, task_url_env(t)))},
+        poll=PollSettings(**_given(
+            initial_delay_s=env.VEO_POLL_INITIAL_DELAY_SECONDS,
+            min_delay_s=env.VEO_POLL_MIN_DELAY_SECONDS,
+            max_delay_s=env.VEO_POLL_MAX_DELAY_SECONDS,
+            delay_cost_checks=env.VEO_POLL_DELAY_COST_CHECKS,
+            max_checks=env.VEO_POLL_MAX_CHECKS,
+            prior_median_s=env.VEO_POLL_PRIOR_MEDIAN_SECONDS,
+            prior_sigma=env.VEO_POLL_PRIOR_SIGMA,
+            stats_ttl_s=env.VEO_POLL_STATS_TTL_SECONDS,
+        )),
+        webhooks=WebhookSettings(**_given(
+            secrets=env.VEO_WEBHOOK_SECRETS,
+            default_secret=env.VEO_WEBHOOK_SECRET,
+            retry_schedule_s=env.VEO_WEBHOOK_RETRY_SCHEDULE,
+            progress_interval_s=env.VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS,
+            signed_url_ttl_s=env.VEO_SIGNED_URL_TTL_SECONDS,
+            signing_service_account=env.VEO_SIGNING_SERVICE_ACCOUNT,
+        )),
+        **_given(
+            tasks_service_account=env.VEO_TASKS_SERVICE_ACCOUNT,
+            tasks_emulator_host=env.CLOUD_TASKS_EMULATOR_HOST,
+            allow_loopback_urls=env.VEO_ALLOW_LOOPBACK_URLS,
+            job_deadline_s=env.VEO_JOB_DEADLINE_SECONDS,
+            download_attempts=env.VEO_DOWNLOAD_ATTEMPTS,
+            upload_chunk_bytes=env.VEO_UPLOAD_CHUNK_BYTES,
+            webhook_timeout_s=env.VEO_WEBHOOK_TIMEOUT_SECONDS,
+            storage_emulator_host=env.STORAGE_EMULATOR_HOST,
+            requests_client_id=env.VEO_REQUESTS_CLIENT_ID,
+            log_level=env.VEO_LOG_LEVEL,
+            api_keys=env.VEO_API_KEYS,
+            auth_disabled=env.VEO_AUTH_DISABLED,
+            sweep_stall_s=env.VEO_SWEEP_STALL_SECONDS,
+            http_timeout_s=env.VEO_HTTP_TIMEOUT_SECONDS,
+        ),
+    )
+
+
+def _provider_settings(env: _FixedVariables, name: str, location: str) -> ProviderSettings:
+    prefix = provider_env_prefix(name)
+    extras: dict[str, str] = {}
+    for key in PROVIDER_EXTRAS.get(name, ()):
+        value = getattr(env, prefix + key)
+        if value is not None:
+            extras[key] = str(value).lower() if isinstance(value, bool) else value
+    base_url = getattr(env, prefix + "BASE_URL") or DEFAULT_BASE_URLS[name].format(location=extras.get("LOCATION") or location)
+    return ProviderSettings(name=name, base_url=base_url.rstrip("/"), api_key=getattr(env, prefix + "API_KEY"), extras=extras)

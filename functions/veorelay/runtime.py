@@ -8,14 +8,14 @@ import requests
 from google.cloud import firestore, storage, tasks_v2
 
 from veorelay.config import Settings
-from veorelay.net.guarded import guarded_session
+from veorelay.core import redaction
+from veorelay.gcp import logs
 from veorelay.gcp.inputs import BucketInputs
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.providers import Provider, build_providers
-from veorelay.gcp.tasks import TaskScheduler
 from veorelay.gcp.store import JobStore
-from veorelay.gcp import logs
-from veorelay.core import redaction
+from veorelay.gcp.tasks import TaskScheduler
+from veorelay.net.guarded import guarded_session
+from veorelay.providers import Provider, build_providers
 
 
 @dataclass

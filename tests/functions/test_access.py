@@ -51,7 +51,8 @@ def test_each_dev_client_is_known_by_its_own_key(call, stack):
 
 
 def test_sweep_jobs_answers_only_the_scheduler(call):
-    assert call("sweep_jobs").post("/", json={}).status_code == 403
+    refused = call("sweep_jobs").post("/", json={})
+    assert (refused.status_code, refused.get_json()["status"]) == (403, "forbidden")
     resp = call("sweep_jobs").post("/", json={}, headers={"X-CloudScheduler": "true"})
     assert resp.status_code == 200
     assert {"deadline_exceeded", "restarted", "errors", "complete"} <= set(resp.get_json())

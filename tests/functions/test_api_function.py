@@ -1,6 +1,8 @@
 """The public `api` entry point: routing, validation, and what a refused request leaves behind (nothing)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -10,15 +12,27 @@ def job_count(jobs_collection) -> int:
     return jobs_collection.count().get()[0][0].value
 
 
+def ended(call, job_id: str, timeout_s: float = 60) -> dict:
+    """GET /jobs/{id} until the job is in a final state (the stack's functions run it)."""
+    deadline = time.monotonic() + timeout_s
+    while (job := call("api").get(f"/jobs/{job_id}").get_json())["status"] not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout_s}s"
+        time.sleep(0.25)
+    return job
+
+
 def test_accepted_job_is_recorded_and_readable(call, jobs_collection):
     resp = call("api").post("/jobs", json={"prompt": "a fox in the snow", "aspect_ratio": "9:16"})
     assert resp.status_code == 202
     job = resp.get_json()
     assert job["status"] == "accepted" and job["request"] == {"prompt": "a fox in the snow", "aspect_ratio": "9:16"}
     stored = jobs_collection.document(job["id"]).get().to_dict()
-    assert stored["provider"] == "litellm-gemini" and stored["status"] in {"accepted", "running", "downloading", "succeeded"}
+    assert (stored["provider"], stored["client_id"], stored["request"]["prompt"]) == ("litellm-gemini", "demo", "a fox in the snow")
     got = call("api").get(f"/jobs/{job['id']}")
     assert got.status_code == 200 and got.get_json()["id"] == job["id"]
+    done = ended(call, job["id"])
+    assert done["status"] == "succeeded" and done["error"] is None
+    assert [o["name"] for o in done["outputs"]] == [f"videos/{job['id']}/0.mp4"]
 
 
 @pytest.mark.badinput
@@ -45,18 +59,19 @@ def test_refused_requests_say_why_and_create_nothing(call, jobs_collection, kwar
     assert job_count(jobs_collection) == before
 
 
-@pytest.mark.parametrize("method,path,status", [
-    ("get", "/jobs/0123456789abcdef0123456789abcdef", 404),
-    ("get", "/jobs/../../etc", 404),
-    ("get", "/nowhere", 404),
-    ("get", "/jobs", 405),
-    ("delete", "/jobs/0123456789abcdef0123456789abcdef", 405),
-    ("post", "/jobs/0123456789abcdef0123456789abcdef:cancel", 404),
+@pytest.mark.parametrize("method,path,status,code,field", [
+    ("get", "/jobs/0123456789abcdef0123456789abcdef", 404, "not_found", "id"),
+    ("get", "/jobs/../../etc", 404, "not_found", None),
+    ("get", "/nowhere", 404, "not_found", None),
+    ("get", "/jobs", 405, "invalid_request", None),
+    ("delete", "/jobs/0123456789abcdef0123456789abcdef", 405, "invalid_request", None),
+    ("post", "/jobs/0123456789abcdef0123456789abcdef:cancel", 404, "not_found", "id"),
 ])
-def test_unknown_jobs_and_routes(call, method, path, status):
+def test_unknown_jobs_and_routes(call, method, path, status, code, field):
     resp = getattr(call("api"), method)(path)
     assert resp.status_code == status
-    assert set(resp.get_json()["error"]) == {"code", "message", "field"}
+    error = resp.get_json()["error"]
+    assert (set(error), error["code"], error["field"]) == ({"code", "message", "field"}, code, field), error
 
 
 def test_providers_lists_capabilities(call):
@@ -80,7 +95,7 @@ def test_cancel_ends_the_job_once(call):
 @pytest.mark.parametrize("target", ["submit_job", "poll_job", "finalize_job", "deliver_webhook"])
 def test_internal_functions_refuse_callers_that_are_not_cloud_tasks(call, target):
     resp = call(target).post("/", json={"job_id": "0123456789abcdef0123456789abcdef"})
-    assert resp.status_code == 403
+    assert (resp.status_code, resp.get_json()["status"]) == (403, "forbidden")
 
 
 @pytest.mark.parametrize("payload", [{}, {"job_id": "../x"}, {"job_id": 5}, "not an object"])
@@ -100,4 +115,4 @@ def test_idempotency_key_returns_the_same_job_and_refuses_a_different_body(call,
     assert other.status_code == 409 and other.get_json()["error"]["field"] == "Idempotency-Key"
     assert job_count(jobs_collection) == before
     bad = call("api").post("/jobs", json={"prompt": "x"}, headers={"Idempotency-Key": "a b"})
-    assert bad.status_code == 400
+    assert (bad.status_code, bad.get_json()["error"]["code"], bad.get_json()["error"]["field"]) == (400, "invalid_request", "Idempotency-Key")

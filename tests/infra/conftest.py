@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infra_helpers import Terraform, load_terraform  # noqa: E402
+from infra_helpers import Terraform, load_terraform
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def _options():
     return SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_hcl(path: Path) -> dict[str, Any]:
     import hcl2
 
@@ -61,7 +61,7 @@ class Terraform:
         return "\n".join(self.files.values())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_terraform(infra: Path) -> Terraform:
     locals_: dict[str, Any] = {}
     variables: dict[str, dict[str, Any]] = {}
@@ -102,17 +102,7 @@ def decorated_functions(path: Path) -> dict[str, str]:
     module) and the bare names imported with `from functions_framework import http, cloud_event`.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    module_aliases: set[str] = set()
-    bare: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == "functions_framework":
-                    module_aliases.add(alias.asname or alias.name)
-        elif isinstance(node, ast.ImportFrom) and node.module == "functions_framework":
-            for alias in node.names:
-                if alias.name in DECORATOR_KINDS:
-                    bare[alias.asname or alias.name] = alias.name
+    module_aliases, bare = _framework_names(tree)
 
     def kind_of(decorator: ast.expr) -> str | None:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
@@ -131,6 +121,22 @@ def decorated_functions(path: Path) -> dict[str, str]:
             if kinds:
                 found[node.name] = kinds.pop()
     return found
+
+
+def _framework_names(tree: ast.Module) -> tuple[set[str], dict[str, str]]:
+    """The names functions_framework is imported as, and its decorators imported bare (alias -> name)."""
+    module_aliases: set[str] = set()
+    bare: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "functions_framework":
+                    module_aliases.add(alias.asname or alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module == "functions_framework":
+            for alias in node.names:
+                if alias.name in DECORATOR_KINDS:
+                    bare[alias.asname or alias.name] = alias.name
+    return module_aliases, bare
 
 
 # ------------------------------------------------------------------------------ YAML

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-
 from infra_helpers import CLOUDBUILD, CONFIG_PY, INFRA, MAIN_PY, REPO, Terraform, decorated_functions, is_expression, load_yaml
 
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")  # Cloud Functions 2nd gen / Cloud Run names
@@ -31,7 +30,7 @@ DEV_ONLY_ENV = {
 # Read by config.py, left to the code's default in production on purpose: not a knob a team
 # tunes per deployment (the useful ones are Terraform variables: var.tuning).
 CODE_DEFAULT_ENV = {
-    "VEO_POLL_PRIOR_MEDIAN_SECONDS": "overrides the per-model prior of poll_schedule.py for every model at once; "
+    "VEO_POLL_PRIOR_MEDIAN_SECONDS": "overrides the per-model prior of core/poll_plan.py for every model at once; "
                                      "the learned durations (poll_stats) outweigh the prior after a few dozen jobs",
     "VEO_POLL_PRIOR_SIGMA": "same as VEO_POLL_PRIOR_MEDIAN_SECONDS: an experiment knob, unset = per-model priors",
     "VEO_POLL_STATS_TTL_SECONDS": "how often an instance re-reads learned durations (cache lifetime, 300 s): "
@@ -241,6 +240,9 @@ def names_config_reads(tf: Terraform) -> set[str]:
         if value is None or is_expression(value):
             value = "https://example.invalid" if name.endswith("_URL") else "1"
         values[name] = value
+    # var.tuning's knobs as Terraform renders their defaults: config.py validates values, and a
+    # stand-in such as "1" is no valid upload chunk size.
+    values.update(tuned_env(tf))
     # Secrets as a fresh deployment mounts them: their placeholder versions.
     values.update(secret_placeholders(tf))
     values.update({
@@ -313,9 +315,8 @@ def _tf_string(value) -> str:
     return str(value)
 
 
-def test_tuning_defaults_are_the_codes_defaults(tf: Terraform):
-    """Deploying with an empty var.tuning must behave exactly like the code with nothing set."""
-    config = importlib.import_module("veorelay.config")
+def tuned_env(tf: Terraform) -> dict[str, str]:
+    """The base_env variables set from var.tuning, with the values its defaults render to."""
     defaults = tuning_defaults(tf)
     tuned = {}
     for env_name, expr in tf.locals["base_env"].items():
@@ -323,6 +324,14 @@ def test_tuning_defaults_are_the_codes_defaults(tf: Terraform):
         if m:
             assert m.group(1) in defaults, f"{env_name} uses var.tuning.{m.group(1)}, which has no default"
             tuned[env_name] = _tf_string(defaults[m.group(1)])
+    return tuned
+
+
+def test_tuning_defaults_are_the_codes_defaults(tf: Terraform):
+    """Deploying with an empty var.tuning must behave exactly like the code with nothing set."""
+    config = importlib.import_module("veorelay.config")
+    defaults = tuning_defaults(tf)
+    tuned = tuned_env(tf)
     unused = sorted(set(defaults) - {re.search(r"var\.tuning\.([a-z0-9_]+)", str(e)).group(1)
                                       for e in tf.locals["base_env"].values() if "var.tuning." in str(e)})
     assert not unused, f"var.tuning fields no function receives: {unused}"

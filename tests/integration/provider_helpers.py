@@ -8,9 +8,10 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 
@@ -46,7 +47,7 @@ def run_jobs(client: Client, bodies: list[dict[str, Any]], timeout_s: float = 12
 
 def assert_videos_match_the_provider(client: Client, bucket, job: dict[str, Any], count: int) -> None:
     """Every output is in the bucket under videos/<id>/<n>.mp4, verified (size and sha256 equal to
-    what the provider served) and nothing half-done is left behind."""
+    what the provider served), and nothing else under the job's prefix but its job.json."""
     assert job["status"] == "succeeded", job
     served = client.sim_operation(job["request"]["prompt"])["outputs"]
     assert len(job["outputs"]) == count == len(served)
@@ -57,7 +58,6 @@ def assert_videos_match_the_provider(client: Client, bucket, job: dict[str, Any]
         assert hashlib.sha256(data).hexdigest() == output["sha256"] and data[4:8] == b"ftyp"
     names = {b.name for b in bucket.list_blobs(prefix=f"videos/{job['id']}/")}
     assert names == {f"videos/{job['id']}/{o['index']}.mp4" for o in job["outputs"]} | {f"videos/{job['id']}/job.json"}
-    assert not list(bucket.list_blobs(prefix=f"tmp/{job['id']}/"))
 
 
 def provider_calls(client: Client, prompt: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ def image_server(routes: dict[str, tuple[int, bytes, dict[str, str]]]) -> Iterat
     """A local web server answering `routes` {path: (status, body, headers)}; yields its root URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             status, body, headers = routes.get(self.path, (404, b"not found", {}))
             self.send_response(status)
             for key, value in headers.items():

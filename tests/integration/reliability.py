@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 import standardwebhooks
@@ -32,8 +33,8 @@ def jobs_collection(stack) -> firestore.CollectionReference:
 
 
 def stored_objects(bucket, job_id: str) -> set[str]:
-    """Every object of the job: its output prefix and its temporary prefix."""
-    return {b.name for prefix in (f"videos/{job_id}/", f"tmp/{job_id}/") for b in bucket.list_blobs(prefix=prefix)}
+    """Every object of the job (all of them live under its output prefix)."""
+    return {b.name for b in bucket.list_blobs(prefix=f"videos/{job_id}/")}
 
 
 def expected_objects(job: dict[str, Any]) -> set[str]:
@@ -109,6 +110,19 @@ def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.1, what: st
 
 def job_tasks(stack, queue: str, job_id: str) -> list:
     return [t for t in stack.tasks_client().list_tasks(parent=stack.queue_path(queue)) if t.name.rsplit("/", 1)[-1].startswith(job_id)]
+
+
+def drained(stack, queue: str, job_id: str, timeout_s: float = 60) -> None:
+    """Wait until `queue` holds no task of the job. The Tasks emulator lists a task until an
+    attempt of it is answered 2xx (an attempt in flight included), so once none is left every
+    task the job had there has run to its end, and whatever it was to do is done."""
+    wait_for(lambda: not job_tasks(stack, queue, job_id), timeout_s=timeout_s, what=f"{queue} to hold no task of {job_id}")
+
+
+def jobs_with_prompt(stack, prompt: str) -> list[str]:
+    """The ids of the job documents whose request has this prompt (what an operator would find)."""
+    query = jobs_collection(stack).where(filter=firestore.FieldFilter("request.prompt", "==", prompt))
+    return [snap.id for snap in query.stream()]
 
 
 def lose_tasks(stack, queue: str, job_id: str) -> int:

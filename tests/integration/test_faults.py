@@ -7,11 +7,12 @@ in step with what is collected here (the docstrings and the `proves` texts).
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +22,19 @@ from google.cloud import storage
 
 from .helpers import Client, unique_prompt
 from .reliability import (
-    SUBMIT_QUEUE, accepted_submissions, assert_events, assert_objects, job_tasks, jobs_collection, lose_tasks, paused,
-    run_sweep, stored_objects, submissions, wait_for,
+    SUBMIT_QUEUE,
+    accepted_submissions,
+    assert_events,
+    assert_objects,
+    drained,
+    job_tasks,
+    jobs_collection,
+    lose_tasks,
+    paused,
+    run_sweep,
+    stored_objects,
+    submissions,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -130,7 +142,7 @@ def test_provider_fault(case: Case, provider_jobs, client, bucket, stack):
         assert len(refused) == case.refused_submits
     if case.id == "submit-429-retry-after":
         at = [c["at"] for c in submissions(client, job.prompt)]
-        assert all(b - a >= 1.9 for a, b in zip(at, at[1:])), f"Retry-After: 2 not honoured: {at}"
+        assert all(b - a >= 1.9 for a, b in itertools.pairwise(at)), f"Retry-After: 2 not honoured: {at}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +170,7 @@ def test_a_submit_task_delivered_three_times_at_once_pays_once(client, bucket, s
 
 
 def test_a_finalize_task_delivered_twice_at_once_stores_one_video(client, bucket, stack):
-    """A finalize task delivered twice at once leaves one video, one job.json, no temporary object."""
+    """A finalize task delivered twice at once leaves one video and one job.json, nothing else."""
     with paused(stack, "veo-finalize"):
         job = start(client)
         client.wait(job.id, {"downloading"})
@@ -173,7 +185,7 @@ def test_two_concurrent_polls_conflict_in_firestore_and_finalize_once(client, bu
     with paused(stack, "veo-poll"):
         job = start(client, "[sim:duration=0.5,slow_poll=1]")
         client.wait(job.id, {"running"})
-        time.sleep(0.6)  # the operation is done: both polls will see the success
+        wait_for(lambda: client.sim_operation(job.prompt)["done"], what="the operation to be done")  # both polls see the success
         answers = parallel([lambda: client.send_task("poll_job", {"job_id": job.id, "poll": 1})] * 2)
     assert [a.status_code for a in answers] == [200, 200]
     settle(client, bucket, stack, job, "succeeded")
@@ -201,8 +213,8 @@ def test_an_idempotency_key_replayed_after_24_hours_returns_the_same_job(client,
     done = settle(client, bucket, stack, Started(first.json()["id"], prompt, hook_path), "succeeded")
     doc = jobs.document(done["id"])
     stored = doc.get().to_dict()
-    # The job document is the idempotency record: its TTL (expire_at) keeps it well past a day.
-    assert stored.get("expire_at") is None or stored["expire_at"] - stored["updated_at"] >= timedelta(hours=24)
+    # The job document is the idempotency record: its TTL (expire_at) keeps it 30 days past its end.
+    assert stored["expire_at"] == stored["timestamps"]["succeeded"] + timedelta(days=30)
     day_ago = stored["created_at"] - timedelta(hours=25)
     doc.update({"created_at": day_ago, "updated_at": day_ago})  # as if it ran yesterday
     again = client.submit(body, headers=key)
@@ -262,11 +274,12 @@ def test_cancel_while_running_stops_polling_and_notifies(client, bucket, stack):
     wait_for(lambda: client.sim_calls(job.prompt, "poll"), what="a first poll")
     resp = client.cancel(job.id)
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    polls_at_cancel = len(client.sim_calls(job.prompt, "poll"))
     settle(client, bucket, stack, job, "cancelled", "cancelled")
-    time.sleep(2.5)  # a poll already queued is dropped, none is added
-    polls = len(client.sim_calls(job.prompt, "poll"))
-    time.sleep(2.5)
-    assert len(client.sim_calls(job.prompt, "poll")) == polls
+    # The poll queued before the cancel has run (and queued no other): polling is over, with at
+    # most the one poll that was already under way when the cancel came.
+    drained(stack, "veo-poll", job.id)
+    assert len(client.sim_calls(job.prompt, "poll")) - polls_at_cancel <= 1
 
 
 def test_a_provider_success_after_cancel_is_recorded_not_delivered(client, bucket, stack, jobs):
@@ -291,7 +304,8 @@ def test_cancel_while_downloading_leaves_no_video(client, bucket, stack):
         client.wait(job.id, {"downloading"})
         assert client.cancel(job.id).status_code == 200
     settle(client, bucket, stack, job, "cancelled", "cancelled")
-    time.sleep(1)  # the queued finalize runs now, and stores nothing
+    drained(stack, "veo-finalize", job.id)  # the queued finalize has run: it downloaded and stored nothing
+    assert client.sim_calls(job.prompt, "download") == []
     assert stored_objects(bucket, job.id) == set()
 
 
@@ -347,9 +361,9 @@ def test_a_job_whose_chain_is_lost_ends_at_the_first_sweep_past_its_deadline(cli
 
 
 def _past(iso: str) -> bool:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc) > datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return datetime.now(UTC) > datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def test_a_sweep_that_restarts_a_live_chain_changes_nothing_but_the_chain(client, bucket, stack):
@@ -371,7 +385,8 @@ def test_a_function_killed_between_two_steps_resumes_from_the_queue(client, buck
     client.wait(job.id, {"running"})
     stack.kill_function("poll_job")
     try:
-        time.sleep(2)  # polls fail (connection refused) and are retried
+        # A poll is refused (connection refused) and the queue tries it again.
+        wait_for(lambda: any(t.dispatch_count >= 2 for t in job_tasks(stack, "veo-poll", job.id)), what="a poll retried")
         assert client.job(job.id)["status"] == "running"
     finally:
         stack.restart_function("poll_job")
@@ -385,13 +400,13 @@ def test_a_finalize_killed_mid_stream_leaves_no_partial_object_and_the_retry_com
     stack.kill_function("finalize_job")
     try:
         assert client.job(job.id)["status"] == "downloading"
-        assert not [n for n in stored_objects(bucket, job.id) if n.startswith("videos/")]
+        assert stored_objects(bucket, job.id) == set()
     finally:
         stack.restart_function("finalize_job")
     final = settle(client, bucket, stack, job, "succeeded")
     served = client.sim_operation(job.prompt)["outputs"][0]
     assert (final["outputs"][0]["sha256"], final["outputs"][0]["size"]) == (served["sha256"], served["size"])
-    assert len(client.sim_calls(job.prompt, "download")) >= 2  # the killed attempt and the retry
+    assert len(client.sim_calls(job.prompt, "download")) == 2  # the killed attempt and the retry
 
 
 def test_storage_failing_mid_upload_is_retried_and_stores_the_video_once(client, bucket, stack):
@@ -422,7 +437,8 @@ def test_a_provider_down_at_submission_keeps_the_job_accepted_until_it_is_back(c
     stack.kill_function("simulator")
     try:
         job = start(client)
-        time.sleep(2)  # submissions fail (connection refused) and are retried
+        # A submission is refused (connection refused) and the queue tries it again.
+        wait_for(lambda: any(t.dispatch_count >= 2 for t in job_tasks(stack, SUBMIT_QUEUE, job.id)), what="a submission retried")
         assert client.job(job.id)["status"] == "accepted"
     finally:
         stack.restart_function("simulator")

@@ -3,7 +3,7 @@ Vertex without storageUri (videos inline as base64), wrong credentials, a lost g
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -11,13 +11,13 @@ from google.cloud import firestore
 
 from veorelay.config import ProviderSettings
 from veorelay.core.errors import PermanentError
+from veorelay.core.request import GenerationRequest
+from veorelay.gcp.sink import store_video
 from veorelay.providers.base import ProviderEnv
 from veorelay.providers.gemini import Gemini
 from veorelay.providers.vertex import Vertex
-from veorelay.core.request import GenerationRequest
-from veorelay.gcp.sink import store_video
 
-from .helpers import Client, unique_prompt
+from .helpers import unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, eventually, provider_calls
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_a_genaipro_submission_whose_answer_was_lost_is_found_not_paid_again(sta
     assert sent.status_code == 200
     sent.close()  # the answer is lost
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     job_id = hashlib.sha256(prompt.encode()).hexdigest()[:32]
     db = firestore.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"])
     db.collection("jobs").document(job_id).create({

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from veorelay.core.api_keys import AuthConfigError, hash_key, parse_api_keys
-from veorelay.edges.auth import ANONYMOUS_CLIENT, authenticate
 from veorelay.config import ConfigError, Settings
+from veorelay.core.api_keys import AuthConfigError, hash_key, parse_api_keys
 from veorelay.core.errors import ApiError
+from veorelay.edges.auth import ANONYMOUS_CLIENT, authenticate
 
 KEYS = {"acme": (hash_key("acme-key-1"), hash_key("acme-key-2")), "globex": (hash_key("globex-key"),)}
 

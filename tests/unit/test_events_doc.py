@@ -1,6 +1,6 @@
 """The webhook verifiers in docs/EVENTS.md are meant to be copied: run them as written."""
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ def snippet(name: str) -> dict:
 
 
 def signed_event(secrets, sent_at=None):
-    now = sent_at or datetime.now(timezone.utc)
+    now = sent_at or datetime.now(UTC)
     body = event_body("job.succeeded", {"id": "j1", "status": "succeeded"}, now)
     return body.encode(), signed_headers(secrets, webhook_id("j1", "job.succeeded"), body, now)
 
@@ -42,7 +42,7 @@ def test_the_plain_hmac_verifier_refuses_tampering_other_secrets_and_replays():
         verify(NEW, headers, body.replace(b"succeeded", b"failed"))
     with pytest.raises(ValueError, match="no valid signature"):
         verify(OLD, headers, body)
-    stale_body, stale = signed_event([NEW], datetime.now(timezone.utc) - timedelta(minutes=10))
+    stale_body, stale = signed_event([NEW], datetime.now(UTC) - timedelta(minutes=10))
     with pytest.raises(ValueError, match="too old"):
         verify(NEW, stale, stale_body)
 

@@ -1,7 +1,7 @@
-from veorelay.providers import google_ops
-from veorelay.providers.litellm_gemini import LiteLLMGemini
 from veorelay.config import ProviderSettings
 from veorelay.core.request import parse_request
+from veorelay.providers import google_ops
+from veorelay.providers.litellm_gemini import LiteLLMGemini
 
 ADAPTER = LiteLLMGemini(ProviderSettings("litellm-gemini", "https://api.thucchien.ai", "k"), session=None)
 NAME = "models/veo-3.0-generate-preview/operations/idrk08ltkg0a"

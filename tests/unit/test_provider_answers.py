@@ -1,7 +1,7 @@
 """Each dialect's answers, as its document shows them, read into one progress vocabulary."""
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -114,7 +114,7 @@ def test_genaipro_events():
 
 
 def stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Histories:
@@ -159,6 +159,18 @@ def test_genaipro_finds_its_generation_by_prompt_and_time():
     progress = provider.check({"submitted_at": t, "prompt": "mine", "count": 2})
     assert progress.state == "succeeded" and sorted(o.url for o in progress.outputs) == ["https://x/1", "https://x/2"]
     assert session.pages == [1, 2]  # stopped once the entries were older than the submit
+
+
+def test_genaipro_builds_the_handle_its_histories_lookup_takes():
+    from veorelay.core.request import parse_request
+
+    t = 1_800_000_000.0
+    rows = [{"id": "m1", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/1"], "created_at": stamp(t + 2)}]
+    provider, _ = adapter(rows)
+    handle = provider.stream_handle(parse_request({"prompt": "mine", "sample_count": 2}), t)
+    assert handle == {"submitted_at": t, "prompt": "mine", "count": 2}  # JSON: stored on the job as is
+    assert [row["id"] for row in provider.find(handle)] == ["m1"]
+    assert provider.find(provider.stream_handle(parse_request({"prompt": "other"}), t)) == []
 
 
 def test_genaipro_history_states():
@@ -218,14 +230,14 @@ class Recorder:
 ])
 def test_vertex_token_and_storage_uri(extras, token, storage):
     from veorelay.config import ProviderSettings
-    from veorelay.providers.base import ProviderEnv
     from veorelay.core.request import parse_request
+    from veorelay.providers.base import ProviderEnv
 
     session = Recorder()
     adapter = vertex.Vertex(ProviderSettings("vertex", "https://us-central1-aiplatform.googleapis.com", "api-key", extras), session,
                             ProviderEnv(bucket="veo-bucket", project="proj", location="us-central1"))
     handle = adapter.submit("J1", parse_request({"prompt": "p", "generate_audio": True}))
-    method, url, kwargs = session.calls[0]
+    _method, url, kwargs = session.calls[0]
     assert url == "https://us-central1-aiplatform.googleapis.com/v1/projects/proj/locations/us-central1/publishers/google/models/veo-3.0-generate-001:predictLongRunning"
     assert kwargs["headers"]["Authorization"] == f"Bearer {token}"
     assert kwargs["json"]["parameters"].get("storageUri") == storage and kwargs["json"]["parameters"]["generateAudio"] is True

@@ -1,11 +1,10 @@
 """Credentials never leave in logs or job errors, even when someone quotes them back to us."""
 import json
 
-from veorelay.gcp import logs
-
-from veorelay.core import redaction
 from veorelay.config import Settings
+from veorelay.core import redaction
 from veorelay.core.errors import JobError
+from veorelay.gcp import logs
 
 
 def test_known_secrets_and_credential_parameters_are_scrubbed():

@@ -53,4 +53,4 @@ def test_bad_fields_are_named_in_a_400(body, field, words):
 @pytest.mark.parametrize("body", [None, [], "prompt", 3])
 def test_body_must_be_an_object(body):
     err = refusal(body)
-    assert err.status == 400 and err.field is None
+    assert (err.status, err.code, err.field) == (400, "invalid_request", None)

@@ -58,8 +58,7 @@ def test_leaving_early_stops_the_reader():
 
     def source():
         try:
-            for i in range(10_000):
-                yield i
+            yield from range(10_000)
         finally:
             stopped.set()
 

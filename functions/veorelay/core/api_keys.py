@@ -13,6 +13,11 @@ class AuthConfigError(ValueError):
     """VEO_API_KEYS is malformed. The message never quotes a value."""
 
 
+def is_client_id(value: str) -> bool:
+    """1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    return bool(_CLIENT_ID.match(value))
+
+
 def hash_key(key: str) -> str:
     """What VEO_API_KEYS stores for a key: `printf %s "$KEY" | sha256sum`."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -31,7 +36,7 @@ def parse_api_keys(raw: str | None) -> dict[str, tuple[str, ...]]:
     keys: dict[str, tuple[str, ...]] = {}
     seen: set[str] = set()
     for client, hashes in table.items():
-        if not isinstance(client, str) or not _CLIENT_ID.match(client):
+        if not isinstance(client, str) or not is_client_id(client):
             raise AuthConfigError("VEO_API_KEYS: client ids are 1-64 letters, digits, '.', '_' or '-'")
         hashes = [hashes] if isinstance(hashes, str) else hashes
         if not isinstance(hashes, list) or not hashes or not all(isinstance(h, str) and _SHA256_HEX.match(h) for h in hashes):

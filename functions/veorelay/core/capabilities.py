@@ -2,10 +2,10 @@
 stored or paid for: a refusal is a 400 `unsupported_option` naming the field at fault."""
 from __future__ import annotations
 
-from veorelay.core.errors import ApiError, ErrorCode
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
 
 
@@ -55,6 +55,13 @@ def check_request(caps: Capabilities, req: GenerationRequest) -> str:
     for first, second in caps.exclusive:
         if first in asked and second in asked:
             raise unsupported(second, f"this provider cannot combine {first} with {second}")
+    _check_values(caps, req)
+    _check_images(caps, req)
+    return resolve_model(caps, req)
+
+
+def _check_values(caps: Capabilities, req: GenerationRequest) -> None:
+    """Aspect ratio, duration, resolution and sample count within what the provider offers."""
     if req.aspect_ratio is not None and req.aspect_ratio not in caps.aspect_ratios:
         raise unsupported("aspect_ratio", f"aspect_ratio must be one of {', '.join(caps.aspect_ratios)}")
     if req.duration_seconds is not None and req.duration_seconds not in caps.durations:
@@ -63,16 +70,19 @@ def check_request(caps: Capabilities, req: GenerationRequest) -> str:
         raise unsupported("resolution", f"resolution must be one of {', '.join(caps.resolutions)}")
     if req.sample_count is not None and req.sample_count > caps.max_samples:
         raise unsupported("sample_count", f"sample_count must be at most {caps.max_samples} on this provider")
+
+
+def _check_images(caps: Capabilities, req: GenerationRequest) -> None:
+    """Reference images (how many, which types) and every image's declared type."""
     refs = req.reference_images or []
     if len(refs) > caps.max_reference_images:
         raise unsupported("reference_images", f"this provider takes at most {caps.max_reference_images} reference images")
     for i, ref in enumerate(refs):
         if ref.type not in caps.reference_types:
             raise unsupported(f"reference_images.{i}.type", f"reference image type must be one of {', '.join(caps.reference_types)}")
-    for field, image in req.images():
+    for name, image in req.images():
         if image.mime_type is not None and image.mime_type not in caps.image_types:
-            raise unsupported(f"{field}.mime_type", f"images must be one of {', '.join(caps.image_types)}")
-    return resolve_model(caps, req)
+            raise unsupported(f"{name}.mime_type", f"images must be one of {', '.join(caps.image_types)}")
 
 
 def resolve_model(caps: Capabilities, req: GenerationRequest) -> str:

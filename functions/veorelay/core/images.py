@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Literal
+
+ImageMime = Literal["image/png", "image/jpeg", "image/webp"]
 
 INPUTS_PREFIX = "inputs"
-IMAGE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+IMAGE_EXTENSIONS: dict[ImageMime, str] = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-def sniff(data: bytes) -> str | None:
+def sniff(data: bytes) -> ImageMime | None:
     """The image type the bytes say (not what the client declared), or None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"

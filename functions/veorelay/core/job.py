@@ -2,6 +2,7 @@
 between them. Pure, no I/O."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -58,7 +59,12 @@ class Progress(TypedDict):
 
 class Webhook(TypedDict):
     url: str | None  # where events are POSTed (None: the job sends none)
-    events: list[str] | None  # the event types asked for (None: core.events.DEFAULT_EVENTS)
+    events: Sequence[str] | None  # the event types asked for (None: core.events.DEFAULT_EVENTS)
+
+
+def webhook_of(job: Job) -> Webhook:
+    """The job's webhook settings; a record without any has no webhook (url None)."""
+    return job.get("webhook") or Webhook(url=None, events=None)
 
 
 class Lease(TypedDict):

@@ -18,10 +18,11 @@ wide spreads affordable.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Mapping
 
 # The grid: bin i covers [EDGES[i], EDGES[i+1]). 0.5 s to 4 h in 5 % steps (~200 bins):
 # fine enough for seconds-long test jobs and for Veo's minutes.
@@ -70,13 +71,13 @@ class Durations:
     mass: tuple[float, ...]
 
     @classmethod
-    def from_prior(cls, prior: Prior) -> "Durations":
+    def from_prior(cls, prior: Prior) -> Durations:
         dist = NormalDist(math.log(prior.median_s), prior.sigma)
         cdf = [dist.cdf(math.log(e)) for e in EDGES]
         cdf[0], cdf[-1] = 0.0, 1.0  # whatever the lognormal puts outside the grid lands in the end bins
-        return cls(tuple(prior.weight * (hi - lo) for lo, hi in zip(cdf, cdf[1:])))
+        return cls(tuple(prior.weight * (hi - lo) for lo, hi in itertools.pairwise(cdf)))
 
-    def plus(self, learned: Mapping[int, float]) -> "Durations":
+    def plus(self, learned: Mapping[int, float]) -> Durations:
         mass = list(self.mass)
         for i, w in learned.items():
             if 0 <= i < BINS and w > 0:
@@ -148,7 +149,7 @@ class _Table:
         i = bisect.bisect_right(EDGES, t) - 1
         return self.intS[i] + (t - EDGES[i]) * (self.S[i] + self.survival(t)) / 2
 
-    def at_A(self, a: float) -> float:
+    def at_A(self, a: float) -> float:  # noqa: N802 (A(t) as in the module's formulas)
         """The time t with A(t) = a (inf when a is beyond the distribution's end)."""
         if a <= 0:
             return EDGES[0]
@@ -258,7 +259,8 @@ def _refine(table: _Table, times: list[float], weight: float, min_gap_s: float, 
                 continue
             alive_before = table.survival(prev)
 
-            def local(t: float) -> float:
+            # Bound now: local() is only called in this iteration, the defaults make that plain.
+            def local(t: float, nxt: float | None = nxt, alive_before: float = alive_before) -> float:
                 after = 1 + weight * (nxt - t) if nxt is not None else 1.0
                 return table.survival(t) * after + weight * t * alive_before
 

@@ -6,8 +6,9 @@ they appear, and query parameters that conventionally carry credentials are mask
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 from veorelay.core.errors import JobError
 

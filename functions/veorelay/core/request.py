@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from veorelay.core.errors import ApiError, ErrorCode
 
@@ -20,7 +20,7 @@ IMAGE_SOURCES = ("base64", "gcs_uri", "url", "upload")
 class ImageInput(BaseModel):
     """One input image: inline `base64` with its `mime_type`, a `gs://` object, an https `url`,
     or (multipart/form-data) the name of an uploaded part. veo-relay copies it into its bucket
-    when the job is accepted, so a stored job holds only {gcs_uri, mime_type} (images.py)."""
+    when the job is accepted, so a stored job holds only {gcs_uri, mime_type} (steps/images.py)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -31,7 +31,7 @@ class ImageInput(BaseModel):
     upload: str | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ImageInput":
+    def _one_source(self) -> ImageInput:
         given = [name for name in IMAGE_SOURCES if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(IMAGE_SOURCES)}")
@@ -71,7 +71,8 @@ class GenerationRequest(BaseModel):
     reference_images: list[ReferenceImage] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
     webhook_url: str | None = Field(default=None, max_length=2048)
     # Which events the webhook receives (default: all but job.progress). Kept in step with core.events.EVENT_TYPES.
-    webhook_events: list[Literal["job.running", "job.progress", "job.succeeded", "job.failed", "job.cancelled"]] | None = Field(default=None, min_length=1, max_length=5)
+    webhook_events: list[Literal["job.running", "job.progress", "job.succeeded", "job.failed", "job.cancelled"]] | None = Field(
+        default=None, min_length=1, max_length=5)
     metadata: dict[str, Any] | None = None
     # The job fails with deadline_exceeded if it has not ended by then (default VEO_JOB_DEADLINE_SECONDS).
     deadline_seconds: int | None = Field(default=None, ge=10, le=MAX_DEADLINE_SECONDS)
@@ -92,7 +93,7 @@ class GenerationRequest(BaseModel):
 
     @field_validator("webhook_events")
     @classmethod
-    def _events_need_a_webhook(cls, value: list[str] | None, info) -> list[str] | None:
+    def _events_need_a_webhook(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         if value is not None and not info.data.get("webhook_url"):
             raise ValueError("webhook_events needs a webhook_url")
         return list(dict.fromkeys(value)) if value is not None else None
@@ -112,7 +113,8 @@ class GenerationRequest(BaseModel):
 
     def options(self) -> set[str]:
         """The optional fields the client actually set (what a provider must be able to honour)."""
-        return {name for name in self.model_fields_set if name not in {"prompt", "provider", "webhook_url", "webhook_events", "metadata", "deadline_seconds"}}
+        not_options = {"prompt", "provider", "webhook_url", "webhook_events", "metadata", "deadline_seconds"}
+        return {name for name in self.model_fields_set if name not in not_options}
 
 
 def parse_request(body: Any) -> GenerationRequest:

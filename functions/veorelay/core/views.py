@@ -5,18 +5,19 @@ from datetime import datetime
 from typing import Any
 
 from veorelay.core.events import DEFAULT_EVENTS
+from veorelay.core.job import Job, webhook_of
 
 PUBLIC_FIELDS = ("id", "status", "provider", "model", "request", "metadata", "progress", "outputs", "error")
 
 
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
+def job_view(job: Job) -> dict[str, Any]:
     view = {key: _jsonable(job.get(key)) for key in PUBLIC_FIELDS}
     view["created_at"] = _jsonable(job.get("created_at"))
     view["updated_at"] = _jsonable(job.get("updated_at"))
     view["deadline_at"] = _jsonable(job.get("deadline_at"))
     view["timestamps"] = _jsonable(job.get("timestamps") or {})
     view["outputs"] = view["outputs"] or []
-    webhook = job.get("webhook") or {}
+    webhook = webhook_of(job)
     view["webhook"] = {
         "url": webhook.get("url"),
         "events": list(webhook.get("events") or DEFAULT_EVENTS) if webhook.get("url") else [],

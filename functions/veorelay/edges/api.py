@@ -8,16 +8,16 @@ from typing import Any
 
 import flask
 
-from veorelay.gcp import logs
-from veorelay.edges.auth import authenticate
-from veorelay.runtime import Runtime
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.edges.body import parse_json_body
+from veorelay.core.job import Job
+from veorelay.core.views import job_view
+from veorelay.edges.auth import authenticate
+from veorelay.edges.body import parse_json_body, parse_multipart
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.steps.accept import create_job
 from veorelay.steps.cancel import cancel_job
 from veorelay.steps.deliver import redeliver
-from veorelay.edges.body import parse_multipart
-from veorelay.steps.accept import create_job
-from veorelay.core.views import job_view
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
@@ -56,7 +56,7 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters", "Idempotency-Key")
-        if request.mimetype == "multipart/form-data":  # a job with image files (images.py)
+        if request.mimetype == "multipart/form-data":  # a job with image files (edges/body.py)
             body, uploads = parse_multipart(request)
         else:
             body, uploads = _json_body(request), None
@@ -64,7 +64,8 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
         return (202 if created else 200), job_view(job)
     if path == "/providers":
         _allow(request, "GET")
-        return 200, {"providers": {name: p.capabilities.to_dict() for name, p in rt.providers.items()}, "default": rt.settings.default_provider}
+        providers = {name: p.capabilities.to_dict() for name, p in rt.providers.items()}
+        return 200, {"providers": providers, "default": rt.settings.default_provider}
     match = _REDELIVER_PATH.match(path)
     if match:
         _allow(request, "POST")
@@ -81,7 +82,7 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
     raise ApiError(404, ErrorCode.NOT_FOUND, f"no such endpoint: {request.method} {path}")
 
 
-def _load(rt: Runtime, job_id: str, client_id: str) -> dict[str, Any]:
+def _load(rt: Runtime, job_id: str, client_id: str) -> Job:
     job = rt.store.get(job_id) if _JOB_ID.match(job_id) else None
     # Another client's job is answered exactly like a job that does not exist.
     if job is None or job.get("client_id") != client_id:

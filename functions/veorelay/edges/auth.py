@@ -9,7 +9,7 @@ Without VEO_API_KEYS every request is refused, unless VEO_AUTH_DISABLED says so 
 from __future__ import annotations
 
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 from veorelay.core.api_keys import hash_key
 from veorelay.core.errors import ApiError, ErrorCode

@@ -1,7 +1,7 @@
 """The raw JSON body of a request, checked before anything is parsed further, stored or paid
 for. Every refusal is an ApiError with the documented status (docs/RELIABILITY.md, "Bad
 input"): 413 too large, 400 anything that is not one plain JSON document. (Images are
-judged by their bytes in images.py.)
+judged by their bytes in steps/images.py.)
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import flask
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from veorelay.core.errors import ApiError, ErrorCode
@@ -55,6 +56,14 @@ def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
     file parts. An image field may name a part ({"upload": "<part>"}); parts named `image`,
     `last_frame` and (repeated) `reference_images` fill those fields when the JSON leaves them out.
     Returns (body, uploads); every upload must be used (ingest_images checks)."""
+    body, files = _job_part(request)
+    uploads = _uploads(files)
+    _point_fields_at_uploads(body, uploads)
+    return body, uploads
+
+
+def _job_part(request: flask.Request) -> tuple[dict[str, Any], MultiDict[str, FileStorage]]:
+    """The job's JSON object (the `request` part) and the file parts, within the size limit."""
     if (request.content_length or 0) > MAX_MULTIPART_BYTES:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes")
     request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
@@ -75,7 +84,11 @@ def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part is not valid JSON", "request") from None
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "the `request` part must be a JSON object", "request")
+    return body, files
 
+
+def _uploads(files: MultiDict[str, FileStorage]) -> dict[str, bytes]:
+    """Every file part but `request`, by name; repeated `reference_images` parts numbered."""
     uploads: dict[str, bytes] = {}
     for part, storage_file in files.items(multi=True):
         if part == "request":
@@ -88,10 +101,14 @@ def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
         elif part in uploads:
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"uploaded part {part!r} is given twice", part)
         uploads[part] = data
+    return uploads
+
+
+def _point_fields_at_uploads(body: dict[str, Any], uploads: dict[str, bytes]) -> None:
+    """Parts named after an image field fill that field when the JSON leaves it out."""
     for field in ("image", "last_frame"):
         if field in uploads and field not in body:
             body[field] = {"upload": field}
     refs = sorted((k for k in uploads if k.startswith("reference_images[")), key=lambda k: int(k[17:-1]))
     if refs and "reference_images" not in body:
         body["reference_images"] = [{"image": {"upload": k}, "type": "asset"} for k in refs]
-    return body, uploads

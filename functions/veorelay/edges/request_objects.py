@@ -15,12 +15,12 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from veorelay.gcp import logs
-from veorelay.edges.api import MAX_JSON_BODY_BYTES
-from veorelay.runtime import Runtime
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.steps.accept import create_job
 from veorelay.core.views import job_view
+from veorelay.edges.api import MAX_JSON_BODY_BYTES
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
+from veorelay.steps.accept import create_job
 
 REQUESTS_PREFIX = "requests/"
 RESULT_SUFFIX = ".result.json"
@@ -58,7 +58,8 @@ def on_object_finalized(rt: Runtime, event_id: str, data: dict[str, Any]) -> dic
         logs.info("request object refused", object=name, code=exc.code, field=exc.field)
         result = {"request": source, "job": None, **exc.body()}
     except TransientError as exc:
-        logs.warning("request object not handled yet; Eventarc will deliver it again", object=name, code=exc.code, error_message=exc.message)
+        logs.warning("request object not handled yet; Eventarc will deliver it again",
+                     object=name, code=exc.code, error_message=exc.message)
         raise
     try:
         _write_result(rt, name, int(generation), result)

@@ -3,14 +3,15 @@ queue what to do (2xx: done or permanently failed; 5xx: retry later)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import flask
 
+from veorelay.core.errors import TransientError
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
-from veorelay.core.errors import TransientError
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -32,7 +33,9 @@ def run_task(request: flask.Request, rt: Runtime, step: Step) -> flask.Response:
         # In the cloud IAM already refuses non-Tasks callers; this also holds locally.
         return _answer(403, "forbidden", "this function is invoked by Cloud Tasks only")
     payload = request.get_json(silent=True)
-    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        payload = {}  # no job_id either: dropped below
+    job_id = payload.get("job_id")
     if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
         logs.error("malformed task dropped", queue=queue, task=request.headers.get("X-CloudTasks-TaskName"))
         return _answer(200, "dropped", "malformed task")  # retrying cannot fix it

@@ -8,7 +8,7 @@ the next. A resumable upload only ever goes back to the start of the block it la
 from __future__ import annotations
 
 import io
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class ChunkStream:
@@ -41,7 +41,7 @@ class ChunkStream:
         return target
 
     def read(self, size: int = -1) -> bytes:
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         want = size if size is not None and size >= 0 else float("inf")
         got = 0
         if self._replay:
@@ -55,10 +55,10 @@ class ChunkStream:
                 if chunk is None:
                     break
                 self._leftover = memoryview(chunk)
-            piece = self._leftover[: int(min(want - got, len(self._leftover)))]
-            self._leftover = self._leftover[len(piece):]
-            parts.append(piece)
-            got += len(piece)
+            view = self._leftover[: int(min(want - got, len(self._leftover)))]
+            self._leftover = self._leftover[len(view):]
+            parts.append(view)
+            got += len(view)
         block = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
         self._pos += len(block)
         if block:  # an empty read at the end must not forget the last block

@@ -19,7 +19,8 @@ class BucketInputs:
         if name_of_bucket != self._bucket.name or not name.startswith(INPUTS_PREFIX + "/"):
             raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's image is not one veo-relay stored")
         try:
-            return self._bucket.blob(name).download_as_bytes()
+            data: bytes = self._bucket.blob(name).download_as_bytes()
+            return data
         except gexc.NotFound:
             raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's input image is gone from the bucket") from None
         except gexc.GoogleAPIError as exc:

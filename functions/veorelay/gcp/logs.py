@@ -10,9 +10,10 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from veorelay.core.redaction import redact_text
 
@@ -27,7 +28,7 @@ class _JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "severity": record.levelname,
             "message": record.getMessage(),
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
         }
         job_id = getattr(record, "job_id", None) or _job_id.get()
         if job_id:

@@ -14,14 +14,15 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.cloud import firestore
 
-from veorelay.gcp import logs
-from veorelay.core import poll_plan as ps
 from veorelay.config import PollSettings
+from veorelay.core import poll_plan as ps
+from veorelay.gcp import logs
 
 COLLECTION = "poll_stats"
 SHARDS = 8
@@ -54,7 +55,7 @@ class DurationStats:
         self._poll = poll
         self._horizon_s = horizon_s
         self._clock = clock
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: datetime.now(UTC))
         self._cache: dict[tuple[str, str], tuple[float, ps.Durations, ps.Plan]] = {}
         self._lock = threading.Lock()
 
@@ -69,7 +70,7 @@ class DurationStats:
             return hit[1], hit[2]
         try:
             learned = self._learned(provider, model)
-        except Exception as exc:  # noqa: BLE001 - without its statistics the schedule still works
+        except Exception as exc:
             logs.warning("learned generation times unavailable; planning from the prior", error=type(exc).__name__)
             learned = {}
         durations = self.prior(model).plus(learned)

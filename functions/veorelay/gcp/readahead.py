@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator, TypeVar
+from collections.abc import Iterator
+from typing import TypeVar
 
 T = TypeVar("T")
-_END = object()
+
+
+class _End:
+    """The source is exhausted."""
+
+
+_END = _End()
 
 
 class ReadAhead(Iterator[T]):
@@ -24,11 +31,11 @@ class ReadAhead(Iterator[T]):
 
     def __init__(self, source: Iterator[T], depth: int):
         self._source = source
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._queue: queue.Queue[T | _Raised | _End] = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pump, name="readahead", daemon=True)
 
-    def __enter__(self) -> "ReadAhead[T]":
+    def __enter__(self) -> ReadAhead[T]:
         self._thread.start()
         return self
 
@@ -45,12 +52,12 @@ class ReadAhead(Iterator[T]):
         # Still inside source's next() (a stalled download): closing the source ends it; the
         # thread is a daemon and, the stop flag set, hands nothing further to anyone.
 
-    def __iter__(self) -> "ReadAhead[T]":
+    def __iter__(self) -> ReadAhead[T]:
         return self
 
     def __next__(self) -> T:
         item = self._queue.get()
-        if item is _END:
+        if isinstance(item, _End):
             self._queue.put(_END)  # stay exhausted
             raise StopIteration
         if isinstance(item, _Raised):
@@ -63,14 +70,14 @@ class ReadAhead(Iterator[T]):
                 if not self._put(item):
                     return
             self._put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+        except BaseException as exc:
             self._put(_Raised(exc))
         finally:
             close = getattr(self._source, "close", None)
             if close is not None:  # a generator left early runs its cleanup now, not at GC
                 close()
 
-    def _put(self, item: object) -> bool:
+    def _put(self, item: T | _Raised | _End) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.cloud import storage
 
-from veorelay.gcp import logs
 from veorelay.config import Settings
+from veorelay.gcp import logs
 
 _LOCAL_SIGNER = "veo-relay-local@localhost.invalid"
 _lock = threading.Lock()
@@ -28,7 +28,7 @@ def with_signed_urls(view: dict[str, Any], bucket: storage.Bucket, settings: Set
     back: the receiver still learns the job's outcome and the gs:// URI.
     """
     ttl = timedelta(seconds=settings.webhooks.signed_url_ttl_s)
-    expires_at = (datetime.now(timezone.utc) + ttl).replace(microsecond=0)
+    expires_at = (datetime.now(UTC) + ttl).replace(microsecond=0)
     outputs = []
     for output in view.get("outputs") or []:
         url = None
@@ -36,25 +36,29 @@ def with_signed_urls(view: dict[str, Any], bucket: storage.Bucket, settings: Set
         if name:
             try:
                 url = sign(bucket, name, ttl, settings)
-            except Exception as exc:  # noqa: BLE001 - any signing failure degrades the same way
+            except Exception as exc:
                 logs.error("signing an output URL failed", object=name, error=type(exc).__name__)
-        outputs.append({**output, "signed_url": url, "signed_url_expires_at": expires_at.isoformat().replace("+00:00", "Z") if url else None})
+        expires = expires_at.isoformat().replace("+00:00", "Z") if url else None
+        outputs.append({**output, "signed_url": url, "signed_url_expires_at": expires})
     return {**view, "outputs": outputs}
 
 
 def sign(bucket: storage.Bucket, name: str, ttl: timedelta, settings: Settings) -> str:
     blob = bucket.blob(name)
+    url: str
     if settings.storage_emulator_host:
-        return blob.generate_signed_url(
+        url = blob.generate_signed_url(
             version="v4", expiration=ttl, method="GET",
             credentials=_local_credentials(), api_access_endpoint=settings.storage_emulator_host,
         )
+        return url
     credentials = _cloud_credentials()
-    return blob.generate_signed_url(
+    url = blob.generate_signed_url(
         version="v4", expiration=ttl, method="GET",
         service_account_email=settings.webhooks.signing_service_account or credentials.service_account_email,
         access_token=credentials.token,
     )
+    return url
 
 
 def _cloud_credentials():

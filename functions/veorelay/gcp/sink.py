@@ -9,16 +9,18 @@ moved with a create-only rewrite: adopt_object.)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 import urllib3
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from veorelay.core.download import Download
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
-from veorelay.providers.base import Download
+from veorelay.gcp import logs
 from veorelay.gcp.chunk_stream import ChunkStream
 from veorelay.gcp.readahead import ReadAhead
 
@@ -69,7 +71,10 @@ def store_video(
             blob.upload_from_file(ChunkStream(chunks), rewind=False, size=download.content_length,
                                   content_type=VIDEO_CONTENT_TYPE, if_generation_match=0)
     except gexc.PreconditionFailed:
-        return _stored_earlier(bucket, final_name, chunk_bytes)
+        earlier = stored_video(bucket, final_name, chunk_bytes)
+        if earlier is None:
+            raise TransientError(ErrorCode.INTERNAL, f"{final_name} was reported to exist, then not found") from None
+        return earlier
     except (TransientError, PermanentError):
         raise
     except (gexc.GoogleAPIError, requests.exceptions.RequestException, ValueError, OSError) as exc:
@@ -90,14 +95,14 @@ def _with_sha256(bucket: storage.Bucket, blob: storage.Blob, name: str, sha256: 
     return StoredObject(f"gs://{bucket.name}/{name}", name, blob.size, sha256, VIDEO_CONTENT_TYPE)
 
 
-def _stored_earlier(bucket: storage.Bucket, name: str, chunk_bytes: int) -> StoredObject:
-    """The final object exists: another attempt stored it first, and only a verified download
-    can create it, so keep it. Should that attempt have died before recording the sha256
-    (rare), read the object back once to compute it."""
+def stored_video(bucket: storage.Bucket, name: str, chunk_bytes: int) -> StoredObject | None:
+    """The video an earlier attempt stored at `name`, or None. Only a verified download can
+    create it, so it is kept. Should that attempt have died before recording the sha256
+    (rare), the object is read back once to compute it: the provider is not asked again."""
     try:
         blob = bucket.get_blob(name)
         if blob is None:
-            raise TransientError(ErrorCode.INTERNAL, f"{name} was reported to exist, then not found")
+            return None
         sha256 = (blob.metadata or {}).get("sha256")
         if sha256:
             return StoredObject(f"gs://{bucket.name}/{name}", name, blob.size, sha256, VIDEO_CONTENT_TYPE)
@@ -110,11 +115,11 @@ def _stored_earlier(bucket: storage.Bucket, name: str, chunk_bytes: int) -> Stor
     return _with_sha256(bucket, blob, name, digest.hexdigest())
 
 
-def _verified_chunks(download: Download, digest: "hashlib._Hash") -> Iterator[bytes]:
+def _verified_chunks(download: Download, digest: hashlib._Hash) -> Iterator[bytes]:
     """The download's bytes, hashed into `digest`; refuses anything that does not start like
-    an MP4, and raises at the end (before the caller can finish the upload) unless every
-    byte the Content-Length promised arrived."""
-    head = b""
+    an MP4, and raises before the caller can finish the upload unless the bytes are exactly
+    the ones the Content-Length promised (no fewer: at the end; no more: at once)."""
+    head: bytes | None = b""  # the first bytes, until they show an MP4 header; then None
     size = 0
     try:
         source = download.iter_bytes(_READ_CHUNK)
@@ -126,8 +131,14 @@ def _verified_chunks(download: Download, digest: "hashlib._Hash") -> Iterator[by
                 if len(head) < 12:
                     continue
                 if not is_mp4_head(head):
-                    raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the download is not an MP4 (no ftyp box)", head[:64].decode("latin-1"))
+                    raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the download is not an MP4 (no ftyp box)",
+                                         head[:64].decode("latin-1"))
                 chunk, head = head, None
+            if download.content_length is not None and size + len(chunk) > download.content_length:
+                # The upload reads no further than the Content-Length and GCS then creates the
+                # object: bytes past it must stop the copy before they are handed on (or hashed).
+                raise TransientError(ErrorCode.DOWNLOAD_INVALID,
+                                     f"the download is longer than the {download.content_length} bytes it announced")
             digest.update(chunk)
             size += len(chunk)
             yield chunk
@@ -139,27 +150,31 @@ def _verified_chunks(download: Download, digest: "hashlib._Hash") -> Iterator[by
         raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"the download ended after {size} of {download.content_length} bytes")
 
 
-def _promote(bucket: storage.Bucket, tmp: storage.Blob, final_name: str, metadata: dict[str, str]) -> storage.Blob:
-    """Copy tmp → final (server side, create-only), then drop tmp.
+def _move_into_place(bucket: storage.Bucket, source: storage.Blob, final_name: str, metadata: dict[str, str]) -> storage.Blob:
+    """Copy the provider's object to `final_name` (server side, create-only), then delete it.
 
     If the final object already exists a previous attempt got there first: keep it, it was
     verified the same way.
     """
-    final = bucket.blob(final_name)
+    final: storage.Blob = bucket.blob(final_name)
     final.metadata = metadata
     final.content_type = VIDEO_CONTENT_TYPE
     try:
-        token, _, _ = final.rewrite(tmp, if_generation_match=0)
+        token, _, _ = final.rewrite(source, if_generation_match=0)
         while token:
-            token, _, _ = final.rewrite(tmp, token=token, if_generation_match=0)
+            token, _, _ = final.rewrite(source, token=token, if_generation_match=0)
     except gexc.PreconditionFailed:
         pass
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"moving the video into place failed: {type(exc).__name__}") from exc
     try:
-        tmp.delete()
+        source.delete()
     except gexc.NotFound:
         pass
+    except gexc.Forbidden:
+        # finalize may only read the provider's folder (least privilege): the copy is in place and
+        # the bucket's lifecycle rule removes the provider's original.
+        logs.info("provider's original left for the lifecycle rule", object=source.name)
     final.reload()
     return final
 
@@ -188,5 +203,6 @@ def adopt_object(bucket: storage.Bucket, source_name: str, final_name: str, meta
     if source.size is not None and size != source.size:
         raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"read {size} of the object's {source.size} bytes")
     sha256 = digest.hexdigest()
-    final = _promote(bucket, source, final_name, {**metadata, "sha256": sha256})
-    return StoredObject(f"gs://{bucket.name}/{final_name}", final_name, final.size or size, final.metadata.get("sha256", sha256), VIDEO_CONTENT_TYPE)
+    final = _move_into_place(bucket, source, final_name, {**metadata, "sha256": sha256})
+    return StoredObject(f"gs://{bucket.name}/{final_name}", final_name, final.size or size, final.metadata.get("sha256", sha256),
+                        VIDEO_CONTENT_TYPE)

@@ -2,13 +2,14 @@
 state it moves from, so a duplicate or late task changes nothing."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, cast
 
 from google.cloud import firestore
 
 from veorelay.core.clock import utcnow
-from veorelay.core.job import JobStatus, TransitionRefused, allowed
+from veorelay.core.job import Job, JobStatus, TransitionRefused, allowed
 
 JOBS = "jobs"
 # A finished job is kept this long (Firestore TTL on expire_at), which also bounds how long an
@@ -21,13 +22,13 @@ class JobStore:
         self._db = db
         self._jobs = db.collection(collection)
 
-    def create(self, job: dict[str, Any]) -> None:
+    def create(self, job: Job) -> None:
         """Write a new job; fails (google.api_core.exceptions.Conflict) if the id exists."""
-        self._jobs.document(job["id"]).create(job)
+        self._jobs.document(job["id"]).create(dict(job))
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> Job | None:
         snap = self._jobs.document(job_id).get()
-        return snap.to_dict() if snap.exists else None
+        return _job(snap.to_dict()) if snap.exists else None
 
     def transition(
         self,
@@ -35,7 +36,7 @@ class JobStore:
         to: JobStatus,
         updates: dict[str, Any] | None = None,
         from_states: Iterable[JobStatus] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Job:
         """Move a job to `to` if the state machine (and `from_states`, when given) allows it.
 
         Returns the job as written. Raises TransitionRefused when the job is elsewhere, which
@@ -43,7 +44,7 @@ class JobStore:
         """
         expected = frozenset(from_states) if from_states is not None else None
 
-        def apply(job: dict[str, Any]) -> dict[str, Any]:
+        def apply(job: Job) -> dict[str, Any]:
             current = job["status"]
             if (expected is not None and current not in expected) or not allowed(current, to):
                 raise TransitionRefused(job_id, current, to)
@@ -56,11 +57,11 @@ class JobStore:
 
         return self._update_in_transaction(job_id, apply)
 
-    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any]) -> dict[str, Any]:
+    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any]) -> Job:
         """Write fields on a job that is still in one of `in_states` (e.g. progress while running)."""
         expected = frozenset(in_states)
 
-        def apply(job: dict[str, Any]) -> dict[str, Any]:
+        def apply(job: Job) -> dict[str, Any]:
             if job["status"] not in expected:
                 raise TransitionRefused(job_id, job["status"], "(update)")
             return {**updates, "updated_at": utcnow()}
@@ -74,60 +75,68 @@ class JobStore:
         @firestore.transactional
         def run(tx: firestore.Transaction) -> bool:
             snap = ref.get(transaction=tx)
-            job = snap.to_dict() if snap.exists else None
+            job = _job(snap.to_dict()) if snap.exists else None
             if job is None or job["status"] != in_state:
                 return False
             now = utcnow()
-            held = job.get(field)
+            held: Any = job.get(field)
             if held and (now - held["at"]).total_seconds() < lease_s:
                 return False
             tx.update(ref, {field: {"at": now}})
             return True
 
-        return run(self._db.transaction())
+        return bool(run(self._db.transaction()))
 
     def append(self, job_id: str, field: str, item: dict[str, Any]) -> None:
         """Add a record to an array field whatever the status (webhook deliveries)."""
         self._jobs.document(job_id).update({field: firestore.ArrayUnion([item]), "updated_at": utcnow()})
 
-    def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+    def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[Job]:
         """Jobs in `status` whose timestamp `field` is before `before`, oldest first (the
         sweep's queries; each needs the composite index (status, field) in production)."""
         query = (self._jobs.where(filter=firestore.FieldFilter("status", "==", str(status)))
                  .where(filter=firestore.FieldFilter(field, "<", before))
                  .order_by(field).limit(limit))
-        return [snap.to_dict() for snap in query.stream()]
+        return [_job(snap.to_dict()) for snap in query.stream()]
 
-    def restart_chain(self, job_id: str, status: JobStatus, untouched_since: datetime) -> dict[str, Any]:
+    def restart_chain(self, job_id: str, status: JobStatus, untouched_since: datetime) -> Job:
         """sweep_gen + 1, if the job is still in `status` and nothing wrote it since
         `untouched_since`; TransitionRefused when it moved meanwhile (then it is not stuck)."""
 
-        def apply(job: dict[str, Any]) -> dict[str, Any]:
+        def apply(job: Job) -> dict[str, Any]:
             if job["status"] != status or job["updated_at"] >= untouched_since:
                 raise TransitionRefused(job_id, job["status"], "(restart)")
             return {"sweep_gen": int(job.get("sweep_gen") or 0) + 1, "updated_at": utcnow()}
 
         return self._update_in_transaction(job_id, apply)
 
-    def _update_in_transaction(self, job_id: str, apply: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    def _update_in_transaction(self, job_id: str, apply: Callable[[Job], dict[str, Any]]) -> Job:
         ref = self._jobs.document(job_id)
 
         @firestore.transactional
-        def run(tx: firestore.Transaction) -> dict[str, Any]:
+        def run(tx: firestore.Transaction) -> Job:
             snap = ref.get(transaction=tx)
             if not snap.exists:
                 raise KeyError(job_id)
-            job = snap.to_dict()
+            job = _job(snap.to_dict())
             changes = apply(job)
             tx.update(ref, changes)
             return _merge(job, changes)
 
-        return run(self._db.transaction())
+        return cast(Job, run(self._db.transaction()))
 
 
-def _merge(job: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def _job(document: dict[str, Any] | None) -> Job:
+    """A stored document as the Job record (Firestore gives an untyped dict; this module
+    is the only writer, so the shape is the one core/job.py describes)."""
+    if document is None:  # to_dict() of a snapshot that exists is never None
+        raise KeyError("job document has no data")
+    return cast(Job, document)
+
+
+def _merge(job: Job, changes: dict[str, Any]) -> Job:
     """The job as Firestore will hold it after `changes` (dotted keys are nested paths)."""
-    merged = dict(job)
+    merged: dict[str, Any] = dict(job)
     for key, value in changes.items():
         target = merged
         *parents, leaf = key.split(".")
@@ -135,4 +144,4 @@ def _merge(job: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
             target[part] = dict(target.get(part) or {})
             target = target[part]
         target[leaf] = value
-    return merged
+    return cast(Job, merged)

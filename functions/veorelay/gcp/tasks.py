@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from veorelay.gcp import logs
 from veorelay.config import Settings
 from veorelay.core.errors import ErrorCode, TransientError
+from veorelay.gcp import logs
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
@@ -61,12 +61,12 @@ class TaskScheduler:
         task: dict[str, Any] = {"name": f"{parent}/tasks/{req.name}", "http_request": http_request}
         if req.delay_s > 0:
             ts = timestamp_pb2.Timestamp()
-            ts.FromDatetime(datetime.now(timezone.utc) + timedelta(seconds=req.delay_s))
+            ts.FromDatetime(datetime.now(UTC) + timedelta(seconds=req.delay_s))
             task["schedule_time"] = ts
         if req.dispatch_deadline_s:
             task["dispatch_deadline"] = duration_pb2.Duration(seconds=req.dispatch_deadline_s)
         try:
-            self._client.create_task(parent=parent, task=task)
+            self._client.create_task(parent=parent, task=tasks_v2.Task(task))
             return True
         except gexc.AlreadyExists:
             return False

@@ -1,6 +1,6 @@
 """Outbound HTTP on a user's behalf (webhooks, image URLs), with the SSRF guard at connect time.
 
-urls.py checks a URL when a job is submitted; by the time we call it, its DNS may answer
+net/url_rules.py checks a URL when a job is submitted; by the time we call it, its DNS may answer
 with 169.254.169.254 (rebinding). So the connection itself resolves the host, checks every
 address with the same rules (`urls.address_problem`) and connects to the checked address,
 never re-resolving in between. Every hop of a redirect goes through the same check, and no
@@ -84,14 +84,14 @@ def _checked_connection(conn: HTTPConnection, plain_http: bool, allow_loopback: 
             raise BlockedDestination(f"refused to connect to {conn.host}: {where} {problem}")
     if plain_http and not (allow_loopback and all(a.is_loopback for a in addresses)):
         raise BlockedDestination(f"refused to call http://{conn.host}: only https is allowed")
-    error: OSError | None = None
+    error: ConnectTimeoutError | None = None  # NewConnectionError is one too
     for address in addresses:
         try:
             return u3conn.create_connection(
                 (str(address), conn.port), conn.timeout,
                 source_address=conn.source_address, socket_options=conn.socket_options,
             )
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             error = ConnectTimeoutError(conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})")
             error.__cause__ = exc
         except OSError as exc:

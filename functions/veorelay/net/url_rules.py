@@ -2,7 +2,7 @@
 never an address inside the platform (loopback, private, link-local, metadata server...).
 
 This is the early check, for a clear 400 when a job is submitted. It is not enough on its own:
-DNS can answer differently a second later (rebinding), so `egress.py` checks the address
+DNS can answer differently a second later (rebinding), so `net/guarded.py` checks the address
 again at the moment it connects, with the same rules (`address_problem`).
 """
 from __future__ import annotations
@@ -70,7 +70,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address the host resolves to (all must pass: a client may use any of them)."""
     infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     # Drop an IPv6 zone ("fe80::1%eth0"): the address alone decides.
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
 def is_literal(host: str, address: IPAddress) -> bool:
@@ -95,6 +95,11 @@ def address_problem(address: IPAddress, allow_loopback: bool = False) -> str | N
         return None if allow_loopback else "a loopback address"
     if address in _METADATA:
         return "the cloud metadata server"
+    return _range_problem(address)
+
+
+def _range_problem(address: IPAddress) -> str | None:
+    """The special-purpose range a (non-loopback, non-metadata) address is in, or None."""
     if address.is_link_local:
         return "a link-local address"
     if address.is_multicast:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from standardwebhooks import Webhook
 
+from veorelay.core.retry_after import retry_after_seconds
 from veorelay.net.guarded import BlockedDestination
 
 
@@ -66,7 +67,7 @@ class DeliveryAttempt:
 def post_event(session: requests.Session, url: str, event_type: str, msg_id: str, body: str,
                secrets: Sequence[str], timeout_s: float, attempt: int = 1) -> DeliveryAttempt:
     """POST once; never follows a redirect (a 3xx is a failed attempt, like any non-2xx)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     headers = signed_headers(secrets, msg_id, body, now)
     started = time.monotonic()
 
@@ -89,23 +90,8 @@ def post_event(session: requests.Session, url: str, event_type: str, msg_id: str
         error = f"receiver answered {code} (redirects are not followed)"
     else:
         error = f"receiver answered {code}"
-    return DeliveryAttempt(event_type, msg_id, attempt, now, code, _ms(started), error, retry_after_seconds(resp.headers.get("Retry-After"), now))
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as delay-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After"), now)
+    return DeliveryAttempt(event_type, msg_id, attempt, now, code, _ms(started), error, retry_after)
 
 
 def _ms(started: float) -> int:

@@ -1,7 +1,7 @@
 """Provider dialects behind one interface, and the registry that builds them from settings."""
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 
@@ -33,4 +33,6 @@ def build_providers(settings: Settings, session: requests.Session, inputs: Input
     return {name: FACTORIES[name](cfg, session, env) for name, cfg in settings.providers.items() if name in FACTORIES}
 
 
-__all__ = ["Capabilities", "Download", "Handle", "InputImages", "OutputRef", "Progress", "Provider", "ProviderEnv", "build_providers", "FACTORIES"]
+__all__ = [
+    "FACTORIES", "Capabilities", "Download", "Handle", "InputImages", "OutputRef", "Progress", "Provider", "ProviderEnv", "build_providers",
+]

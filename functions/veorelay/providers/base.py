@@ -1,14 +1,14 @@
 """The one small interface every provider dialect implements."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.capabilities import Capabilities
+from veorelay.core.download import Download
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.request import GenerationRequest, ImageInput
 
 Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
@@ -24,11 +24,18 @@ class OutputRef:
     gcs_uri: str | None = None  # already in a bucket (Vertex with storageUri): verify, don't copy
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def object_in(self, bucket: str) -> str | None:
+        """The name of the object gcs_uri names, if it is in `bucket` (None: elsewhere, or none)."""
+        if not self.gcs_uri or not self.gcs_uri.startswith("gs://"):
+            return None
+        in_bucket, _, name = self.gcs_uri.removeprefix("gs://").partition("/")
+        return name if in_bucket == bucket and name else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "OutputRef":
+    def from_dict(cls, data: dict[str, Any]) -> OutputRef:
         return cls(index=int(data["index"]), url=data.get("url"), gcs_uri=data.get("gcs_uri"), extra=dict(data.get("extra") or {}))
 
 
@@ -41,21 +48,12 @@ class Progress:
     error: JobError | None = None
 
 
-class Download(Protocol):
-    content_length: int | None
-    content_type: str | None
-
-    def iter_bytes(self, chunk_size: int) -> Iterator[bytes]: ...
-
-    def close(self) -> None: ...
-
-
 class StreamBroken(Exception):
     """A provider's event stream was cut before its last event (reset, read timeout)."""
 
 
 class InputImages(Protocol):
-    """Reads an input image veo-relay stored at acceptance (images.py)."""
+    """Reads an input image veo-relay stored at acceptance (steps/images.py)."""
 
     def read(self, gcs_uri: str) -> bytes: ...
 
@@ -85,7 +83,7 @@ class KeyedDialect:
     """The start every single-endpoint dialect shares: its base URL, one credential header, the
     HTTP session, and the reader for the job's stored input images."""
 
-    def __init__(self, settings: "ProviderSettings", session: Any, env: ProviderEnv = ProviderEnv()):
+    def __init__(self, settings: ProviderSettings, session: Any, env: ProviderEnv = ProviderEnv()):
         self._base = settings.base_url
         self._headers = self.auth_headers(settings.api_key or "")
         self._session = session
@@ -107,14 +105,59 @@ class Provider(Protocol):
     def open_output(self, ref: OutputRef) -> Download: ...
 
 
+class StreamEvent(Protocol):
+    """One event of a provider's stream: a new status, the completion, or an error."""
+
+    @property
+    def kind(self) -> str: ...  # "status" | "complete" | "error"
+
+    @property
+    def stage(self) -> str | None: ...
+
+    @property
+    def percent(self) -> int | None: ...
+
+    @property
+    def outputs(self) -> tuple[OutputRef, ...]: ...
+
+    @property
+    def error(self) -> JobError | None: ...
+
+
+class ProviderStream(Protocol):
+    """The open answer to a streaming submit (what open_stream returns)."""
+
+    def events(self) -> Iterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
 class StreamingProvider(Provider, Protocol):
     """A dialect whose answer to the submit is an event stream (genaipro): stream_job
-    (streaming.py) holds it; `check` finds the job again without it."""
+    (steps/stream.py) holds it; `check` finds the job again without it."""
 
-    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> Any:
+    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> ProviderStream:
         """POST the job (the paid call); the result has events() and close()."""
         ...
 
-    def find(self, prompt: str, since: float) -> list[dict[str, Any]]:
-        """The provider's own record of a job submitted at `since` (empty: none)."""
+    def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
+        """The handle of `req` POSTed at `submitted_at` (epoch seconds): what `check` and `find`
+        need to find the job again without its stream. Opaque to the steps."""
+        ...
+
+    def find(self, handle: Handle) -> list[dict[str, Any]]:
+        """The provider's own record of the job `handle` stands for (empty: it has none, so
+        the POST never reached it)."""
+        ...
+
+
+@runtime_checkable
+class BucketWriter(Protocol):
+    """A dialect that can write a job's videos into veo-relay's bucket itself (Vertex with
+    storageUri); its outputs then name objects there (OutputRef.gcs_uri), which finalize
+    verifies and moves instead of downloading."""
+
+    def job_folder(self, job_id: str) -> str:
+        """The folder of the bucket it writes this job's videos into, ending with "/"; an output
+        it names anywhere else is not this job's."""
         ...

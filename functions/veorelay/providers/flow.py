@@ -24,10 +24,9 @@ import requests
 
 from veorelay.config import ProviderSettings
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers import google_ops
-from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
+from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv, inline_image
 from veorelay.providers.http import open_download, request_json
 
 DEFAULT_GOOGLE_BASE = "https://aisandbox-pa.googleapis.com"
@@ -43,7 +42,7 @@ UNSAFE = "MEDIA_GENERATION_STATUS_ERROR_UNSAFE_GENERATION"
 # How long the submit step waits for the proxy to turn an image into a mediaId (within the
 # submission claim's lease; past it the step is retried).
 IMAGE_WAIT_S = 60.0
-TOKEN_HELP = "the Flow Google token was refused (it lasts about an hour): set a fresh VEO_FLOW_GOOGLE_TOKEN"
+TOKEN_HELP = "the Flow Google token was refused (it lasts about an hour): set a fresh VEO_FLOW_GOOGLE_TOKEN"  # noqa: S105 (help text)
 
 CAPABILITIES = Capabilities(
     models=(T2V, T2V_PORTRAIT, FRAMES, R2V),
@@ -92,7 +91,8 @@ class Flow:
         operations = (task.get("result") or {}).get("operations") if task.get("status") == "completed" else None
         if not operations:
             if task.get("status") == "completed":
-                return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "the Flow proxy finished without operations", False, str(task)[:300]))
+                error = JobError(ErrorCode.PROVIDER_ERROR, "the Flow proxy finished without operations", False, str(task)[:300])
+                return Progress("failed", error=error)
             return Progress("running", percent=0, stage="proxy")
         try:
             answer = request_json(self._session, self.name, "POST", f"{self._google}{CHECK_ENDPOINT}",
@@ -135,7 +135,7 @@ class Flow:
             if task.get("status") == "completed":
                 media = (task.get("result") or {}).get("media") or []
                 name = media[0].get("name") if media and isinstance(media[0], dict) else None
-                if not name:
+                if not isinstance(name, str) or not name:
                     raise PermanentError(ErrorCode.PROVIDER_ERROR, "Flow's image step returned no mediaId", str(task)[:300])
                 return name
             if task.get("status") == "failed":
@@ -159,20 +159,22 @@ def image_body(req: GenerationRequest, project: str, data: str, mime: str) -> di
     context = _client_context(project, video=False)
     aspect = "IMAGE_ASPECT_RATIO_PORTRAIT" if req.aspect_ratio == "9:16" else "IMAGE_ASPECT_RATIO_LANDSCAPE"
     return {"clientContext": context, "requests": [{
-        "clientContext": context, "seed": req.seed if req.seed is not None else random.randint(1, 999_999),
+        # A generation seed, not a secret: any PRNG will do.
+        "clientContext": context, "seed": req.seed if req.seed is not None else random.randint(1, 999_999),  # noqa: S311
         "imageModelName": "GEM_PIX_2", "imageAspectRatio": aspect, "prompt": req.prompt,
         "imageInputs": [{"imageInputType": "IMAGE_INPUT_TYPE_REFERENCE", "rawImageBytes": data, "mimeType": mime}],
     }]}
 
 
 def video_body(req: GenerationRequest, model: str, project: str, frames: dict[str, str], references: list[str]) -> dict[str, Any]:
-    aspect = ASPECTS[req.aspect_ratio] if req.aspect_ratio else ("VIDEO_ASPECT_RATIO_PORTRAIT" if model == T2V_PORTRAIT else "VIDEO_ASPECT_RATIO_LANDSCAPE")
+    default_aspect = "VIDEO_ASPECT_RATIO_PORTRAIT" if model == T2V_PORTRAIT else "VIDEO_ASPECT_RATIO_LANDSCAPE"
+    aspect = ASPECTS[req.aspect_ratio] if req.aspect_ratio else default_aspect
     images = [{"imageUsageType": "IMAGE_USAGE_TYPE_ASSET", "mediaId": m} for m in references]
     if "image" in frames:
         images.append({"imageUsageType": "IMAGE_USAGE_TYPE_START_FRAME", "mediaId": frames["image"]})
     if "last_frame" in frames:
         images.append({"imageUsageType": "IMAGE_USAGE_TYPE_END_FRAME", "mediaId": frames["last_frame"]})
-    base_seed = req.seed if req.seed is not None else random.randint(1, 99_999)
+    base_seed = req.seed if req.seed is not None else random.randint(1, 99_999)  # noqa: S311 (a generation seed)
     requests_ = []
     for i in range(req.sample_count or 1):
         entry: dict[str, Any] = {
@@ -189,7 +191,9 @@ def parse_check(answer: Any) -> Progress:
     entries = answer.get("operations") if isinstance(answer, dict) else None
     if not isinstance(entries, list) or not entries:
         raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, "Flow's status check answered without operations", str(answer)[:300])
-    outputs, errors, pending = [], [], 0
+    outputs: list[OutputRef] = []
+    errors: list[JobError] = []
+    pending = 0
     for entry in entries:
         status = str((entry or {}).get("status") or "")
         operation = (entry or {}).get("operation") or {}
@@ -213,7 +217,8 @@ def parse_check(answer: Any) -> Progress:
 def operation_failure(status: str, error: Any) -> JobError:
     message = str((error or {}).get("message") if isinstance(error, dict) else error or status)[:500]
     if status == UNSAFE or "UNSAFE" in message:
-        return JobError(ErrorCode.RAI_FILTERED, f"Flow's safety filters removed the video: {message}", False, {"status": status, "error": error})
+        return JobError(ErrorCode.RAI_FILTERED, f"Flow's safety filters removed the video: {message}", False,
+                        {"status": status, "error": error})
     return JobError(ErrorCode.PROVIDER_ERROR, f"Flow could not make the video: {message}", False, {"status": status, "error": error})
 
 

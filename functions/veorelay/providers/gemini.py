@@ -10,8 +10,8 @@ Generated files are kept for 2 days.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
+from collections.abc import Callable
+from typing import TypeVar
 
 from veorelay.core.errors import ErrorCode, PermanentError
 from veorelay.core.request import GenerationRequest
@@ -19,10 +19,13 @@ from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress
 from veorelay.providers.http import open_download, request_json
 
+T = TypeVar("T")
+
 CAPABILITIES = Capabilities(
     models=google_ops.GOOGLE_MODELS,
     default_model="veo-3.0-generate-001",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"})
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                       "person_generation"})
     | google_ops.IMAGE_OPTIONS,
     durations=(4, 5, 6, 7, 8),
     max_reference_images=3,
@@ -39,27 +42,32 @@ class Gemini(google_ops.GoogleKeyDialect):
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or CAPABILITIES.default_model
         body = google_ops.predict_body(req, image_field=self._image)
-        answer = _keyed(lambda: request_json(self._session, self.name, "POST", f"{self._base}/v1beta/models/{model}:predictLongRunning", json=body, headers=self._headers))
+        url = f"{self._base}/v1beta/models/{model}:predictLongRunning"
+        answer = _keyed(lambda: request_json(self._session, self.name, "POST", url, json=body, headers=self._headers))
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
-            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
+                                 str(answer)[:500])
         return {"operation": name, "model": model}
 
     def check(self, handle: Handle) -> Progress:
-        op = _keyed(lambda: request_json(self._session, self.name, "GET", f"{self._base}/v1beta/{handle['operation']}", headers=self._headers))
+        url = f"{self._base}/v1beta/{handle['operation']}"
+        op = _keyed(lambda: request_json(self._session, self.name, "GET", url, headers=self._headers))
         return google_ops.parse_operation(op, lambda uri: uri)
 
     def open_output(self, ref: OutputRef) -> Download:
-        if not ref.url:
+        url = ref.url
+        if not url:
             raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"output {ref.index} has no download URL")
-        return _keyed(lambda: open_download(self._session, self.name, ref.url, headers=self._headers))
+        return _keyed(lambda: open_download(self._session, self.name, url, headers=self._headers))
 
 
-def _keyed(call: Callable[[], Any]) -> Any:
+def _keyed(call: Callable[[], T]) -> T:
     """The Gemini API refuses a wrong key with 400 API_KEY_INVALID: that is access_denied."""
     try:
         return call()
     except PermanentError as exc:
         if exc.code == ErrorCode.INVALID_REQUEST and "API_KEY_INVALID" in str(exc.provider_detail or ""):
-            raise PermanentError(ErrorCode.ACCESS_DENIED, "gemini refused the API key (API_KEY_INVALID): check VEO_GEMINI_API_KEY", exc.provider_detail) from exc
+            raise PermanentError(ErrorCode.ACCESS_DENIED, "gemini refused the API key (API_KEY_INVALID): check VEO_GEMINI_API_KEY",
+                                 exc.provider_detail) from exc
         raise

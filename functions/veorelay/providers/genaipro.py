@@ -9,16 +9,17 @@
     Authorization: Bearer <key> on the API; file_urls need none.
 
 There is no polling API: the POST is the job. The step that POSTs holds the stream (stream_job,
-streaming.py). When a stream breaks the job is found again in the histories, by prompt and
+steps/stream.py). When a stream breaks the job is found again in the histories, by prompt and
 time (the entries exist from the submit on), and followed there: `check` is that lookup.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 import sseclient
@@ -27,7 +28,7 @@ import urllib3
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
-from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, raise_for_status, request_json
+from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, request_json, send
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
 ASPECTS = {"16:9": "VIDEO_ASPECT_RATIO_LANDSCAPE", "9:16": "VIDEO_ASPECT_RATIO_PORTRAIT"}
@@ -134,23 +135,19 @@ class Genaipro(KeyedDialect):
             files = [("start_image", self._file(req.image, "start"))]
             if req.last_frame is not None:
                 files.append(("end_image", self._file(req.last_frame, "end")))
-            kwargs = {"files": files, "data": {"prompt": req.prompt, "aspect_ratio": ASPECTS[req.aspect_ratio or "16:9"], "number_of_videos": str(count)}}
+            data = {"prompt": req.prompt, "aspect_ratio": ASPECTS[req.aspect_ratio or "16:9"], "number_of_videos": str(count)}
+            kwargs = {"files": files, "data": data}
         else:
             url = f"{self._base}/api/v1/veo/text-to-video"
             kwargs = {"json": {"prompt": req.prompt, "aspect_ratio": ASPECTS[req.aspect_ratio or "16:9"], "number_of_videos": count}}
-        try:
-            resp = self._session.post(url, headers={**self._headers, "Accept": "text/event-stream"}, stream=True,
-                                      timeout=(DEFAULT_TIMEOUT[0], read_timeout_s), **kwargs)
-        except requests.Timeout as exc:
-            raise TransientError(ErrorCode.PROVIDER_TIMEOUT, "genaipro did not answer in time") from exc
-        except requests.RequestException as exc:
-            raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"could not reach genaipro: {type(exc).__name__}") from exc
-        if resp.status_code >= 400:
-            try:
-                raise_for_status(resp, self.name)
-            finally:
-                resp.close()
+        resp = send(self._session, self.name, "POST", url, headers={**self._headers, "Accept": "text/event-stream"}, stream=True,
+                    timeout=(DEFAULT_TIMEOUT[0], read_timeout_s), **kwargs)
         return GenaiproStream(resp)
+
+    def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
+        """The job POSTed at `submitted_at` (epoch seconds), as the histories can find it: by its
+        prompt and time, with the number of videos asked for."""
+        return {"submitted_at": submitted_at, "prompt": req.prompt, "count": req.sample_count or 1}
 
     def _file(self, image: ImageInput, stem: str) -> tuple[str, bytes, str]:
         if self._inputs is None or image.gcs_uri is None or image.mime_type is None:
@@ -164,10 +161,9 @@ class Genaipro(KeyedDialect):
 
     def check(self, handle: Handle) -> Progress:
         """Where the job stands according to the histories (after its stream was lost)."""
-        since = float(handle["submitted_at"])
-        group = self.find(handle["prompt"], since)
+        group = self.find(handle)
         if not group:
-            if time.time() - since > LOST_AFTER_S:
+            if time.time() - float(handle["submitted_at"]) > LOST_AFTER_S:
                 return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro's histories hold no record of this job"))
             return Progress("running", stage="lost")
         return progress_of(group)
@@ -178,9 +174,10 @@ class Genaipro(KeyedDialect):
         return open_download(self._session, self.name, ref.url)  # file_urls need no key: none is sent
 
     # ------------------------------------------------------------------ histories
-    def find(self, prompt: str, since: float) -> list[dict[str, Any]]:
-        """The history entries of the generation we submitted at `since` with `prompt` (one entry
-        per video by default, or one per generation holding every file_url)."""
+    def find(self, handle: Handle) -> list[dict[str, Any]]:
+        """The history entries of the generation `handle` (stream_handle) stands for: one entry
+        per video by default, or one per generation holding every file_url."""
+        since, prompt = float(handle["submitted_at"]), str(handle["prompt"])
         mine: list[tuple[float, dict[str, Any]]] = []
         for page in range(1, HISTORY_PAGES + 1):
             answer = request_json(self._session, self.name, "GET", f"{self._base}/api/v1/veo/histories",
@@ -211,7 +208,8 @@ class Genaipro(KeyedDialect):
 def progress_of(group: list[dict[str, Any]]) -> Progress:
     statuses = [str(row.get("status") or "") for row in group]
     if any("FAILED" in s or "ERROR" in s for s in statuses):
-        return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports the generation failed", False, {"statuses": statuses}))
+        error = JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports the generation failed", False, {"statuses": statuses})
+        return Progress("failed", error=error)
     if all(s == SUCCESSFUL for s in statuses):
         urls = [u for row in group for u in (row.get("file_urls") or []) if isinstance(u, str) and u]
         if not urls:

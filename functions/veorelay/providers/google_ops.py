@@ -2,12 +2,12 @@
 speak it: litellm-gemini (pass-through) and gemini (direct)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from veorelay.core.errors import ErrorCode, JobError
-from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest, ImageInput
-from veorelay.providers.base import KeyedDialect, OutputRef, Progress
+from veorelay.providers.base import KeyedDialect, OutputRef, Progress, inline_image
 
 
 def inline_part(inputs, image: ImageInput) -> dict[str, str]:
@@ -27,7 +27,8 @@ class GoogleKeyDialect(KeyedDialect):
         return inline_part(self._inputs, image)
 
 # google.rpc.Code names and numbers seen in operation errors → our vocabulary.
-_RPC_CODES: dict[str | int, ErrorCode] = {
+# Keyed by the RPC status name or number; looked up with whatever an answer carries.
+_RPC_CODES: dict[object, ErrorCode] = {
     "INVALID_ARGUMENT": ErrorCode.INVALID_REQUEST, 3: ErrorCode.INVALID_REQUEST,
     "FAILED_PRECONDITION": ErrorCode.INVALID_REQUEST, 9: ErrorCode.INVALID_REQUEST,
     "PERMISSION_DENIED": ErrorCode.ACCESS_DENIED, 7: ErrorCode.ACCESS_DENIED,
@@ -51,7 +52,7 @@ GOOGLE_OPTION_MODELS = {
     "last_frame": VEO_31_MODELS,
     "reference_images": ("veo-3.1-generate-preview",),
 }
-GOOGLE_MODEL_DURATIONS = {m: ((5, 6, 7, 8) if m.startswith("veo-2") else (4, 6, 8)) for m in GOOGLE_MODELS}
+GOOGLE_MODEL_DURATIONS: dict[str, tuple[int, ...]] = {m: ((5, 6, 7, 8) if m.startswith("veo-2") else (4, 6, 8)) for m in GOOGLE_MODELS}
 IMAGE_OPTIONS = frozenset({"image", "last_frame", "reference_images"})
 
 _PARAMETERS = {

@@ -11,14 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import ijson
 import requests
 
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
-from veorelay.providers.http import DEFAULT_TIMEOUT, raise_for_status
+from veorelay.providers.http import cut_off, send
 
 MARKER = "@blob:"
 MAX_STRUCTURE_BYTES = 1024 * 1024  # what is left of an answer once the videos are out
@@ -45,7 +46,9 @@ class BlobSplitter:
         self._last: bytes | None = None  # the last ordinary string, until we see what follows it
         self._want_blob = False  # a blob key and its ':' were seen: the next string is a blob
 
-    def feed(self, data: bytes) -> bytes:
+    # One byte-level state machine over the hot loop: split up, its state (position, output,
+    # flags) would travel through calls and return values for every string boundary.
+    def feed(self, data: bytes) -> bytes:  # noqa: C901, PLR0912, PLR0915
         out = bytearray()
         i, n = 0, len(data)
         while i < n:
@@ -163,19 +166,8 @@ class InlineAnswer:
 
 
 def open_json_stream(session: requests.Session, provider: str, method: str, url: str, **kwargs: Any) -> requests.Response:
-    kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
-    try:
-        resp = session.request(method, url, stream=True, **kwargs)
-    except requests.Timeout as exc:
-        raise TransientError(ErrorCode.PROVIDER_TIMEOUT, f"{provider} did not answer in time") from exc
-    except requests.RequestException as exc:
-        raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"could not reach {provider}: {type(exc).__name__}") from exc
-    if resp.status_code >= 400:
-        try:
-            raise_for_status(resp, provider)
-        finally:
-            resp.close()
-    return resp
+    """The answer, streamed (the caller closes it); failures mapped by providers/http.py."""
+    return send(session, provider, method, url, stream=True, **kwargs)
 
 
 def fetch_inline_json(session: requests.Session, provider: str, method: str, url: str, keys: Iterable[str], **kwargs: Any) -> InlineAnswer:
@@ -201,7 +193,7 @@ def fetch_inline_json(session: requests.Session, provider: str, method: str, url
             str(exc)[:300],
         ) from exc
     except requests.RequestException as exc:
-        raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"{provider} answer was cut off: {type(exc).__name__}") from exc
+        raise cut_off(exc, provider) from exc
     finally:
         resp.close()
     while len(decoders) < splitter.count:  # empty blobs ("") never produced a piece
@@ -234,7 +226,7 @@ class _Filtered:
 class InlineVideoDownload:
     """Download of blob `ordinal` of an answer asked for again: decoded as it streams in."""
 
-    content_type = "video/mp4"
+    content_type: str | None = "video/mp4"
 
     def __init__(self, resp: requests.Response, keys: Iterable[str], ordinal: int, size: int | None):
         self._resp = resp

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-
 from veorelay.core.errors import ErrorCode, PermanentError
 from veorelay.core.request import GenerationRequest
 from veorelay.providers import google_ops
@@ -27,7 +26,8 @@ CAPABILITIES = Capabilities(
         "veo-2.0-generate-001",
     ),
     default_model="veo-3.0-generate-preview",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed", "person_generation"})
+    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                       "person_generation"})
     | google_ops.IMAGE_OPTIONS,
     max_reference_images=3,
     option_models=google_ops.GOOGLE_OPTION_MODELS,
@@ -41,10 +41,12 @@ class LiteLLMGemini(google_ops.GoogleKeyDialect):
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or CAPABILITIES.default_model
         url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
-        answer = request_json(self._session, self.name, "POST", url, json=google_ops.predict_body(req, image_field=self._image), headers=self._headers)
+        body = google_ops.predict_body(req, image_field=self._image)
+        answer = request_json(self._session, self.name, "POST", url, json=body, headers=self._headers)
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
-            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name", str(answer)[:500])
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
+                                 str(answer)[:500])
         return {"operation": name, "model": model}
 
     def check(self, handle: Handle) -> Progress:

@@ -16,11 +16,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.providers.base import inline_image
 from veorelay.core.request import GenerationRequest
-from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress
+from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, inline_image
 from veorelay.providers.http import open_download, request_json
 from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
@@ -101,7 +99,8 @@ def task_id_of(answer: Any) -> str | None:
     """{"task_id"} as the document says; also {"data": {"task_id"}} and {"id"} (other new-api builds)."""
     if not isinstance(answer, dict):
         return None
-    data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+    nested = answer.get("data")
+    data = nested if isinstance(nested, dict) else {}
     for value in (answer.get("task_id"), data.get("task_id"), answer.get("id")):
         if isinstance(value, str) and value:
             return value

@@ -27,8 +27,8 @@ from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientE
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
-from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 from veorelay.providers.http import request_json
+from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
 INLINE_KEYS = ("bytesBase64Encoded",)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -77,10 +77,11 @@ class Vertex:
         extra: dict[str, Any] = {}
         prefix = None
         if self._write_to_bucket:
-            prefix = f"gs://{self._bucket}/{OUTPUT_PREFIX}/{job_id}/"
+            prefix = f"gs://{self._bucket}/{self.job_folder(job_id)}"
             extra["storageUri"] = prefix
         body = google_ops.predict_body(req, extra, image_field=self._image)
-        answer = request_json(self._session, self.name, "POST", self._model_url(model, "predictLongRunning"), json=body, headers=self._headers())
+        url = self._model_url(model, "predictLongRunning")
+        answer = request_json(self._session, self.name, "POST", url, json=body, headers=self._headers())
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "Vertex accepted the request but returned no operation name", str(answer)[:500])
@@ -90,6 +91,10 @@ class Vertex:
         answer = fetch_inline_json(self._session, self.name, "POST", self._model_url(handle["model"], "fetchPredictOperation"),
                                    INLINE_KEYS, json={"operationName": handle["operation"]}, headers=self._headers())
         return parse_operation(answer, handle.get("storage_prefix"))
+
+    def job_folder(self, job_id: str) -> str:
+        """Where Vertex writes this job's videos in our bucket (the request's storageUri)."""
+        return f"{OUTPUT_PREFIX}/{job_id}/"
 
     def open_output(self, ref: OutputRef) -> Download:
         inline = ref.extra.get("inline")
@@ -120,11 +125,14 @@ class Vertex:
                     self._credentials, _ = google.auth.default(scopes=SCOPES)
                 if not self._credentials.valid:
                     self._credentials.refresh(google.auth.transport.requests.Request())
-                return self._credentials.token
+                token: str = self._credentials.token
+                return token
             except google.auth.exceptions.DefaultCredentialsError as exc:
-                raise PermanentError(ErrorCode.ACCESS_DENIED, "no Google credentials for Vertex AI (application default credentials)") from exc
+                raise PermanentError(ErrorCode.ACCESS_DENIED,
+                                     "no Google credentials for Vertex AI (application default credentials)") from exc
             except google.auth.exceptions.GoogleAuthError as exc:
-                raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, f"could not get a Vertex AI access token: {type(exc).__name__}") from exc
+                raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE,
+                                     f"could not get a Vertex AI access token: {type(exc).__name__}") from exc
 
 
 def parse_operation(answer: InlineAnswer, storage_prefix: str | None) -> Progress:
@@ -136,14 +144,15 @@ def parse_operation(answer: InlineAnswer, storage_prefix: str | None) -> Progres
     if not op.get("done"):
         return Progress("running")
     response = op.get("response") or {}
-    outputs = []
+    outputs: list[OutputRef] = []
     for video in response.get("videos") or []:
         if not isinstance(video, dict):
             continue
         index = len(outputs)
         if isinstance(video.get("gcsUri"), str):
             if not storage_prefix or not video["gcsUri"].startswith(storage_prefix):
-                return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "Vertex named a video outside this job's folder", False, video["gcsUri"][:300]))
+                error = JobError(ErrorCode.PROVIDER_ERROR, "Vertex named a video outside this job's folder", False, video["gcsUri"][:300])
+                return Progress("failed", error=error)
             outputs.append(OutputRef(index, gcs_uri=video["gcsUri"]))
             continue
         blob = answer.blob_index(video.get("bytesBase64Encoded"))

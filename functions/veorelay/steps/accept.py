@@ -5,22 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from veorelay.gcp import logs
-from veorelay.runtime import Runtime
-from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.job import Job, JobStatus
 from veorelay.core.capabilities import check_request
-from veorelay.core.images import uploads_fingerprint
-from veorelay.steps.images import ingest_images
-from veorelay.core.request import GenerationRequest, parse_request
 from veorelay.core.clock import utcnow
-from veorelay.steps import chain
+from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.images import uploads_fingerprint
+from veorelay.core.job import Job, JobStatus
+from veorelay.core.request import parse_request
+from veorelay.gcp import logs
 from veorelay.net.url_rules import check_webhook_url
+from veorelay.runtime import Runtime
+from veorelay.steps import chain
+from veorelay.steps.images import ingest_images
+
 
 def job_id_for(client_id: str, idempotency_key: str | None) -> str:
     """A fresh id, or, for an idempotency key, the same id every time that client sends it:
@@ -78,9 +80,11 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         created = True
         logs.info("job accepted", provider=provider_name, model=job["model"])
     except gexc.Conflict:
-        job = rt.store.get(job_id)
-        if job is None or job.get("client_id") != client_id or job.get("request_fingerprint") != fingerprint:
-            raise ApiError(409, ErrorCode.CONFLICT, "this Idempotency-Key was already used with a different request", "Idempotency-Key") from None
+        first = rt.store.get(job_id)
+        if first is None or first.get("client_id") != client_id or first.get("request_fingerprint") != fingerprint:
+            raise ApiError(409, ErrorCode.CONFLICT, "this Idempotency-Key was already used with a different request",
+                           "Idempotency-Key") from None
+        job = first
         created = False
         logs.info("idempotent replay", provider=job["provider"])
     if job["status"] == JobStatus.ACCEPTED:

@@ -16,4 +16,12 @@ def cancel_job(rt: Runtime, job_id: str) -> Job:
     if JobStatus(job["status"]).terminal:
         raise ApiError(409, ErrorCode.CONFLICT, f"the job already ended ({job['status']})")
     error = JobError(ErrorCode.CANCELLED, "cancelled by the client")
-    return move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()}) or rt.store.get(job_id) or job
+    cancelled = move(rt, job_id, JobStatus.CANCELLED, {"error": error.to_dict()})
+    if cancelled is not None:
+        return cancelled
+    # Refused: the job ended since it was read. A concurrent cancel is this one; anything else
+    # (it succeeded, or failed) is the same conflict as above, not a cancellation.
+    now = rt.store.get(job_id) or job
+    if now["status"] != JobStatus.CANCELLED:
+        raise ApiError(409, ErrorCode.CONFLICT, f"the job already ended ({now['status']})")
+    return now

@@ -17,8 +17,9 @@ the previous check was made); every step reads the job and trusts it over the pa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 from veorelay.config import Settings
 from veorelay.core.events import EVENT_TYPES
@@ -153,9 +154,9 @@ def decode_webhook(payload: Mapping[str, Any]) -> WebhookCall | None:
     return WebhookCall(str(event_type), attempt, seq, chain)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -9,40 +9,40 @@ attempt is visible on the job, and a 410 or an exhausted schedule simply enqueue
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from veorelay.gcp import logs
-from veorelay.runtime import Runtime
+from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.job import JobStatus
+from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, PROGRESS_EVENT, webhook_id
+from veorelay.core.job import Job, JobStatus, webhook_of
+from veorelay.core.views import job_view
+from veorelay.gcp import logs
+from veorelay.gcp.signed_urls import with_signed_urls
+from veorelay.net.webhooks import DeliveryAttempt, event_body, post_event
+from veorelay.runtime import Runtime
 from veorelay.steps import chain
 from veorelay.steps.chain import WebhookCall
-from veorelay.gcp.signed_urls import with_signed_urls
-from veorelay.core.clock import utcnow
-from veorelay.core.views import job_view
-from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, PROGRESS_EVENT, webhook_id
-from veorelay.net.webhooks import event_body, post_event
 
 MAX_RETRY_AFTER_S = 24 * 3600  # a receiver asking for longer is asked again after a day
 MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB
 
 
-def subscribed_events(job: dict[str, Any]) -> tuple[str, ...]:
-    events = (job.get("webhook") or {}).get("events")
+def subscribed_events(job: Job) -> tuple[str, ...]:
+    events = webhook_of(job).get("events")
     return tuple(events) if events else DEFAULT_EVENTS
 
 
-def enqueue_event(rt: Runtime, job: dict[str, Any], event_type: str) -> None:
+def enqueue_event(rt: Runtime, job: Job, event_type: str) -> None:
     """Queue the first attempt of a lifecycle event, if the job has a webhook that wants it."""
-    if (job.get("webhook") or {}).get("url") and event_type in subscribed_events(job):
+    if webhook_of(job).get("url") and event_type in subscribed_events(job):
         _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
 
 
-def enqueue_progress(rt: Runtime, job: dict[str, Any]) -> bool:
+def enqueue_progress(rt: Runtime, job: Job) -> bool:
     """Queue a job.progress event, at most one per job per progress window (the task name is
     the window's number, so a second one in the same window is the same task). True if queued."""
-    if not (job.get("webhook") or {}).get("url") or PROGRESS_EVENT not in subscribed_events(job):
+    if not webhook_of(job).get("url") or PROGRESS_EVENT not in subscribed_events(job):
         return False
     if len(job.get("deliveries") or []) >= MAX_DELIVERY_RECORDS:
         return False
@@ -50,10 +50,10 @@ def enqueue_progress(rt: Runtime, job: dict[str, Any]) -> bool:
     return _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=seq)
 
 
-def redeliver(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+def redeliver(rt: Runtime, job: Job) -> dict[str, Any]:
     """POST /jobs/{id}/webhooks:redeliver: the job's last event again, with its webhook-id,
     on a fresh retry schedule."""
-    if not (job.get("webhook") or {}).get("url"):
+    if not webhook_of(job).get("url"):
         raise ApiError(409, ErrorCode.CONFLICT, "this job has no webhook_url")
     last = last_event(job)
     if last is None:
@@ -67,7 +67,7 @@ def redeliver(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
     return {"event": event_type, "webhook_id": webhook_id(job["id"], event_type, seq), "queued": queued}
 
 
-def last_event(job: dict[str, Any]) -> tuple[str, int | None] | None:
+def last_event(job: Job) -> tuple[str, int | None] | None:
     """The latest event the job has had that its webhook wants: (type, progress number)."""
     wanted = subscribed_events(job)
     status = JobStatus(job["status"])
@@ -91,7 +91,7 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
     if job is None:
         logs.warning("webhook for a job that does not exist", job_id=job_id)
         return
-    url = (job.get("webhook") or {}).get("url")
+    url = webhook_of(job).get("url")
     if not url:
         return
     secrets = rt.settings.webhooks.secrets_for(job.get("client_id") or "default")
@@ -102,7 +102,7 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
 
     msg_id = webhook_id(job_id, event_type, seq)
     data = with_signed_urls(job_view(job), rt.bucket, rt.settings)
-    result = post_event(rt.user_http, url, event_type, msg_id, event_body(event_type, data, datetime.now(timezone.utc)),
+    result = post_event(rt.user_http, url, event_type, msg_id, event_body(event_type, data, datetime.now(UTC)),
                         secrets, rt.settings.webhook_timeout_s, attempt)
     delay, outcome = _next_step(rt, event_type, attempt, result)
     record = result.record() | {"outcome": outcome, "next_attempt_at": _at(delay)}
@@ -124,7 +124,7 @@ def next_delay_s(schedule: tuple[float, ...], attempts_done: int, retry_after_s:
     return max(schedule[attempts_done], min(retry_after_s or 0.0, MAX_RETRY_AFTER_S))
 
 
-def _next_step(rt: Runtime, event_type: str, attempt: int, result) -> tuple[float | None, str]:
+def _next_step(rt: Runtime, event_type: str, attempt: int, result: DeliveryAttempt) -> tuple[float | None, str]:
     if result.delivered:
         return None, "delivered"
     if result.gone:

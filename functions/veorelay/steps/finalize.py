@@ -7,14 +7,14 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from veorelay.gcp import logs
-from veorelay.runtime import Runtime
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
-from veorelay.core.job import JobStatus
-from veorelay.steps.lifecycle import fail, move, record_late_result
-from veorelay.providers.base import OutputRef
-from veorelay.gcp.sink import VIDEO_CONTENT_TYPE, StoredObject, adopt_object, store_video
+from veorelay.core.job import Job, JobStatus
 from veorelay.core.views import job_view
+from veorelay.gcp import logs
+from veorelay.gcp.sink import StoredObject, adopt_object, store_video, stored_video
+from veorelay.providers.base import BucketWriter, OutputRef, Provider
+from veorelay.runtime import Runtime
+from veorelay.steps.lifecycle import fail, move, record_late_result
 
 
 def output_name(rt: Runtime, job_id: str, index: int) -> str:
@@ -29,6 +29,10 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         return
     if job is None or job["status"] != JobStatus.DOWNLOADING:
         logs.info("finalize skipped", job_id=job_id, status=job and job["status"])
+        if job is not None and job["status"] in (JobStatus.CANCELLED, JobStatus.FAILED):
+            # It ended (cancelled, or failed at its deadline by the sweep) while an earlier
+            # attempt of this task had stored some of its videos: this retry removes them.
+            _discard_outputs(rt, job)
         return
     provider = rt.providers[job["provider"]]
     outputs: list[dict[str, Any]] = []
@@ -42,13 +46,17 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         return
     except TransientError as exc:
         if exc.code == ErrorCode.DOWNLOAD_INVALID and attempt >= rt.settings.download_attempts:
-            fail(rt, job_id, PermanentError(exc.code, f"{exc.message} (after {attempt} attempts)", exc.provider_detail).job_error(), {JobStatus.DOWNLOADING})
+            gave_up = PermanentError(exc.code, f"{exc.message} (after {attempt} attempts)", exc.provider_detail)
+            fail(rt, job_id, gave_up.job_error(), {JobStatus.DOWNLOADING})
+            _discard_outputs(rt, job)  # outputs before the bad one, as for a PermanentError
             return
         raise
     if not outputs:
-        fail(rt, job_id, PermanentError(ErrorCode.PROVIDER_ERROR, "the provider reported success without any output").job_error(), {JobStatus.DOWNLOADING})
+        empty = PermanentError(ErrorCode.PROVIDER_ERROR, "the provider reported success without any output")
+        fail(rt, job_id, empty.job_error(), {JobStatus.DOWNLOADING})
         return
-    done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "progress": {"percent": 100, "stage": "succeeded"}}, {JobStatus.DOWNLOADING})
+    done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "progress": {"percent": 100, "stage": "succeeded"}},
+                {JobStatus.DOWNLOADING})
     if done is not None:
         _write_job_json(rt, done)
         return
@@ -59,7 +67,7 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         _discard_outputs(rt, job)
 
 
-def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> StoredObject:
+def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> StoredObject:
     metadata = {
         "job_id": job["id"],
         "provider": job["provider"],
@@ -68,7 +76,7 @@ def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> 
         "prompt_sha256": hashlib.sha256(job["request"]["prompt"].encode()).hexdigest(),
     }
     if ref.gcs_uri:  # the provider wrote it into our bucket (Vertex storageUri): verify and move
-        stored = adopt_object(rt.bucket, _own_output(rt, job["id"], ref.gcs_uri), output_name(rt, job["id"], ref.index),
+        stored = adopt_object(rt.bucket, _own_output(rt, provider, job["id"], ref), output_name(rt, job["id"], ref.index),
                               metadata, rt.settings.upload_chunk_bytes)
         logs.info("output adopted", job_id=job["id"], index=ref.index, source=ref.gcs_uri, size=stored.size, sha256=stored.sha256)
         return stored
@@ -84,28 +92,27 @@ def _copy_output(rt: Runtime, job: dict[str, Any], provider, ref: OutputRef) -> 
     return stored
 
 
-def _own_output(rt: Runtime, job_id: str, gcs_uri: str) -> str:
-    """The object name of a video the provider wrote for this job: in our bucket, in a folder of
-    this job (e.g. vertex/<job id>/...), never another job's or one of our own prefixes."""
-    bucket, _, name = gcs_uri.removeprefix("gs://").partition("/")
-    parts = name.split("/")
-    if (bucket != rt.bucket.name or len(parts) < 3 or parts[1] != job_id
-            or parts[0] in (rt.settings.output_prefix, "tmp", "inputs", "requests")):
-        raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the provider named a video outside this job's folder", gcs_uri[:300])
+def _own_output(rt: Runtime, provider: Provider, job_id: str, ref: OutputRef) -> str:
+    """The object name of a video the provider wrote for this job: in our bucket, inside the
+    folder the provider writes this job's videos to (BucketWriter.job_folder), which is none of
+    our own folders; never another job's."""
+    name = ref.object_in(rt.bucket.name)
+    folder = provider.job_folder(job_id) if isinstance(provider, BucketWriter) else None
+    ours = (f"{rt.settings.output_prefix}/", "inputs/", "requests/")
+    if (name is None or folder is None or not folder.endswith("/") or folder.startswith(ours)
+            or not name.startswith(folder) or name == folder):
+        raise PermanentError(ErrorCode.DOWNLOAD_INVALID, "the provider named a video outside this job's folder", (ref.gcs_uri or "")[:300])
     return name
 
 
 def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None:
-    """A previous attempt finished this output (only verified videos reach the final name)."""
-    name = output_name(rt, job_id, index)
-    blob = rt.bucket.get_blob(name)
-    if blob is None or not (blob.metadata or {}).get("sha256"):
-        return None
-    return StoredObject(f"gs://{rt.bucket.name}/{name}", name, blob.size, blob.metadata["sha256"], blob.content_type or VIDEO_CONTENT_TYPE)
+    """A previous attempt stored this output (only verified videos reach the final name), even
+    one that died before recording its sha256: never download a video the bucket has."""
+    return stored_video(rt.bucket, output_name(rt, job_id, index), rt.settings.upload_chunk_bytes)
 
 
-def _discard_outputs(rt: Runtime, job: dict[str, Any]) -> None:
-    """Videos promoted for a job that did not succeed: consumers must never find them. By
+def _discard_outputs(rt: Runtime, job: Job) -> None:
+    """Videos stored for a job that did not succeed: consumers must never find them. By
     name, not by listing: finalize's bucket grant is limited to prefixes, which a list
     request (made on the bucket) does not match."""
     if (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
@@ -117,7 +124,7 @@ def _discard_outputs(rt: Runtime, job: dict[str, Any]) -> None:
             pass
 
 
-def _write_job_json(rt: Runtime, job: dict[str, Any], only_if_missing: bool = False) -> None:
+def _write_job_json(rt: Runtime, job: Job, only_if_missing: bool = False) -> None:
     """Written after every video, so a consumer that waits for job.json finds them all."""
     blob = rt.bucket.blob(f"{rt.settings.output_prefix}/{job['id']}/job.json")
     try:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from veorelay.net.guarded import BlockedDestination
-from veorelay.gcp import logs
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.images import IMAGE_EXTENSIONS, INPUTS_PREFIX, sniff, split_gcs_uri
 from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
+from veorelay.gcp import logs
+from veorelay.net.guarded import BlockedDestination
 from veorelay.net.url_rules import check_user_url
 
 MAX_REDIRECTS = 3
@@ -65,7 +66,8 @@ def ingest_images(
         raise
 
 
-def _store_all(req: GenerationRequest, store, uploads: dict[str, bytes], used: set[str]) -> GenerationRequest:
+def _store_all(req: GenerationRequest, store: Callable[[str, str, ImageInput], ImageInput], uploads: dict[str, bytes],
+               used: set[str]) -> GenerationRequest:
     updates: dict[str, Any] = {}
     if req.image is not None:
         updates["image"] = store("image", "image", req.image)
@@ -138,9 +140,11 @@ def _read_user_object(field: str, uri: str, own_bucket: storage.Bucket) -> bytes
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}: no such object", field)
         if (blob.size or 0) > MAX_IMAGE_BYTES:
             raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
-        return blob.download_as_bytes()
+        data: bytes = blob.download_as_bytes()
+        return data
     except (gexc.Forbidden, gexc.Unauthorized, gexc.NotFound):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} cannot be read by veo-relay (grant its service account read access)", field) from None
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} cannot be read by veo-relay (grant its service account read access)",
+                       field) from None
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"reading {field} failed: {type(exc).__name__}") from exc
 

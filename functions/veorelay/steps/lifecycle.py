@@ -1,20 +1,21 @@
 """Moving a job between states, and telling the caller when it ends."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
+from veorelay.core.clock import utcnow
+from veorelay.core.errors import JobError
+from veorelay.core.events import EVENT_FOR_STATUS
+from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.redaction import redact, redact_error
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
-from veorelay.core.errors import JobError
-from veorelay.core.job import JobStatus, TransitionRefused
 from veorelay.steps.deliver import enqueue_event
-from veorelay.core.redaction import redact, redact_error
-from veorelay.core.clock import utcnow
-from veorelay.core.events import EVENT_FOR_STATUS
 
 
 def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None = None,
-         from_states: Iterable[JobStatus] | None = None) -> dict[str, Any] | None:
+         from_states: Iterable[JobStatus] | None = None) -> Job | None:
     """Transition the job; None when it was already elsewhere (a duplicate or late task)."""
     try:
         job = rt.store.transition(job_id, to, updates, from_states)
@@ -28,7 +29,7 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
     return job
 
 
-def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobStatus] | None = None) -> dict[str, Any] | None:
+def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobStatus] | None = None) -> Job | None:
     # A provider's error text is shown to the client and sent in webhooks: never a credential.
     error = redact_error(error)
     logs.warning("job failed", job_id=job_id, error_code=error.code, error_message=error.message)

@@ -1,26 +1,26 @@
-"""When to ask a provider again (the schedule itself: poll_schedule.py, poll_stats.py)."""
+"""The poll step: ask the provider once, then schedule the next check, the download or the
+failure (when to check: core/poll_plan.py, from what gcp/poll_stats.py learned)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from veorelay.gcp import logs
-
-from veorelay.core import poll_plan as poll_schedule
 from veorelay.config import Settings
-from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import JobStatus, TransitionRefused
-from veorelay.steps.lifecycle import fail, move, record_late_result
-from veorelay.steps.deliver import enqueue_progress
-from veorelay.gcp.poll_stats import DurationStats
+from veorelay.core import poll_plan as poll_schedule
 from veorelay.core.clock import utcnow
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
+from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.gcp import logs
+from veorelay.gcp.poll_stats import DurationStats
 from veorelay.steps import chain
 from veorelay.steps.chain import PollCall, sweep_generation
+from veorelay.steps.deliver import enqueue_progress
+from veorelay.steps.lifecycle import fail, move, record_late_result
 
 if TYPE_CHECKING:
     from veorelay.runtime import Runtime
 
 
-def duration_stats(rt: "Runtime") -> DurationStats:
+def duration_stats(rt: Runtime) -> DurationStats:
     """The runtime's learned durations; a Runtime built without them plans from the prior."""
     stats = getattr(rt, "durations", None)
     return stats if stats is not None else _prior_only(rt.settings)
@@ -33,33 +33,33 @@ def _prior_only(settings: Settings) -> DurationStats:
     return _PRIOR_ONLY.setdefault(id(settings), DurationStats(None, settings.poll, settings.job_deadline_s))
 
 
-def seconds_running(job: dict[str, Any]) -> float:
+def seconds_running(job: Job) -> float:
     """Seconds since the provider accepted the job (what generation times are measured from)."""
     started = (job.get("timestamps") or {}).get("running") or job["created_at"]
     return max(0.0, (utcnow() - started).total_seconds())
 
 
-def first_check_delay(rt: "Runtime", job: dict[str, Any]) -> float:
+def first_check_delay(rt: Runtime, job: Job) -> float:
     poll = rt.settings.poll
     plan = duration_stats(rt).plan(job["provider"], job["model"])
     return poll_schedule.next_delay(plan.times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=poll.initial_delay_s)
 
 
-def next_check_delay(rt: "Runtime", job: dict[str, Any], elapsed_s: float) -> float:
+def next_check_delay(rt: Runtime, job: Job, elapsed_s: float) -> float:
     poll = rt.settings.poll
     plan = duration_stats(rt).plan(job["provider"], job["model"])
     return poll_schedule.next_delay(plan.times, elapsed_s, poll.min_delay_s, poll.max_delay_s)
 
 
-def learn_duration(rt: "Runtime", job: dict[str, Any], after_s: float, at_s: float) -> None:
+def learn_duration(rt: Runtime, job: Job, after_s: float, at_s: float) -> None:
     """Best effort: a lost data point only makes the schedule learn a little slower."""
     try:
         duration_stats(rt).record(job["provider"], job["model"], job["id"], after_s, at_s)
-    except Exception as exc:  # noqa: BLE001 - learning must never fail or retry a poll
+    except Exception as exc:
         logs.warning("generation time not recorded", error=type(exc).__name__)
 
 
-def poll_job(rt: "Runtime", job_id: str, call: PollCall = PollCall(1, None, 0)) -> None:
+def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) -> None:
     """Ask the provider once; then schedule the next check, the download, or the failure.
 
     call.checked_s: seconds since submission at the previous check (carried by the poll task),
@@ -73,7 +73,8 @@ def poll_job(rt: "Runtime", job_id: str, call: PollCall = PollCall(1, None, 0)) 
         logs.info("poll skipped: superseded by the sweep", job_id=job_id, poll=poll_number, gen=gen)
         return
     if utcnow() > job["deadline_at"]:
-        fail(rt, job_id, JobError(ErrorCode.DEADLINE_EXCEEDED, "the provider did not finish before the job's deadline"), {JobStatus.RUNNING})
+        late = JobError(ErrorCode.DEADLINE_EXCEEDED, "the provider did not finish before the job's deadline")
+        fail(rt, job_id, late, {JobStatus.RUNNING})
         return
     provider = rt.providers[job["provider"]]
     elapsed = seconds_running(job)
@@ -100,7 +101,8 @@ def poll_job(rt: "Runtime", job_id: str, call: PollCall = PollCall(1, None, 0)) 
         if downloading is not None:  # only the poll that moved the job: one data point per job
             learn_duration(rt, job, checked_s or 0.0, elapsed)
         return
-    if progress.percent is not None and progress.percent != (job.get("progress") or {}).get("percent"):
+    known = job.get("progress")
+    if progress.percent is not None and progress.percent != (known.get("percent") if known else None):
         try:
             updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": progress.percent, "stage": "running"}})
         except TransitionRefused:
@@ -109,6 +111,6 @@ def poll_job(rt: "Runtime", job_id: str, call: PollCall = PollCall(1, None, 0)) 
     rt.scheduler.enqueue(chain.poll_task(rt.settings, job, poll_number + 1, delay_s=next_check_delay(rt, job, elapsed), checked_s=elapsed))
 
 
-def job_status(rt: "Runtime", job_id: str) -> str | None:
+def job_status(rt: Runtime, job_id: str) -> str | None:
     job = rt.store.get(job_id)
-    return job and job["status"]
+    return job["status"] if job is not None else None

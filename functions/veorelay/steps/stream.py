@@ -15,21 +15,22 @@ for there too before the retry sends another one: `stream_submitted_at` records 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import closing
-from typing import Any
+from typing import cast
 
-from veorelay.gcp import logs
-from veorelay.runtime import Runtime
+from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import JobStatus, TransitionRefused
-from veorelay.steps.lifecycle import fail, move, record_late_result
-from veorelay.steps.deliver import enqueue_progress
-from veorelay.providers.base import StreamBroken, StreamingProvider
+from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.request import GenerationRequest
+from veorelay.gcp import logs
+from veorelay.providers.base import Handle, OutputRef, ProviderStream, StreamBroken, StreamingProvider
+from veorelay.runtime import Runtime
 from veorelay.steps import chain
 from veorelay.steps.chain import STREAM_DEADLINE_S
+from veorelay.steps.deliver import enqueue_progress
+from veorelay.steps.lifecycle import fail, move, record_late_result
 from veorelay.steps.poll import learn_duration, next_check_delay, seconds_running
-from veorelay.core.request import GenerationRequest
-from veorelay.core.clock import utcnow
 
 # Stop following this long before the task's deadline, and hand the job to polling cleanly.
 STREAM_MARGIN_S = 60
@@ -54,7 +55,8 @@ def stream_job(rt: Runtime, job_id: str) -> None:
     if not rt.store.claim(job_id, "submit_claim", JobStatus.ACCEPTED, STREAM_CLAIM_LEASE_S):
         logs.info("submission already in flight", job_id=job_id)
         return
-    provider = rt.providers[job["provider"]]
+    # Only a provider with capabilities.streaming is handed to this step (submit_job).
+    provider = cast(StreamingProvider, rt.providers[job["provider"]])
     req = GenerationRequest.model_validate({**job["request"], "model": job["model"]})
     try:
         opened = _submit_once(rt, job, provider, req)
@@ -78,14 +80,15 @@ def stream_job(rt: Runtime, job_id: str) -> None:
         follow_stream(rt, running, stream, stop_at)
 
 
-def _submit_once(rt: Runtime, job: dict[str, Any], provider: StreamingProvider, req: GenerationRequest):
+def _submit_once(rt: Runtime, job: Job, provider: StreamingProvider,
+                 req: GenerationRequest) -> tuple[ProviderStream, Handle, float] | None:
     """POST the job unless an earlier attempt's POST reached the provider; returns (stream,
     handle, when to stop following) or None when there is no stream to follow here."""
-    count = req.sample_count or 1
     tried_at = job.get("stream_submitted_at")
-    if tried_at is not None and provider.find(req.prompt, tried_at.timestamp()):
+    earlier = provider.stream_handle(req, tried_at.timestamp()) if tried_at is not None else None
+    if earlier is not None and provider.find(earlier):
         logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job["id"])
-        running = _start_running(rt, job["id"], {"submitted_at": tried_at.timestamp(), "prompt": req.prompt, "count": count})
+        running = _start_running(rt, job["id"], earlier)
         if running is not None:
             follow_by_polling(rt, running)
         return None
@@ -97,13 +100,14 @@ def _submit_once(rt: Runtime, job: dict[str, Any], provider: StreamingProvider, 
     left_s = (job["deadline_at"] - now).total_seconds()
     started = time.monotonic()
     stream = provider.open_stream(req, max(MIN_READ_TIMEOUT_S, min(left_s, STREAM_DEADLINE_S - STREAM_MARGIN_S)))
-    handle = {"submitted_at": now.timestamp(), "prompt": req.prompt, "count": count}
+    handle = provider.stream_handle(req, now.timestamp())
     return stream, handle, started + STREAM_DEADLINE_S - STREAM_MARGIN_S
 
 
-def follow_stream(rt: Runtime, job: dict[str, Any], stream, stop_at: float) -> None:
+def follow_stream(rt: Runtime, job: Job, stream: ProviderStream, stop_at: float) -> None:
     job_id = job["id"]
-    stage = (job.get("progress") or {}).get("stage")
+    known = job.get("progress")
+    stage = known.get("stage") if known else None
     try:
         for event in stream.events():
             if event.kind == "status" and event.stage != stage:
@@ -131,7 +135,7 @@ def follow_stream(rt: Runtime, job: dict[str, Any], stream, stop_at: float) -> N
     follow_by_polling(rt, job)
 
 
-def _complete(rt: Runtime, job: dict[str, Any], outputs) -> None:
+def _complete(rt: Runtime, job: Job, outputs: Sequence[OutputRef]) -> None:
     if not outputs:
         fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider reported completion without any video"), {JobStatus.RUNNING})
         return
@@ -147,13 +151,13 @@ def _complete(rt: Runtime, job: dict[str, Any], outputs) -> None:
         record_late_result(rt, job["id"], [ref.to_dict() for ref in outputs])
 
 
-def _start_running(rt: Runtime, job_id: str, handle: dict[str, Any]) -> dict[str, Any] | None:
+def _start_running(rt: Runtime, job_id: str, handle: Handle) -> Job | None:
     return move(rt, job_id, JobStatus.RUNNING, {
         "handle": handle, "submit_claim": None, "progress": {"percent": 0, "stage": "starting"},
     }, from_states={JobStatus.ACCEPTED})
 
 
-def follow_by_polling(rt: Runtime, job: dict[str, Any]) -> None:
+def follow_by_polling(rt: Runtime, job: Job) -> None:
     """Poll the job from now on (its provider's `check` finds it without the stream)."""
     elapsed = seconds_running(job)
     delay_s = min(next_check_delay(rt, job, elapsed), rt.settings.poll.max_delay_s)

@@ -26,7 +26,8 @@ def submit_job(rt: Runtime, job_id: str) -> None:
         logs.info("submit skipped", job_id=job_id, status=job and job["status"])
         return
     if utcnow() > job["deadline_at"]:
-        fail(rt, job_id, PermanentError(ErrorCode.DEADLINE_EXCEEDED, "the job could not be submitted before its deadline" + last_provider_answer(job)).job_error())
+        late = PermanentError(ErrorCode.DEADLINE_EXCEEDED, "the job could not be submitted before its deadline" + last_provider_answer(job))
+        fail(rt, job_id, late.job_error())
         return
     provider = rt.providers[job["provider"]]
     if provider.capabilities.streaming:
@@ -44,7 +45,10 @@ def submit_job(rt: Runtime, job_id: str) -> None:
         if isinstance(exc, TransientError) and exc.retry_after_s is not None:
             retry_submission_later(rt, job, exc)
             return
-        rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None})
+        try:
+            rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None})
+        except TransitionRefused:
+            pass  # cancelled meanwhile: no claim to release, and the provider's error stays the one raised
         raise  # the queue's backoff decides when to try again
     running = move(rt, job_id, JobStatus.RUNNING, {
         "handle": handle, "submit_claim": None, "progress": {"percent": 0, "stage": "running"},

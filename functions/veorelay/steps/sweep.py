@@ -9,26 +9,28 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
 * restarts the chain of a job nothing has written for `sweep_stall_s`: the job's
   `sweep_gen` goes up by one and the step for its state is enqueued under names carrying
   that generation (Cloud Tasks refuses a name used in the last hour). A poll chain of an
-  older generation that was only slow, not lost, ends at its next check (polling.py), so a
+  older generation that was only slow, not lost, ends at its next check (steps/poll.py), so a
   false alarm costs one write and one early check, never a second provider submission
-  (the submit claim) nor a second object (create-only promotion).
+  (the submit claim) nor a second object (create-only upload).
 """
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from veorelay.config import Settings
+from veorelay.core.clock import utcnow
+from veorelay.core.errors import ErrorCode, JobError
+from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
-from veorelay.config import Settings
-from veorelay.core.errors import ErrorCode, JobError
-from veorelay.core.job import JobStatus, TransitionRefused
-from veorelay.steps.lifecycle import fail
 from veorelay.steps import chain
 from veorelay.steps.chain import sweep_generation
-from veorelay.core.clock import utcnow
+from veorelay.steps.lifecycle import fail
 from veorelay.steps.submit import last_provider_answer
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
@@ -73,7 +75,7 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
     seen: set[str] = set()
 
-    def batches(status: JobStatus, field_name: str, before: datetime):
+    def batches(status: JobStatus, field_name: str, before: datetime) -> Iterator[list[Job]]:
         while time.monotonic() - started < TIME_BUDGET_S:
             jobs = [j for j in rt.store.older_than(status, field_name, before, BATCH) if j["id"] not in seen]
             if not jobs:
@@ -85,32 +87,32 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
     for status in NON_TERMINAL:
         for jobs in batches(status, "deadline_at", now):
             for job in jobs:
-                _guarded(report, job, lambda j=job, s=status: _expire(rt, j, s, report))
+                _guarded(report, job, functools.partial(_expire, rt, job, status, report))
     for status in NON_TERMINAL:
         cutoff = now - timedelta(seconds=stall_after_s(rt.settings, status))
         for jobs in batches(status, "updated_at", cutoff):
             for job in jobs:
-                _guarded(report, job, lambda j=job, s=status: _restart(rt, j, s, cutoff, report))
+                _guarded(report, job, functools.partial(_restart, rt, job, status, cutoff, report))
     return report
 
 
-def _guarded(report: SweepReport, job: dict[str, Any], action) -> None:
+def _guarded(report: SweepReport, job: Job, action: Callable[[], None]) -> None:
     """One job's trouble (say, Cloud Tasks briefly unavailable) must not stop the sweep."""
     try:
         with logs.context(job_id=job["id"]):
             action()
-    except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+    except Exception:
         report.errors += 1
         logs.error("sweep could not handle a job", exc_info=True, job_id=job["id"], status=job.get("status"))
 
 
-def _expire(rt: Runtime, job: dict[str, Any], status: JobStatus, report: SweepReport) -> None:
+def _expire(rt: Runtime, job: Job, status: JobStatus, report: SweepReport) -> None:
     message = DEADLINE_MESSAGES[status] + (last_provider_answer(job) if status == JobStatus.ACCEPTED else "")
     if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, message), {status}) is not None:
         report.deadline_exceeded.append(job["id"])
 
 
-def _restart(rt: Runtime, job: dict[str, Any], status: JobStatus, cutoff: datetime, report: SweepReport) -> None:
+def _restart(rt: Runtime, job: Job, status: JobStatus, cutoff: datetime, report: SweepReport) -> None:
     try:
         job = rt.store.restart_chain(job["id"], status, cutoff)
     except TransitionRefused:

@@ -1,5 +1,9 @@
-"""Fixtures for the simulator suite: one in-process simulator on a free port
-(werkzeug make_server in a thread) shared by the session, reset before each test."""
+"""Tests of the local tooling in dev/ (simulators, the Cloud Tasks emulator, the stack, the
+webhook receiver), kept apart from the product's tests: every test here carries the `tooling`
+marker, so `pytest -m "not tooling"` runs only the product's.
+
+Fixtures for the simulator tests: one in-process simulator on a free port (werkzeug
+make_server in a thread) shared by the session, reset before each test."""
 
 from __future__ import annotations
 
@@ -49,6 +53,16 @@ class Sim:
         r = self.http.get(f"{self.url}/_sim/calls", params=params)
         r.raise_for_status()
         return r.json()
+
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/tooling/ (a conftest hook sees the whole session's items)."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.tooling)
 
 
 @pytest.fixture(scope="session")

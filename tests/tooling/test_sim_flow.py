@@ -7,6 +7,7 @@ import hashlib
 import pytest
 import requests
 
+from dev.simulators.flow import REMAINING_CREDITS
 from dev.simulators.mp4check import check_mp4
 
 PROXY = {"Authorization": "Bearer sim-key-flow"}
@@ -187,7 +188,7 @@ def test_google_direct_variants(sim, until):
     r = requests.post(f"{sim.url}/v1/video:batchAsyncGenerateVideoReferenceImages", headers=GOOGLE,
                       json={"clientContext": CTX, "requests": [
                           video_request("dog runs", "veo_3_1_i2v_s_fast_fl", media_id)]})
-    assert r.status_code == 200 and r.json()["remainingCredits"] >= 0
+    assert r.status_code == 200 and r.json()["remainingCredits"] == REMAINING_CREDITS
     final, _ = poll_until_final(sim, until, r.json()["operations"])
     assert final["operations"][0]["status"] == "MEDIA_GENERATION_STATUS_SUCCESSFUL"
     r = requests.post(f"{sim.url}/v1/video:batchAsyncGenerateVideoText",

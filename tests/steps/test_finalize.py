@@ -1,0 +1,333 @@
+"""The finalize step (steps/finalize.py, gcp/sink.py): every output streamed into the bucket
+and verified, then `succeeded`. Consumers never find a partial video, nor any video of a job
+that did not succeed."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from google.api_core import exceptions as gexc
+
+from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.core.job import JobStatus
+from veorelay.steps.cancel import cancel_job
+from veorelay.steps.finalize import finalize_job
+
+from .driver import run_named
+from .fake_providers import Video, mp4, succeeded
+from .helpers import PROMPT, WEBHOOK_URL, downloading_job, job_json_name, past, running_job, video_name
+
+CHUNK = 256 * 1024
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def videos_of(bucket, rt, job_id) -> list[str]:
+    return bucket.names(f"{rt.settings.output_prefix}/{job_id}/")
+
+
+def test_a_finished_job_has_its_verified_videos_then_job_json_then_succeeded(rt, provider, store, tasks, bucket):
+    first, second = mp4(5000, seed=1), mp4(7000, seed=2)
+    job_id = downloading_job(rt, first, second, webhook_url=WEBHOOK_URL)
+
+    run_named(rt, f"{job_id}-finalize")
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and job["progress"] == {"percent": 100, "stage": "succeeded"}
+    names = [video_name(rt, job_id, 0), video_name(rt, job_id, 1)]
+    assert job["outputs"] == [
+        {"index": i, "uri": f"gs://{bucket.name}/{n}", "name": n, "size": len(v), "sha256": sha256(v), "content_type": "video/mp4"}
+        for i, (n, v) in enumerate(zip(names, (first, second)))]
+    assert bucket.data(names[0]) == first and bucket.data(names[1]) == second
+    stored = bucket.objects[names[1]]
+    assert stored.content_type == "video/mp4" and stored.metadata == {
+        "job_id": job_id, "provider": "fake", "model": "veo-fake-1", "output_index": "1",
+        "prompt_sha256": sha256(PROMPT.encode()), "sha256": sha256(second)}
+    view = json.loads(bucket.data(job_json_name(rt, job_id)))
+    assert view["status"] == "succeeded" and [o["sha256"] for o in view["outputs"]] == [sha256(first), sha256(second)]
+    assert bucket.objects[job_json_name(rt, job_id)].generation > stored.generation  # job.json comes last
+    assert all(d.closed for d in provider.downloads) and provider.count("open_output") == 2
+    assert tasks.names()[-1] == f"{job_id}-wh-job_succeeded-1"
+
+
+@pytest.mark.parametrize("video", [
+    Video(mp4(9 * 1024 * 1024 + 123)),  # Content-Length above 8 MiB: a resumable upload
+    Video(mp4(3 * CHUNK + 17), unknown_length=True),  # chunked transfer: the size is learnt at the end
+    Video(mp4(2 * CHUNK), unknown_length=True),  # ends exactly on a chunk: an empty last chunk
+])
+def test_a_big_or_unsized_video_is_streamed_one_chunk_at_a_time(rt, store, bucket, video):
+    job_id = downloading_job(rt, video)
+
+    run_named(rt, f"{job_id}-finalize")
+
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED
+    assert bucket.data(video_name(rt, job_id, 0)) == video.data
+    assert store.job(job_id)["outputs"][0]["sha256"] == sha256(video.data)
+    assert len(bucket.upload_reads) > 1 and max(bucket.upload_reads) <= rt.settings.upload_chunk_bytes
+
+
+@pytest.mark.parametrize("video, why", [
+    (Video(b"<html><body>Access denied</body></html>" * 10, content_type="text/html"), "text/html"),
+    (Video(b"<html><body>Access denied</body></html>" * 10, content_type="application/octet-stream"), "not an MP4"),
+    (Video(b"\x00\x00\x00\x18ftyp", content_type=None), "too short"),
+])
+def test_a_download_that_is_not_a_video_fails_the_job_and_stores_nothing(rt, store, tasks, bucket, video, why):
+    job_id = downloading_job(rt, video, webhook_url=WEBHOOK_URL)
+    tasks.pending = [t for t in tasks.pending if t.target == "finalize_job"]
+
+    run_named(rt, f"{job_id}-finalize")
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.FAILED and job["error"]["code"] == ErrorCode.DOWNLOAD_INVALID and why in job["error"]["message"]
+    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-wh-job_failed-1"]
+
+
+@pytest.mark.parametrize("broken", [
+    Video(mp4(3 * CHUNK), cut_after=CHUNK + 100),  # the connection breaks
+    Video(mp4(3 * CHUNK), declared_length=3 * CHUNK + 10),  # fewer bytes than Content-Length
+    Video(mp4(9 * 1024 * 1024 + 1), cut_after=8 * 1024 * 1024 + 5),  # breaks during a resumable upload
+])
+def test_a_cut_off_download_is_retried_and_leaves_no_partial_video(rt, provider, store, bucket, broken):
+    good = Video(broken.data)
+    job_id = downloading_job(rt, broken)
+    provider.serve(f"https://videos.fake/{job_id}/0.mp4", broken, good)
+
+    with pytest.raises(TransientError) as raised:
+        finalize_job(rt, job_id, 1)
+    assert raised.value.code == ErrorCode.DOWNLOAD_INVALID
+    assert store.job(job_id)["status"] == JobStatus.DOWNLOADING and videos_of(bucket, rt, job_id) == []
+
+    finalize_job(rt, job_id, 2)
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED and bucket.data(video_name(rt, job_id, 0)) == good.data
+
+
+@pytest.mark.parametrize("size", [5000, 9 * 1024 * 1024 + 5])  # sent in one request / as a resumable upload
+def test_a_download_longer_than_it_announced_is_not_stored_cut_to_its_content_length(rt, store, bucket, size):
+    job_id = downloading_job(rt, Video(mp4(size + 1000), declared_length=size))
+
+    with pytest.raises(TransientError) as raised:
+        finalize_job(rt, job_id, 1)
+
+    assert raised.value.code == ErrorCode.DOWNLOAD_INVALID and "longer than" in raised.value.message
+    assert videos_of(bucket, rt, job_id) == [] and store.job(job_id)["status"] == JobStatus.DOWNLOADING
+
+
+def test_a_download_cut_off_on_every_attempt_fails_the_job_after_download_attempts(rt, provider, store, bucket):
+    job_id = downloading_job(rt, Video(mp4(3 * CHUNK), cut_after=1000))
+    last = rt.settings.download_attempts
+
+    for attempt in range(1, last):
+        with pytest.raises(TransientError):
+            finalize_job(rt, job_id, attempt)
+    finalize_job(rt, job_id, last)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.FAILED and job["error"]["code"] == ErrorCode.DOWNLOAD_INVALID
+    assert f"(after {last} attempts)" in job["error"]["message"] and videos_of(bucket, rt, job_id) == []
+
+
+def test_a_job_that_fails_after_download_attempts_keeps_none_of_the_videos_it_had_stored(rt, provider, store, bucket):
+    good, cut = mp4(5000, seed=1), Video(mp4(3 * CHUNK, seed=2), cut_after=1000)
+    job_id = downloading_job(rt, good, cut)
+
+    for attempt in range(1, rt.settings.download_attempts):
+        with pytest.raises(TransientError):
+            finalize_job(rt, job_id, attempt)
+    assert videos_of(bucket, rt, job_id) == [video_name(rt, job_id, 0)]  # kept between attempts, as it should be
+    finalize_job(rt, job_id, rt.settings.download_attempts)
+
+    assert store.job(job_id)["status"] == JobStatus.FAILED
+    assert videos_of(bucket, rt, job_id) == []  # only a succeeded job has videos
+    assert provider.count("open_output") == rt.settings.download_attempts + 1  # video 0 was downloaded once
+
+
+def test_a_permanent_error_on_a_later_output_removes_the_earlier_ones(rt, provider, store, bucket):
+    job_id = downloading_job(rt, mp4(5000), mp4(5000, seed=3))
+    provider.serve(f"https://videos.fake/{job_id}/1.mp4",
+                   PermanentError(ErrorCode.DOWNLOAD_EXPIRED, "fake download answered 403"))
+
+    finalize_job(rt, job_id, 1)
+
+    assert store.job(job_id)["error"]["code"] == ErrorCode.DOWNLOAD_EXPIRED and videos_of(bucket, rt, job_id) == []
+
+
+def test_a_retry_keeps_the_outputs_an_earlier_attempt_stored_and_downloads_only_the_rest(rt, provider, store, bucket):
+    first, second = mp4(5000, seed=1), mp4(6000, seed=2)
+    job_id = downloading_job(rt, first, second)
+    provider.serve(f"https://videos.fake/{job_id}/1.mp4", Video(second, cut_after=10), second)
+
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)
+    generation = bucket.objects[video_name(rt, job_id, 0)].generation
+    finalize_job(rt, job_id, 2)
+
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED
+    assert bucket.objects[video_name(rt, job_id, 0)].generation == generation
+    assert [c.args[0].index for c in provider.calls if c.method == "open_output"] == [0, 1, 1]
+
+
+def test_a_video_stored_by_an_attempt_that_died_before_its_sha256_is_finished_without_downloading_again(rt, provider, store, bucket):
+    video = mp4(5000)
+    job_id = downloading_job(rt, video)
+    bucket.faults.add("patch", gexc.ServiceUnavailable("patch failed"))
+
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)
+    assert "sha256" not in bucket.objects[video_name(rt, job_id, 0)].metadata
+    # The provider's link has expired since: the verified video in the bucket is all there is.
+    provider.serve(f"https://videos.fake/{job_id}/0.mp4", PermanentError(ErrorCode.DOWNLOAD_EXPIRED, "fake download answered 403"))
+    finalize_job(rt, job_id, 2)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and job["outputs"][0]["sha256"] == sha256(video)
+    assert bucket.objects[video_name(rt, job_id, 0)].metadata["sha256"] == sha256(video)
+    assert provider.count("open_output") == 1
+
+
+def test_a_bucket_outage_is_retried_by_the_queue_whatever_the_attempt(rt, store, bucket):
+    job_id = downloading_job(rt, mp4(5000))
+    bucket.faults.add("upload", gexc.ServiceUnavailable("GCS is down"))
+
+    with pytest.raises(TransientError) as raised:
+        finalize_job(rt, job_id, rt.settings.download_attempts + 5)
+
+    assert raised.value.code == ErrorCode.INTERNAL and store.job(job_id)["status"] == JobStatus.DOWNLOADING
+    finalize_job(rt, job_id, rt.settings.download_attempts + 6)
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED
+
+
+def test_a_success_without_outputs_fails_the_job(rt, provider, store):
+    job_id = running_job(rt)
+    provider.checks.set(succeeded())
+    run_named(rt, f"{job_id}-poll-1")
+    run_named(rt, f"{job_id}-finalize")
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.FAILED and job["error"]["code"] == ErrorCode.PROVIDER_ERROR
+
+
+def test_a_second_finalize_after_success_downloads_nothing_and_rewrites_nothing(rt, provider, store, bucket):
+    job_id = downloading_job(rt, mp4(5000))
+    finalize_job(rt, job_id, 1)
+    before, objects = store.job(job_id), {n: o.generation for n, o in bucket.objects.items()}
+
+    finalize_job(rt, job_id, 1)
+
+    assert provider.count("open_output") == 1 and store.job(job_id) == before
+    assert {n: o.generation for n, o in bucket.objects.items()} == objects
+
+
+def test_job_json_that_failed_to_write_is_written_by_the_retry(rt, provider, store, bucket):
+    job_id = downloading_job(rt, mp4(5000))
+    bucket.faults.add("upload", gexc.ServiceUnavailable("GCS is down"), name=job_json_name(rt, job_id))
+
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED and job_json_name(rt, job_id) not in bucket.objects
+
+    finalize_job(rt, job_id, 2)
+    assert json.loads(bucket.data(job_json_name(rt, job_id)))["status"] == "succeeded" and provider.count("open_output") == 1
+
+
+@pytest.mark.parametrize("status", ["accepted", "running", "failed", "cancelled"])
+def test_a_finalize_task_for_a_job_not_downloading_downloads_nothing(rt, provider, store, bucket, status):
+    job_id = downloading_job(rt, mp4(5000))
+    store.edit(job_id, status=status)
+
+    finalize_job(rt, job_id, 1)
+    finalize_job(rt, "f" * 32, 1)
+
+    assert provider.calls == [] and bucket.names() == [] and store.job(job_id)["status"] == status
+
+
+def test_a_job_cancelled_while_its_video_was_copied_keeps_no_video_and_records_the_late_result(rt, provider, store, tasks, bucket):
+    video = mp4(5000)
+    job_id = downloading_job(rt, video, webhook_url=WEBHOOK_URL)
+    url = f"https://videos.fake/{job_id}/0.mp4"
+    provider.serve(url, lambda ref: cancel_job(rt, job_id) and video)
+    tasks.pending.clear()
+
+    finalize_job(rt, job_id, 1)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.CANCELLED and job["late_result"]["outputs"][0]["url"] == url
+    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-wh-job_cancelled-1"]
+
+
+@pytest.mark.parametrize("end", ["cancel", "deadline"])
+def test_a_retry_that_finds_the_job_ended_removes_the_videos_earlier_attempts_stored(rt, provider, store, bucket, end):
+    job_id = downloading_job(rt, mp4(5000), Video(mp4(3 * CHUNK), cut_after=10))
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)
+    assert videos_of(bucket, rt, job_id) == [video_name(rt, job_id, 0)]
+    if end == "cancel":
+        cancel_job(rt, job_id)
+    else:  # what the sweep does to a job past its deadline
+        from veorelay.steps.sweep import sweep
+
+        store.edit(job_id, deadline_at=past())
+        sweep(rt)
+    provider.calls.clear()
+
+    finalize_job(rt, job_id, 2)  # the queue's retry of the attempt that was cut off
+
+    assert store.job(job_id)["status"] in (JobStatus.CANCELLED, JobStatus.FAILED)
+    assert videos_of(bucket, rt, job_id) == [] and provider.calls == []
+
+
+# ---------------------------------------------------------------------------- videos the provider wrote
+
+
+def vertex_job(rt, provider, bucket, *objects: bytes, prefix: str | None = None) -> str:
+    job_id = running_job(rt)
+    folder = prefix or f"vertex/{job_id}"
+    uris = []
+    for i, data in enumerate(objects):
+        bucket.put(f"{folder}/sample_{i}.mp4", data, content_type="video/mp4")
+        uris.append(f"gs://{bucket.name}/{folder}/sample_{i}.mp4")
+    provider.checks.set(succeeded(*uris))
+    run_named(rt, f"{job_id}-poll-1")
+    provider.calls.clear()
+    return job_id
+
+
+@pytest.mark.parametrize("rewrite_steps", [1, 3])
+def test_a_video_the_provider_wrote_into_the_bucket_is_verified_and_moved_not_downloaded(rt, provider, store, bucket, rewrite_steps):
+    video = mp4(6000)
+    bucket.rewrite_steps = rewrite_steps
+    job_id = vertex_job(rt, provider, bucket, video)
+
+    finalize_job(rt, job_id, 1)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and job["outputs"][0]["sha256"] == sha256(video)
+    assert bucket.data(video_name(rt, job_id, 0)) == video and bucket.names(f"vertex/{job_id}/") == []
+    assert bucket.objects[video_name(rt, job_id, 0)].metadata["sha256"] == sha256(video) and provider.calls == []
+
+
+@pytest.mark.parametrize("where", ["videos/{other}", "inputs/{job}", "vertex/{other}"])
+def test_a_video_named_outside_the_jobs_folder_fails_the_job(rt, provider, store, bucket, where):
+    other = "e" * 32
+    job_id = running_job(rt)
+    folder = where.format(other=other, job=job_id)
+    bucket.put(f"{folder}/0.mp4", mp4(5000))
+    provider.checks.set(succeeded(f"gs://{bucket.name}/{folder}/0.mp4"))
+    run_named(rt, f"{job_id}-poll-1")
+
+    finalize_job(rt, job_id, 1)
+
+    assert store.job(job_id)["error"]["code"] == ErrorCode.DOWNLOAD_INVALID
+    assert bucket.names(f"{folder}/") == [f"{folder}/0.mp4"]  # someone else's object is left alone
+
+
+def test_a_video_the_provider_wrote_that_is_missing_or_not_an_mp4_fails_the_job(rt, provider, store, bucket):
+    job_id = vertex_job(rt, provider, bucket, b"<html>quota</html>" * 20)
+    finalize_job(rt, job_id, 1)
+    assert store.job(job_id)["error"]["code"] == ErrorCode.DOWNLOAD_INVALID and videos_of(bucket, rt, job_id) == []
+
+    job_id = vertex_job(rt, provider, bucket, mp4(5000))
+    bucket.objects.clear()
+    finalize_job(rt, job_id, 1)
+    assert "does not exist" in store.job(job_id)["error"]["message"]

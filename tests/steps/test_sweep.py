@@ -1,0 +1,147 @@
+"""The sweep (steps/sweep.py): fails every job past its deadline, and restarts the task chain
+of a job nothing wrote for a while under names of a new generation; old chains then end."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from veorelay.core.clock import utcnow
+from veorelay.core.errors import ErrorCode, TransientError
+from veorelay.core.job import JobStatus
+from veorelay.steps.chain import PollCall
+from veorelay.steps.poll import poll_job
+from veorelay.steps.sweep import BATCH, DEADLINE_MESSAGES, stall_after_s, sweep
+
+from .driver import run_named
+from .fake_providers import mp4, running, throttled
+from .helpers import WEBHOOK_URL, accepted_job, downloading_job, past, running_job, streaming_job
+
+
+def later(rt, status: JobStatus, extra_s: float = 1.0):
+    """A sweep's `now` at which a job written just now in `status` counts as stalled."""
+    return utcnow() + timedelta(seconds=stall_after_s(rt.settings, status) + extra_s)
+
+
+@pytest.mark.parametrize("arrange, status", [
+    (accepted_job, JobStatus.ACCEPTED),
+    (running_job, JobStatus.RUNNING),
+    (lambda rt, **f: downloading_job(rt, mp4(5000), **f), JobStatus.DOWNLOADING),
+])
+def test_a_job_past_its_deadline_is_failed_whatever_its_state(rt, store, tasks, arrange, status):
+    job_id = arrange(rt, webhook_url=WEBHOOK_URL)
+    untouched = accepted_job(rt)
+    store.edit(job_id, deadline_at=past())
+    tasks.pending.clear()
+
+    report = sweep(rt)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.FAILED and job["error"]["code"] == ErrorCode.DEADLINE_EXCEEDED
+    assert job["error"]["message"] == DEADLINE_MESSAGES[status]
+    assert report.to_dict()["deadline_exceeded"] == 1 and report.deadline_exceeded == [job_id] and report.restarted == []
+    assert tasks.pending_names() == [f"{job_id}-wh-job_failed-1"]
+    assert store.job(untouched)["status"] == JobStatus.ACCEPTED
+
+
+def test_a_throttled_job_past_its_deadline_says_what_the_provider_last_answered(rt, provider, store):
+    job_id = accepted_job(rt)
+    provider.submits.set(throttled(60))
+    run_named(rt, f"{job_id}-submit")
+    store.edit(job_id, deadline_at=past())
+
+    sweep(rt)
+
+    assert "the provider's last answer: fake is throttling (429)" in store.job(job_id)["error"]["message"]
+
+
+def test_ended_jobs_are_left_alone(rt, store, tasks):
+    job_id = accepted_job(rt)
+    store.edit(job_id, status="cancelled", deadline_at=past())
+    writes = len(store.writes)
+    report = sweep(rt, now=later(rt, JobStatus.DOWNLOADING))
+    assert report.to_dict()["deadline_exceeded"] == report.to_dict()["restarted"] == 0 and len(store.writes) == writes
+
+
+def test_a_stalled_running_job_gets_a_new_chain_of_checks_and_the_old_one_ends(rt, provider, store, tasks):
+    job_id = running_job(rt)
+    tasks.pending.clear()  # its poll chain is lost
+
+    assert sweep(rt, now=utcnow() + timedelta(seconds=5)).restarted == []  # not stalled yet
+    report = sweep(rt, now=later(rt, JobStatus.RUNNING))
+
+    assert report.restarted == [job_id] and store.job(job_id)["sweep_gen"] == 1
+    (restart,) = tasks.pending
+    assert (restart.name, restart.payload) == (f"{job_id}-g1-poll-1", {"job_id": job_id, "poll": 1, "gen": 1})
+    poll_job(rt, job_id, PollCall(5, 40.0, 0))  # the old chain was only slow: it ends here
+    assert provider.calls == []
+    provider.checks.set(running(30))
+    run_named(rt, restart.name)
+    assert provider.count("check") == 1 and tasks.pending_names() == [f"{job_id}-g1-poll-2"]
+
+
+def test_a_stalled_accepted_job_is_submitted_again_under_a_new_name_and_paid_once(rt, provider, store, tasks):
+    job_id = accepted_job(rt)
+    tasks.pending.clear()
+
+    sweep(rt, now=later(rt, JobStatus.ACCEPTED))
+
+    assert tasks.pending_names() == [f"{job_id}-g1-submit"]
+    run_named(rt, f"{job_id}-g1-submit")
+    assert store.job(job_id)["status"] == JobStatus.RUNNING and provider.count("submit") == 1
+    assert tasks.pending_names() == [f"{job_id}-g1-poll-1"]
+
+
+def test_a_stalled_streaming_job_is_handed_to_a_new_stream_task(rt, store, tasks):
+    job_id = streaming_job(rt)
+    tasks.pending.clear()
+    sweep(rt, now=later(rt, JobStatus.ACCEPTED))
+    run_named(rt, f"{job_id}-g1-submit")
+    assert tasks.pending_names() == [f"{job_id}-stream-g1"]
+
+
+def test_a_downloading_job_is_given_three_times_longer_then_finalized_again(rt, store, tasks, bucket):
+    job_id = downloading_job(rt, mp4(5000), deadline_seconds=3 * 3600)  # not past it when stalled
+    tasks.pending.clear()
+
+    assert sweep(rt, now=later(rt, JobStatus.RUNNING)).restarted == []
+    sweep(rt, now=later(rt, JobStatus.DOWNLOADING))
+
+    assert tasks.pending_names() == [f"{job_id}-g1-finalize"]
+    run_named(rt, f"{job_id}-g1-finalize")
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED
+
+
+def test_a_job_restarted_twice_gets_a_second_generation_of_names(rt, store, tasks):
+    job_id = running_job(rt)
+    tasks.pending.clear()
+    sweep(rt, now=later(rt, JobStatus.RUNNING))
+    tasks.pending.clear()  # lost again
+    sweep(rt, now=later(rt, JobStatus.RUNNING, extra_s=5))
+    assert store.job(job_id)["sweep_gen"] == 2 and tasks.pending_names() == [f"{job_id}-g2-poll-1"]
+
+
+def test_a_job_past_its_deadline_is_failed_not_restarted(rt, store, tasks):
+    job_id = running_job(rt)
+    tasks.pending.clear()
+    store.edit(job_id, deadline_at=past())
+    report = sweep(rt, now=later(rt, JobStatus.RUNNING))
+    assert report.deadline_exceeded == [job_id] and report.restarted == [] and "sweep_gen" not in store.job(job_id)
+
+
+def test_one_jobs_trouble_does_not_stop_the_sweep(rt, store, tasks):
+    first, second = running_job(rt), running_job(rt)
+    tasks.pending.clear()
+    tasks.faults.add("enqueue", TransientError("internal", "could not enqueue poll_job"), name=f"{first}-g1-poll-1")
+
+    report = sweep(rt, now=later(rt, JobStatus.RUNNING))
+
+    assert report.errors == 1 and report.restarted == [second] and tasks.pending_names() == [f"{second}-g1-poll-1"]
+
+
+def test_more_jobs_than_one_batch_are_all_handled(rt, store, tasks):
+    ids = [accepted_job(rt) for _ in range(BATCH + 3)]
+    for job_id in ids:
+        store.edit(job_id, deadline_at=past())
+    report = sweep(rt)
+    assert sorted(report.deadline_exceeded) == sorted(ids) and report.complete
