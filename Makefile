@@ -5,7 +5,7 @@ CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup demo lint test test-faults test-badinput stack bench clean
+.PHONY: setup demo lint test test-steps test-faults test-badinput stack bench clean
 
 setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -42,6 +42,9 @@ lint: $(VENV)/.installed
 
 test: setup lint
 	$(PY) -m pytest
+
+test-steps: $(VENV)/.installed
+	$(PY) -m pytest tests/steps -q
 
 test-faults: setup
 	$(PY) -m pytest -m faults

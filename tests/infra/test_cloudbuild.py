@@ -48,3 +48,12 @@ def test_a_broken_copy_is_rejected(tmp_path, mutate, where):
     broken.write_text(yaml.safe_dump(data))
     with pytest.raises(ParseError, match=where):
         parse_build(load_yaml(broken))
+
+
+def test_cloud_build_lints_and_runs_the_step_tests_before_it_deploys():
+    build = parse_build(load_yaml(CLOUDBUILD))
+    ids = [s.id for s in build.steps]
+    by_id = {s.id: s for s in build.steps}
+    assert list(by_id["lint"].args) == ["lint"] and by_id["lint"].entrypoint == "make"
+    assert "tests/steps" in by_id["test"].args, "the step tests need no emulator: the build runs them"
+    assert ids.index("lint") < ids.index("test") < ids.index("terraform-apply")
