@@ -5,9 +5,9 @@ CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup demo lint test test-steps test-faults test-badinput stack bench clean
+.PHONY: setup tf-schema demo lint test test-steps test-faults test-badinput stack bench clean
 
-setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed
+setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed tf-schema
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ $(CHECKOV_VENV)/.installed: infra/requirements-checks.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet -r infra/requirements-checks.txt
 	touch $@
+
+# Provider schemas for the offline Terraform check (tests/infra/test_provider_schema.py): the npm
+# packages pinned in infra/provider-schemas.txt, fetched once with `npm pack` (dev/tf-schema-fetch.sh,
+# about 65 MB) into .cache/tf-schema/, integrity-checked, and derived into compact JSON schemas there.
+# Once cached this reads them and returns in about a second; only a changed pin or dev/tf_schema.py
+# derives again (from the cached tarballs).
+tf-schema: $(VENV)/.installed
+	$(PY) -m dev.tf_schema
 
 demo: setup
 	PYTHONPATH=functions:. $(PY) -m dev.demo --provider $(PROVIDER)
@@ -59,4 +67,4 @@ stack: setup
 	PYTHONPATH=functions:. $(PY) -m dev.stack -v
 
 clean:
-	rm -rf $(VENV) $(TASKS_VENV) $(CHECKOV_VENV) out .stack
+	rm -rf $(VENV) $(TASKS_VENV) $(CHECKOV_VENV) out .stack .cache/tf-schema

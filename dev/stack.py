@@ -44,6 +44,14 @@ DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_w
 # A fixed dev-only signing key, so recorded webhooks can be verified across runs. Never deploy it.
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"veo-relay-local-dev-webhook-key!").decode()
 
+# The invoker identity of the local stack: Cloud Tasks' OIDC tokens are issued as it (signed by the
+# Tasks emulator's throwaway key), and the internal functions accept no other (VEO_TASKS_SERVICE_ACCOUNT).
+DEV_INVOKER = f"veo-tasks@{PROJECT}.iam.gserviceaccount.com"
+# Internal functions no process serves here, reached through the functions-framework test client
+# only: the URL they take as their own (the audience their callers' tokens must carry).
+UNSERVED_INTERNAL_URLS = {"sweep_jobs": "http://127.0.0.1:9/sweep_jobs", "on_request_object": "http://127.0.0.1:9/on_request_object"}
+CERTS_PATH = "/oauth2/v1/certs"  # where the Tasks emulator serves its key's certificate (dev/tasks_emulator.py)
+
 # Dev-only API keys of two clients (tests check that one never sees the other's jobs). Only
 # their sha256 hashes go into the functions' environment (VEO_API_KEYS), as in production.
 DEV_API_KEYS = {"demo": "vr_dev_demo_0c7a1f5e2b9d4863", "other": "vr_dev_other_5d2e8b1a7c4f9036"}
@@ -341,7 +349,7 @@ class LocalStack:
             return self
         t0 = time.monotonic()
         jar, gcs_bin = self._preflight()
-        names = ["firestore", "gcs", "tasks", "webhook-receiver", "simulator", *self.functions]
+        names = ["firestore", "gcs", "tasks", "tasks-certs", "webhook-receiver", "simulator", *self.functions]
         self.ports = dict(zip(names, free_ports(len(names))))
         self._build_env()
         self._define_procs(jar, gcs_bin)
@@ -423,6 +431,16 @@ class LocalStack:
         proc.spawn(fresh_log=False)
         self._wait_ready([proc], time.monotonic())
 
+    def pause_process(self, name: str) -> None:
+        """SIGSTOP a process group we started (by its PID): an outage in which the port still
+        accepts connections but nothing answers, like a backend that hangs. resume_process ends it."""
+        if not self.procs[name].signal_group(signal.SIGSTOP):
+            raise LocalStackError(f"{name} is not running: cannot pause it")
+
+    def resume_process(self, name: str) -> None:
+        """SIGCONT a process group paused by pause_process."""
+        self.procs[name].signal_group(signal.SIGCONT)
+
     @staticmethod
     def _wait_group_gone(proc: Proc, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -474,6 +492,31 @@ class LocalStack:
     def reset_webhook_receiver(self) -> None:
         http_call(self.ports["webhook-receiver"], "POST", "/_reset", b"{}")
 
+    @property
+    def oidc_key_file(self) -> Path:
+        """The Tasks emulator's throwaway signing key (JSON: kid, private_key_pem), written at its start."""
+        return self.workdir / "tasks-oidc-key.json"
+
+    def oidc_token(self, audience: str, *, email: str | None = None, lifetime_s: int = 3600,
+                   issued_at: float | None = None, **claims) -> str:
+        """An ID token signed with the stack's key, as the Tasks emulator signs them (and Cloud
+        Tasks in the cloud): by default the invoker's (DEV_INVOKER), valid for an hour. `claims`
+        override or add claims (iss=..., email_verified=False...), for tests of refused tokens."""
+        from google.auth import crypt
+        from google.auth import jwt as google_jwt
+
+        key = json.loads(self.oidc_key_file.read_text())
+        iat = int(time.time() if issued_at is None else issued_at)
+        payload = {"iss": "https://accounts.google.com", "aud": audience, "email": email or DEV_INVOKER,
+                   "email_verified": True, "sub": "100000000000000000001", "iat": iat, "exp": iat + lifetime_s, **claims}
+        signer = crypt.RSASigner.from_string(key["private_key_pem"], key_id=key["kid"])
+        return google_jwt.encode(signer, payload).decode()
+
+    def invoker_headers(self, target: str, **token_options) -> dict[str, str]:
+        """Authorization for calling internal function `target` by hand, as its scheduler would:
+        the invoker's token for the function's own URL (VEO_<TARGET>_URL)."""
+        return {"Authorization": "Bearer " + self.oidc_token(self.env[f"VEO_{target.upper()}_URL"], **token_options)}
+
     # ---------------------------------------------------------------- internals
     def _preflight(self) -> tuple[Path, Path]:
         jar = find_firestore_jar()
@@ -507,6 +550,10 @@ class LocalStack:
             "CLOUD_TASKS_EMULATOR_HOST": self.tasks_host,
         }
         env.update({f"VEO_{f.upper()}_URL": u for f, u in self.function_urls.items()})
+        env.update({f"VEO_{f.upper()}_URL": u for f, u in UNSERVED_INTERNAL_URLS.items() if f not in self.function_urls})
+        # Tasks carry the invoker's OIDC token, signed by the Tasks emulator; the functions check it.
+        env["VEO_TASKS_SERVICE_ACCOUNT"] = DEV_INVOKER
+        env["VEO_OIDC_CERTS_URL"] = f"{url(self.ports['tasks-certs'])}{CERTS_PATH}"
         for p in PROVIDERS:
             key = "VEO_" + p.upper().replace("-", "_")
             env[key + "_BASE_URL"] = sim
@@ -544,9 +591,10 @@ class LocalStack:
                  lambda: http_ok(port["gcs"], "/storage/v1/b")),
             Proc("tasks",
                  [str(self.tasks_python), str(REPO / "dev" / "tasks_emulator.py"), "--host", "127.0.0.1",
-                  "--port", str(port["tasks"]), "--tombstone-seconds", str(self.tombstone_seconds)],
+                  "--port", str(port["tasks"]), "--tombstone-seconds", str(self.tombstone_seconds),
+                  "--certs-port", str(port["tasks-certs"]), "--signing-key-file", str(self.oidc_key_file)],
                  REPO, base, logs / "tasks.log",
-                 lambda: tcp_open(port["tasks"])),
+                 lambda: tcp_open(port["tasks"]) and http_ok(port["tasks-certs"], CERTS_PATH)),
             Proc("webhook-receiver",
                  [str(self.python), "-m", "dev.webhook_receiver", "--host", "127.0.0.1", "--port", str(port["webhook-receiver"])],
                  REPO, base, logs / "webhook-receiver.log",

@@ -12,7 +12,15 @@ names and lacks GetTask/DeleteTask. What this one does, like Cloud Tasks:
 * task names are unique, also for --tombstone-seconds after the task ran or was deleted;
 * tasks run at schedule_time, concurrently, within the queue's RateLimits;
 * failures (non-2xx, connection error, timeout = dispatch_deadline) are retried per RetryConfig;
-* the request carries the X-CloudTasks-* headers, and an unsigned OIDC token when asked for.
+* the request carries the X-CloudTasks-* headers, and an OIDC token when asked for: an RS256
+  ID token shaped like Google's (iss https://accounts.google.com, aud, email, email_verified,
+  iat, exp), signed with a throwaway RSA key generated at start.
+
+The key's certificate is served like Google's (`{key id: PEM}`, GET /oauth2/v1/certs) on
+--certs-port, and the functions of the local stack trust it (VEO_OIDC_CERTS_URL). With
+--signing-key-file the key is also written there (JSON: kid, private_key_pem, mode 0600), so the
+stack's tests can mint tokens of their own with it (dev/stack.py LocalStack.oidc_token). The key
+lives as long as the process: nothing outside a local run ever trusts it.
 
 Each dispatch is logged as one JSON line on stderr.
 """
@@ -20,7 +28,7 @@ Each dispatch is logged as one JSON line on stderr.
 from __future__ import annotations
 
 import argparse
-import base64
+import hashlib
 import heapq
 import itertools
 import json
@@ -28,21 +36,30 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core's Python-version nag
 
 import grpc  # noqa: E402
 import requests  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 from gcloud_tasks_emulator.cloudtasks_pb2_grpc import (  # noqa: E402
     CloudTasksServicer,
     add_CloudTasksServicer_to_server,
 )
+from google.auth import crypt  # noqa: E402
+from google.auth import jwt as google_jwt  # noqa: E402
 from google.cloud.tasks_v2 import (  # noqa: E402
     Attempt,
     HttpMethod,
@@ -105,11 +122,78 @@ def backoff_seconds(rc: RetryConfig, retry_index: int) -> float:
     return min(delay, hi)
 
 
-def unsigned_jwt(claims: dict) -> str:
-    """An OIDC-shaped token with alg=none: lets handlers read the claims, proves nothing."""
-    def b64(obj: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
-    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+GOOGLE_ISSUER = "https://accounts.google.com"
+TOKEN_LIFETIME_S = 3600  # as Google's ID tokens
+CERTS_PATH = "/oauth2/v1/certs"
+
+
+class OidcSigner:
+    """A throwaway RSA key (generated at start), its self-signed certificate, and ID tokens
+    signed with it the way Cloud Tasks' are (RS256, `kid` in the header)."""
+
+    def __init__(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.key_id = hashlib.sha256(public_der).hexdigest()[:40]
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "veo-relay local Cloud Tasks emulator (throwaway)")])
+        now = utcnow()
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=30))
+                .sign(key, hashes.SHA256()))
+        self.certificate_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.private_key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()).decode()
+        self._signer = crypt.RSASigner.from_string(self.private_key_pem, key_id=self.key_id)
+
+    def certs(self) -> dict[str, str]:
+        """What Google's certs URL answers: {key id: PEM certificate}."""
+        return {self.key_id: self.certificate_pem}
+
+    def token(self, audience: str, email: str, now: float | None = None) -> str:
+        iat = int(now if now is not None else time.time())
+        claims = {
+            "iss": GOOGLE_ISSUER, "aud": audience, "azp": service_account_id(email), "sub": service_account_id(email),
+            "email": email, "email_verified": True, "iat": iat, "exp": iat + TOKEN_LIFETIME_S,
+        }
+        return google_jwt.encode(self._signer, claims).decode()
+
+    def write_key_file(self, path: Path) -> None:
+        """The key for the stack's tests (they mint tokens the functions accept), readable by us only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"kid": self.key_id, "private_key_pem": self.private_key_pem}, out)
+
+
+def service_account_id(email: str) -> str:
+    """A stable numeric id for a service account email (Google's `sub` is the account's unique id)."""
+    return str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16))
+
+
+def serve_certs(signer: OidcSigner, host: str, port: int) -> ThreadingHTTPServer:
+    """GET /oauth2/v1/certs on host:port, in a daemon thread."""
+    body = json.dumps(signer.certs()).encode()
+
+    class Certs(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name for it
+            if self.path.split("?", 1)[0] != CERTS_PATH:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Cache-Control", "public, max-age=300")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:  # http.server's signature
+            pass  # one JSON line per dispatch is the emulator's log; cert fetches are not news
+
+    server_class = type("CertsServer", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
+    server = server_class((host, port), Certs)
+    threading.Thread(target=server.serve_forever, name="certs", daemon=True).start()
+    return server
 
 
 class TokenBucket:
@@ -195,7 +279,9 @@ def copy_task(task: Task, full: bool) -> Task:
 
 
 class Emulator:
-    def __init__(self, tombstone_seconds: float, workers: int, min_dispatch_deadline: float = MIN_DISPATCH_DEADLINE):
+    def __init__(self, tombstone_seconds: float, workers: int, min_dispatch_deadline: float = MIN_DISPATCH_DEADLINE,
+                 signer: OidcSigner | None = None):
+        self.signer = signer or OidcSigner()
         self.cond = threading.Condition()
         self.queues: dict[str, QueueState] = {}
         self.tombstones: dict[str, float] = {}  # task name -> monotonic expiry
@@ -407,16 +493,9 @@ class Emulator:
         if retry_count:
             headers["X-CloudTasks-TaskPreviousResponse"] = str(entry.previous_response)
         if "oidc_token" in hr:
-            iat = int(time.time())
-            headers["Authorization"] = "Bearer " + unsigned_jwt({
-                "iss": "https://accounts.google.com",
-                "aud": hr.oidc_token.audience or hr.url,
-                "email": hr.oidc_token.service_account_email,
-                "email_verified": True,
-                "sub": hr.oidc_token.service_account_email,
-                "iat": iat,
-                "exp": iat + 3600,
-            })
+            # As Cloud Tasks: the audience is the URL unless the task names one.
+            headers["Authorization"] = "Bearer " + self.signer.token(hr.oidc_token.audience or hr.url,
+                                                                     hr.oidc_token.service_account_email)
         request = {"method": HttpMethod(hr.http_method).name, "url": hr.url, "headers": headers, "data": hr.body or None,
                        "timeout": task.dispatch_deadline.total_seconds() or DEFAULT_DISPATCH_DEADLINE}
         attempt = Attempt(schedule_time=task.schedule_time, dispatch_time=utcnow())
@@ -580,11 +659,20 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=256, help="dispatch thread pool size")
     ap.add_argument("--min-dispatch-deadline", type=float, default=MIN_DISPATCH_DEADLINE,
                     help="smallest dispatch_deadline accepted (Cloud Tasks: 15 s); lower it to test timeouts")
+    ap.add_argument("--certs-port", type=int, default=0,
+                    help=f"serve the OIDC signing key's certificate at http://HOST:PORT{CERTS_PATH} (0: not served)")
+    ap.add_argument("--signing-key-file", type=Path,
+                    help="also write the throwaway signing key there (JSON, mode 0600), for tests that mint tokens")
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         ap.error("refusing to bind a non-loopback address")
 
-    emu = Emulator(args.tombstone_seconds, args.workers, args.min_dispatch_deadline)
+    signer = OidcSigner()
+    if args.signing_key_file:
+        signer.write_key_file(args.signing_key_file)
+    certs_host = "127.0.0.1" if args.host == "localhost" else args.host
+    certs = serve_certs(signer, certs_host, args.certs_port) if args.certs_port else None
+    emu = Emulator(args.tombstone_seconds, args.workers, args.min_dispatch_deadline, signer)
     server = grpc.server(ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"))
     add_CloudTasksServicer_to_server(Servicer(emu), server)
     address = f"[::1]:{args.port}" if args.host == "::1" else f"{args.host}:{args.port}"
@@ -602,7 +690,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
     threading.Thread(target=emu.scheduler, name="scheduler", daemon=True).start()
-    log(event="started", address=address, pid=os.getpid())
+    log(event="started", address=address, pid=os.getpid(), oidc_key_id=signer.key_id,
+        certs_url=f"http://{certs_host}:{args.certs_port}{CERTS_PATH}" if certs else None)
     while not stop.wait(3600):
         pass
     log(event="stopping")

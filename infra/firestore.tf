@@ -1,4 +1,5 @@
-# Firestore (native mode): collections jobs and poll_stats (learned generation times).
+# Firestore (native mode): collections jobs, poll_stats (learned generation times) and
+# generation_claims (a generation found again by search belongs to one job: gcp/store.py).
 resource "google_firestore_database" "main" {
   project     = var.project_id
   name        = "(default)"
@@ -18,6 +19,8 @@ resource "google_firestore_database" "main" {
 #   sweep:     where status == S and deadline_at < T  order by deadline_at
 #   stale:     where status == S and updated_at < T   order by updated_at
 #   listing:   where client_id == C order by created_at desc
+#   recovery:  where generation_key == K and stream_submitted_at >= T order by stream_submitted_at
+# (the sweep's `discard_due_at < T order by discard_due_at` uses the single-field index.)
 locals {
   firestore_indexes = {
     jobs-status-deadline = {
@@ -32,6 +35,10 @@ locals {
       collection = "jobs"
       fields     = [["client_id", "ASCENDING"], ["created_at", "DESCENDING"]]
     }
+    jobs-generation-posted = {
+      collection = "jobs"
+      fields     = [["generation_key", "ASCENDING"], ["stream_submitted_at", "ASCENDING"]]
+    }
   }
 
   # TTL: Firestore deletes a document (within ~24 h) once expire_at has passed.
@@ -41,6 +48,8 @@ locals {
     # Learned generation times (poll_stats.py), one document per provider+model+week+shard:
     # only the last two weeks are read, each carries expire_at = written + 21 days.
     poll-stats-expire-at = { collection = "poll_stats", field = "expire_at" }
+    # A claim lives as long as the job it names (30 days).
+    generation-claims-expire-at = { collection = "generation_claims", field = "expire_at" }
   }
 }
 

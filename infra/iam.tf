@@ -117,6 +117,33 @@ resource "google_storage_bucket_iam_member" "prefix" {
   }
 }
 
+# Clients' uploads: each writer may create objects only in its client's folder, uploads/<client id>/.
+resource "google_storage_bucket_iam_member" "uploads_writer" {
+  for_each = merge([
+    for client, members in var.upload_writers : { for m in members : "${client}/${m}" => { client = client, member = m } }
+  ]...)
+
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectCreator"
+  member = each.value.member
+
+  condition {
+    title       = "uploads-${each.value.client}"
+    description = "Only objects under uploads/${each.value.client}/"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.data.name}/objects/uploads/${each.value.client}/\")"
+  }
+}
+
+# The buckets clients may name as gs:// images (var.input_buckets): read by the functions
+# that accept jobs (the code checks each URI against VEO_INPUT_BUCKETS first).
+resource "google_storage_bucket_iam_member" "input_bucket_reader" {
+  for_each = { for pair in setproduct(var.input_buckets, [for sa in ["api", "events"] : sa if contains(keys(local.active_service_accounts), sa)]) : "${pair[0]}/${pair[1]}" => { bucket = pair[0], sa = pair[1] } }
+
+  bucket = each.value.bucket
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
+}
+
 # Vertex AI writes Veo output straight into vertex/ (storageUri) as its service agent.
 resource "google_project_service_identity" "vertex" {
   count    = local.vertex_enabled ? 1 : 0
@@ -263,6 +290,7 @@ resource "time_sleep" "iam" {
     google_service_account_iam_member.webhook_sign_blob,
     google_secret_manager_secret_iam_member.accessor,
     google_storage_bucket_iam_member.prefix,
+    google_storage_bucket_iam_member.input_bucket_reader,
     google_artifact_registry_repository_iam_member.build_writer,
     google_storage_bucket_iam_member.build_source_reader,
     google_project_iam_member.build_gcf_sources_reader,

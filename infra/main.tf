@@ -260,6 +260,9 @@ locals {
     # Owner of jobs started from requests/ objects (webhook secrets, GET /jobs/{id}).
     VEO_REQUESTS_CLIENT_ID = var.requests_client_id
 
+    # Other buckets gs:// input images may come from (the data bucket: only uploads/<client id>/).
+    VEO_INPUT_BUCKETS = join(",", var.input_buckets)
+
     # var.tuning: every default is the code's own (tests/infra/test_drift.py checks it).
     VEO_JOB_DEADLINE_SECONDS              = tostring(var.tuning.job_deadline_seconds)
     VEO_DOWNLOAD_ATTEMPTS                 = tostring(var.tuning.download_attempts)
@@ -287,8 +290,10 @@ locals {
     local.base_env,
     { for name, p in local.provider_catalog : p.base_url_env => lookup(var.provider_base_urls, name, p.base_url) },
     merge({}, [for p in values(local.provider_catalog) : p.extra_env]...),
-    # VEO_SUBMIT_JOB_URL, VEO_POLL_JOB_URL, ...: targets of Cloud Tasks.
-    { for name, f in local.functions : "VEO_${upper(f.entry_point)}_URL" => local.function_urls[name] if f.trigger == "http" && !f.public },
+    # VEO_SUBMIT_JOB_URL, VEO_POLL_JOB_URL, ...: the URL of every internal function, which is
+    # where Cloud Tasks sends its tasks and the audience of the OIDC tokens each function
+    # checks (the same URL the tasks, the Scheduler job and the trigger were created with).
+    { for name, f in local.functions : "VEO_${upper(f.entry_point)}_URL" => local.function_urls[name] if !f.public },
   )
 
   # ---------------------------------------------------------------------------
@@ -361,12 +366,13 @@ locals {
   # resource (Firestore has no per-collection IAM).
   # ---------------------------------------------------------------------------
   service_accounts = {
-    # create_job -> submit queue; cancel and webhooks:redeliver -> veo-webhooks.
+    # create_job -> submit queue; cancel and webhooks:redeliver -> veo-webhooks; a cancel
+    # of a downloading job -> its discard task on veo-finalize (chain.discard_task).
     api = {
       account_id   = "veo-api"
       display_name = "veo-relay api (public HTTP function)"
       runtime      = true
-      enqueue      = ["veo-submit-*", "veo-webhooks"]
+      enqueue      = ["veo-submit-*", "veo-finalize", "veo-webhooks"]
     }
     # A throttled submission (429 / Retry-After) re-enqueues itself on its submit
     # queue; a streaming provider's job goes to veo-stream; then the first poll.
@@ -382,11 +388,12 @@ locals {
       runtime      = true
       enqueue      = ["veo-poll", "veo-finalize", "veo-webhooks"]
     }
+    # A download that fails the job queues its discard task on its own queue.
     finalize = {
       account_id   = "veo-finalize"
       display_name = "veo-relay finalize_job (the only writer of outputs)"
       runtime      = true
-      enqueue      = ["veo-webhooks"]
+      enqueue      = ["veo-finalize", "veo-webhooks"]
     }
     # Each failed attempt queues the next one itself (notify.py: the retry schedule is
     # the code's, not the queue's).
@@ -406,7 +413,8 @@ locals {
     }
     # sweep.restart_task re-drives accepted jobs on their submit queue (a streaming
     # provider's submit step then hands it to veo-stream), running ones on veo-poll,
-    # downloading ones on veo-finalize; deadline failures send job.failed. It never
+    # downloading ones on veo-finalize, as it does the discard tasks of jobs that ended
+    # while downloading (chain.discard_task); deadline failures send job.failed. It never
     # enqueues to veo-stream itself, so it gets no right there.
     sweep = {
       account_id   = "veo-sweep"
@@ -494,6 +502,18 @@ locals {
       service_account = "events"
       role            = "roles/storage.objectCreator"
       prefix          = "inputs/"
+    }
+    # gs:// images a client put in its own folder, uploads/<client id>/; the code reads a
+    # client's jobs' images only from its own folder (core/images.py gcs_source_problem).
+    api-uploads-read = {
+      service_account = "api"
+      role            = "roles/storage.objectViewer"
+      prefix          = "uploads/"
+    }
+    events-uploads-read = {
+      service_account = "events"
+      role            = "roles/storage.objectViewer"
+      prefix          = "uploads/"
     }
     # A V4 signed URL is only as good as its signer's own read access.
     webhook-outputs-read = {

@@ -1,6 +1,7 @@
 # The data bucket:
 #   <output_prefix>/<job id>/<n>.mp4, job.json  finished videos (written only by finalize)
 #   inputs/<job id>/...                          input images (api), 7 days
+#   uploads/<client id>/...                      images clients upload to name as gs://, 7 days
 #   requests/...                                 event-started jobs, 30 days
 #   vertex/...                                   Vertex AI output (service agent), 7 days
 resource "google_storage_bucket" "data" {
@@ -26,7 +27,7 @@ resource "google_storage_bucket" "data" {
   lifecycle_rule {
     condition {
       age            = var.input_retention_days
-      matches_prefix = ["inputs/"]
+      matches_prefix = ["inputs/", "uploads/"]
     }
     action {
       type = "Delete"

@@ -113,7 +113,7 @@ variable "output_retention_days" {
 }
 
 variable "input_retention_days" {
-  description = "Lifetime of uploaded input images (inputs/)."
+  description = "Lifetime of input images: the copies jobs use (inputs/) and what clients upload for their jobs (uploads/)."
   type        = number
   default     = 7
 }
@@ -246,6 +246,28 @@ variable "requests_client_id" {
   validation {
     condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", var.requests_client_id))
     error_message = "requests_client_id must be a client id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+  }
+}
+
+variable "input_buckets" {
+  description = "Buckets (names, no gs://) clients may name as gs:// input images (VEO_INPUT_BUCKETS). The api and events identities get read access to each (iam.tf), so list only buckets meant for that. Without any, a gs:// image must be in this deployment's bucket under uploads/<client id>/."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for b in var.input_buckets : can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", b))])
+    error_message = "input_buckets must be bucket names (lowercase letters, digits, '.', '_', '-'), without gs:// or a folder."
+  }
+}
+
+variable "upload_writers" {
+  description = "Per API client id, the IAM members (\"user:...\", \"serviceAccount:...\", \"group:...\") who may create objects in the data bucket under uploads/<client id>/, the one folder of it that client's jobs may name as gs:// images."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for c in keys(var.upload_writers) : can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", c))])
+    error_message = "upload_writers keys must be client ids: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
   }
 }
 

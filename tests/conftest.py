@@ -47,12 +47,21 @@ FAST_FAULTS = {
 }
 
 
+# Inputs and bodies: gs:// images may also come from the test clients' own bucket
+# (tests/integration/test_images.py), and a request body must arrive within 3 s (9 s
+# multipart), so a slow client is cut off quickly (tests/integration/test_slow_body.py).
+INPUTS_AND_BODIES = {
+    "VEO_INPUT_BUCKETS": "a-clients-own-bucket",
+    "VEO_BODY_TIMEOUT_SECONDS": "3",
+}
+
+
 @pytest.fixture(scope="session")
 def stack():
     """A running LocalStack(fast_retries=True): short queue backoffs, free ports, logs in stack.workdir."""
     from dev.stack import LocalStack, LocalStackError
 
-    local = LocalStack(fast_retries=True, extra_env=FAST_POLLING | FAST_WEBHOOKS | FAST_FAULTS)
+    local = LocalStack(fast_retries=True, extra_env=FAST_POLLING | FAST_WEBHOOKS | FAST_FAULTS | INPUTS_AND_BODIES)
     try:
         local.start()
     except LocalStackError as err:  # the message already carries the failing process's log tail

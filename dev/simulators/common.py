@@ -64,7 +64,7 @@ _SIZE = re.compile(r"^(\d+)\s*([kmg]i?b?)?$", re.IGNORECASE)
 KNOWN_DIRECTIVES = {
     "key", "duration", "samples", "size", "slow_poll", "op_error", "rai_filtered",
     "empty_success", "never_finish", "expired", "html_200", "truncated", "wrong_length",
-    "redirect", "stream_break", "stream_reset", "token_expired", "upstream", "vertex_upstream",
+    "redirect", "stream_break", "stream_reset", "token_expired", "upstream", "vertex_upstream", "history_twin",
 }
 _VALUED = {"duration": float, "samples": int, "slow_poll": float, "expired": float}
 

@@ -18,6 +18,9 @@ generation time:
     event: video_generation_complete / data: [{id, prompt, file_url, status, created_at}]
  or event: error / data: {"code": ..., "message": ...}   (shape not documented; ours)
 
+Directive history_twin: a second generation of the same prompt, 2 s older, shows in the
+histories (another client of the account), so a client matching by prompt sees two.
+
 Histories (not in doc 002): by default ONE ENTRY PER VIDEO whose id equals the
 id in the complete event, file_urls = [that video's url]; config
 genaipro_history_grouping=per_generation gives one entry per submit with all N
@@ -148,6 +151,14 @@ def _start(prompt, aspect, count, *, images: int, count_required: bool, kind: st
     op = st.create_operation(DIALECT, prompt, kind, n, directives=directives,
                              extra={"aspect_ratio": aspect_ratio, "images": images})
     root = base_url()
+    if directives.has("history_twin"):
+        # Someone else on the account sent the same prompt two seconds earlier (not a submit of
+        # ours: not in the call log): the histories hold two generations of it.
+        twin = st.create_operation(DIALECT, prompt, kind, n, directives=directives,
+                                   extra={"aspect_ratio": aspect_ratio, "images": images, "twin_of": op.id})
+        twin.created_at = op.created_at - 2.0
+        for out in twin.outputs:
+            out.url = out.download_url = f"{root}/media/genaipro/{out.file_id}.mp4"
     for out in op.outputs:
         out.url = out.download_url = f"{root}/media/genaipro/{out.file_id}.mp4"
     st.record(DIALECT, "submit", op, 200)

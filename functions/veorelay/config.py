@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Annotated, Any
@@ -53,13 +54,19 @@ SECRET_EXTRAS = frozenset({"GOOGLE_TOKEN", "ACCESS_TOKEN"})
 
 # Internal functions invoked by Cloud Tasks; each needs its URL as a task target.
 TASK_TARGETS: tuple[str, ...] = ("submit_job", "poll_job", "finalize_job", "deliver_webhook", "stream_job")
+# Every internal function: the task targets, the sweep (Cloud Scheduler) and the request-object
+# handler (Eventarc). Each checks its caller's OIDC token for its own URL, VEO_<ENTRY>_URL
+# (edges/invoker.py), the URL its tasks, scheduler job or trigger were created with.
+INTERNAL_ENTRY_POINTS: tuple[str, ...] = (*TASK_TARGETS, "sweep_jobs", "on_request_object")
+# Where Google publishes the keys of the ID tokens it signs (Cloud Tasks, Scheduler, Eventarc).
+GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 
 DEFAULT_PROVIDER = "litellm-gemini"
 
 # The Secret Manager placeholder: a secret created but never given a value.
 UNSET = "UNSET"
-# Folders of the bucket the outputs must stay out of (request objects, input images).
-RESERVED_FOLDERS = frozenset({"inputs", "requests"})
+# Folders of the bucket the outputs must stay out of (request objects, input images, client uploads).
+RESERVED_FOLDERS = frozenset({"inputs", "requests", "uploads"})
 UPLOAD_CHUNK_MULTIPLE = 256 * 1024  # resumable uploads take chunks of a multiple of 256 KiB
 
 
@@ -141,7 +148,7 @@ class Settings:
     default_provider: str
     providers: Mapping[str, ProviderSettings]
     task_urls: Mapping[str, str]
-    tasks_service_account: str | None = None
+    tasks_service_account: str | None = None  # the invoker: tasks carry its OIDC token; internal functions accept only it
     tasks_emulator_host: str | None = None
     allow_loopback_urls: bool = False
     job_deadline_s: int = 1800
@@ -160,6 +167,15 @@ class Settings:
     auth_disabled: bool = False  # VEO_AUTH_DISABLED=true: no API keys asked (local experiments only)
     sweep_stall_s: float = 600.0  # sweep.py: a job untouched this long has stopped moving
     http_timeout_s: float | None = None  # ceiling on every outbound read timeout (tests: seconds)
+    # Internal entry point -> its own URL (VEO_<ENTRY>_URL): the audience its callers' tokens carry.
+    internal_urls: Mapping[str, str] = field(default_factory=dict)
+    # The keys OIDC tokens are checked with: Google's; the local stack's Tasks emulator serves its own.
+    oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL
+    # Other buckets a client may name as gs:// images (VEO_INPUT_BUCKETS); veo-relay's own
+    # bucket is always readable, but only under uploads/<client id>/ (core/images.py).
+    input_buckets: frozenset[str] = frozenset()
+    # A request body must have arrived within this (a multipart one: 3x); then 408 (edges/reading.py).
+    body_timeout_s: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +272,14 @@ def _retry_schedule(raw: Any) -> tuple[float, ...]:
     return delays
 
 
+def _bucket_list(raw: Any) -> frozenset[str]:
+    """VEO_INPUT_BUCKETS = bucket,bucket: names only (no gs://, no folder)."""
+    names = frozenset(part.strip() for part in str(raw).split(",") if part.strip())
+    if not all(re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]", name) for name in names):
+        raise ValueError("must be comma-separated bucket names (lowercase letters, digits, '.', '_', '-'; no gs://)")
+    return names
+
+
 def _log_level(value: str) -> str:
     level = value.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -324,6 +348,9 @@ class _FixedVariables(BaseSettings):
     VEO_AUTH_DISABLED: Flag | None = None
     VEO_SWEEP_STALL_SECONDS: Seconds | None = None
     VEO_HTTP_TIMEOUT_SECONDS: Seconds | None = None
+    VEO_OIDC_CERTS_URL: Url | None = None
+    VEO_INPUT_BUCKETS: Annotated[frozenset[str], BeforeValidator(_bucket_list)] | None = None
+    VEO_BODY_TIMEOUT_SECONDS: Seconds | None = None
 
     VEO_POLL_INITIAL_DELAY_SECONDS: SecondsOrZero | None = None
     VEO_POLL_MIN_DELAY_SECONDS: Seconds | None = None
@@ -362,18 +389,20 @@ class _FixedVariables(BaseSettings):
         poll = PollSettings()
         if (self.VEO_POLL_MIN_DELAY_SECONDS or poll.min_delay_s) > (self.VEO_POLL_MAX_DELAY_SECONDS or poll.max_delay_s):
             raise ValueError("VEO_POLL_MIN_DELAY_SECONDS must not exceed VEO_POLL_MAX_DELAY_SECONDS")
+        if self.VEO_BUCKET in (self.VEO_INPUT_BUCKETS or ()):
+            raise ValueError("VEO_INPUT_BUCKETS must not name VEO_BUCKET: clients read it only under uploads/<client id>/, always")
         return self
 
 
 def _per_provider_variables() -> dict[str, Any]:
-    """VEO_<PROVIDER>_BASE_URL, _API_KEY and the provider's extras; VEO_<TARGET>_URL of each task target."""
+    """VEO_<PROVIDER>_BASE_URL, _API_KEY and the provider's extras; VEO_<ENTRY>_URL of each internal function."""
     types: dict[str, Any] = {"BASE_URL": Url, "GOOGLE_BASE_URL": Url, "WRITE_TO_BUCKET": Flag}
     variables: dict[str, Any] = {}
     for provider in PROVIDER_NAMES:
         prefix = provider_env_prefix(provider)
         for suffix in ("BASE_URL", "API_KEY", *PROVIDER_EXTRAS.get(provider, ())):
             variables[prefix + suffix] = (types.get(suffix, str) | None, None)
-    for target in TASK_TARGETS:
+    for target in INTERNAL_ENTRY_POINTS:
         variables[task_url_env(target)] = (Url | None, None)
     return variables
 
@@ -426,6 +455,7 @@ def _settings(env: _FixedVariables) -> Settings:
         default_provider=env.VEO_DEFAULT_PROVIDER or DEFAULT_PROVIDER,
         providers={name: _provider_settings(env, name, location) for name in enabled},
         task_urls={t: url for t in TASK_TARGETS if (url := getattr(env, task_url_env(t)))},
+        internal_urls={e: url for e in INTERNAL_ENTRY_POINTS if (url := getattr(env, task_url_env(e)))},
         poll=PollSettings(**_given(
             initial_delay_s=env.VEO_POLL_INITIAL_DELAY_SECONDS,
             min_delay_s=env.VEO_POLL_MIN_DELAY_SECONDS,
@@ -459,6 +489,9 @@ def _settings(env: _FixedVariables) -> Settings:
             auth_disabled=env.VEO_AUTH_DISABLED,
             sweep_stall_s=env.VEO_SWEEP_STALL_SECONDS,
             http_timeout_s=env.VEO_HTTP_TIMEOUT_SECONDS,
+            oidc_certs_url=env.VEO_OIDC_CERTS_URL,
+            input_buckets=env.VEO_INPUT_BUCKETS,
+            body_timeout_s=env.VEO_BODY_TIMEOUT_SECONDS,
         ),
     )
 

@@ -11,6 +11,7 @@ from veorelay.config import Settings
 from veorelay.core import redaction
 from veorelay.gcp import logs
 from veorelay.gcp.inputs import BucketInputs
+from veorelay.gcp.oidc import IdTokenVerifier
 from veorelay.gcp.poll_stats import DurationStats
 from veorelay.gcp.store import JobStore
 from veorelay.gcp.tasks import TaskScheduler
@@ -29,6 +30,8 @@ class Runtime:
     durations: DurationStats | None = None  # learned generation times (poll schedule)
     # For URLs called on a user's behalf (webhooks, image URLs): the SSRF guard at connect time.
     user_http: requests.Session = field(default_factory=guarded_session)
+    # The OIDC token check of internal functions (edges/invoker.py), with its cached certificates.
+    invoker_tokens: IdTokenVerifier = field(default_factory=IdTokenVerifier)
 
 
 def tasks_client(settings: Settings) -> tasks_v2.CloudTasksClient:

@@ -50,9 +50,9 @@ def test_each_dev_client_is_known_by_its_own_key(call, stack):
     assert all(key not in stack.env["VEO_API_KEYS"] for key in stack.api_keys.values())  # hashes only
 
 
-def test_sweep_jobs_answers_only_the_scheduler(call):
-    refused = call("sweep_jobs").post("/", json={})
-    assert (refused.status_code, refused.get_json()["status"]) == (403, "forbidden")
-    resp = call("sweep_jobs").post("/", json={}, headers={"X-CloudScheduler": "true"})
+def test_sweep_jobs_answers_only_the_scheduler(call, bare):
+    refused = bare("sweep_jobs").post("/", json={}, headers={"X-CloudScheduler": "true"})  # a header anyone can send
+    assert (refused.status_code, refused.get_json()["status"]) == (401, "unauthenticated")
+    resp = call("sweep_jobs").post("/", json={})  # the invoker's OIDC token, as Cloud Scheduler sends it
     assert resp.status_code == 200
     assert {"deadline_exceeded", "restarted", "errors", "complete"} <= set(resp.get_json())

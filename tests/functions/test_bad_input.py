@@ -11,14 +11,17 @@ import uuid
 import pytest
 import requests
 from functions_framework import create_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dev.stack import DEV_API_KEYS
+from tests.steps.image_files import png
 
 from .conftest import SOURCE
 
 pytestmark = pytest.mark.integration  # the 4xx cases also carry `badinput`
 
-PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+PNG = base64.b64encode(png()).decode()  # a real one: images are decoded (core/images.py)
 
 
 def b64(data: bytes) -> str:
@@ -46,6 +49,18 @@ def body(**fields):
 
 def raw(data: bytes | str, content_type: str = "application/json"):
     return {"data": data, "content_type": content_type}
+
+
+def nested(levels: int, leaf=1):
+    """`levels` maps, one inside the other: metadata=nested(20) is as deep as Firestore goes."""
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+def shown(key: str) -> str:
+    """A long key as an error's field shows it (cut short, core/storable.py render_path)."""
+    return key if len(key) <= 80 else key[:80] + "…"
 
 
 # (id, request kwargs, status, error code, field)
@@ -99,6 +114,37 @@ CASES = [
     ("deadline-too-short", body(deadline_seconds=5), 400, "invalid_request", "deadline_seconds"),
     ("deadline-over-a-day", body(deadline_seconds=86401), 400, "invalid_request", "deadline_seconds"),
     ("too-many-reference-images", body(reference_images=[{"image": {"base64": PNG, "mime_type": "image/png"}}] * 4), 400, "invalid_request", "reference_images"),
+    # What passes must be storable in Firestore and strict JSON (core/storable.py): refused naming the field
+    ("metadata-21-levels", body(metadata=nested(21)), 400, "invalid_request", "metadata." + ".".join(["a"] * 20)),
+    ("metadata-array-in-array", body(metadata={"grid": [[1, 2], [3]]}), 400, "invalid_request", "metadata.grid.0"),
+    ("metadata-int-2-to-63", body(metadata={"n": 2**63}), 400, "invalid_request", "metadata.n"),
+    ("metadata-int-below-minus-2-to-63", body(metadata={"n": [-(2**63) - 1]}), 400, "invalid_request", "metadata.n.0"),
+    ("metadata-1e999", raw('{"prompt": "p", "metadata": {"x": 1e999}}'), 400, "invalid_request", "metadata.x"),
+    ("metadata-key-empty", body(metadata={"": 1}), 400, "invalid_request", "metadata."),
+    ("metadata-key-reserved", body(metadata={"a": {"__name__": 1}}), 400, "invalid_request", "metadata.a.__name__"),
+    ("metadata-field-path-1501-bytes", body(metadata={"k" * 745: {"j" * 746: 1}}), 400, "invalid_request",
+     f"metadata.{shown('k' * 745)}.{shown('j' * 746)}"),
+    ("metadata-lone-surrogate", raw('{"prompt": "p", "metadata": {"a": "x\\ud800"}}'), 400, "invalid_request", "metadata.a"),
+    ("metadata-lone-surrogate-key", raw('{"prompt": "p", "metadata": {"\\udfff": 1}}'), 400, "invalid_request", "metadata.\\udfff"),
+    ("prompt-lone-surrogate", raw('{"prompt": "a lake \\ud83d"}'), 400, "invalid_request", "prompt"),
+    ("unknown-field-lone-surrogate", raw('{"prompt": "p", "\\ud800": 1}'), 400, "invalid_request", "\\ud800"),
+    # Prompts: no control characters but newline and tab; something visible
+    ("prompt-escape-sequence", {"json": {"prompt": "\x1b[2J a calm lake"}}, 400, "invalid_request", "prompt"),
+    ("prompt-nul", {"json": {"prompt": "a calm lake\x00"}}, 400, "invalid_request", "prompt"),
+    ("prompt-carriage-return", {"json": {"prompt": "a calm lake\r\nat dawn"}}, 400, "invalid_request", "prompt"),
+    ("prompt-c1-control", {"json": {"prompt": "a calm\x9b lake"}}, 400, "invalid_request", "prompt"),
+    ("prompt-zero-width-only", {"json": {"prompt": "\u200b\u200c\u200d\ufeff"}}, 400, "invalid_request", "prompt"),
+    ("prompt-word-joiner-and-spaces", {"json": {"prompt": " \u2060 \n\t"}}, 400, "invalid_request", "prompt"),
+    ("prompt-bidi-controls-only", {"json": {"prompt": "\u202e\u2066"}}, 400, "invalid_request", "prompt"),
+    ("prompt-hangul-filler", {"json": {"prompt": "\u3164\u3164"}}, 400, "invalid_request", "prompt"),
+    ("negative-prompt-control", body(negative_prompt="no\x07rain"), 400, "invalid_request", "negative_prompt"),
+    ("negative-prompt-blank", body(negative_prompt="\u200b "), 400, "invalid_request", "negative_prompt"),
+    # The one strict parser (edges/body.py), beyond the cases at the top
+    ("duplicate-key-nested", raw('{"prompt": "p", "metadata": {"a": {"b": 1, "b": 1}}}'), 400, "invalid_request", "metadata.a.b"),
+    ("minus-infinity", raw('{"prompt": "p", "metadata": {"x": [-Infinity]}}'), 400, "invalid_request", None),
+    ("utf8-bom", raw(b'\xef\xbb\xbf{"prompt": "p"}'), 400, "invalid_request", None),
+    ("utf8-encoded-surrogate", raw(b'{"prompt": "\xed\xa0\x80"}'), 400, "invalid_request", None),
+    ("nested-past-the-parser-limit", raw('{"prompt": "p", "metadata": {"x": ' + "[" * 40 + "]" * 40 + "}}"), 400, "invalid_request", None),
     # What this provider cannot do
     ("provider-unknown", body(provider="nope"), 400, "unsupported_option", "provider"),
     ("model-unknown", body(model="veo-9"), 400, "unsupported_option", "model"),
@@ -246,3 +292,116 @@ def test_idempotency_keys_never_reach_object_names(call):
     job_id = resp.get_json()["id"]
     assert len(job_id) == 32 and set(job_id) <= set("0123456789abcdef")
     call("api").post(f"/jobs/{job_id}:cancel")
+
+
+def multipart(*parts: tuple[str, bytes, str | None], boundary: str = "veo-relay-test-boundary"):
+    """A multipart/form-data body, byte for byte: (name, data, filename or None for a text part)."""
+    out = b""
+    for name, data, filename in parts:
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'.encode()
+        out += (f'; filename="{filename}"\r\nContent-Type: application/json' if filename else "").encode() + b"\r\n\r\n" + data + b"\r\n"
+    return raw(out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}")
+
+
+# The `request` part of a multipart job goes through the same strict parser as a JSON body.
+MULTIPART_CASES = [
+    ("duplicate-key", multipart(("request", b'{"prompt": "a lake", "prompt": "a lake [sim:op_error]"}', None)), "prompt"),
+    ("duplicate-key-nested", multipart(("request", b'{"prompt": "p", "metadata": {"a": 1, "a": 2}}', None)), "metadata.a"),
+    ("nan", multipart(("request", b'{"prompt": "p", "seed": NaN}', None)), "request"),
+    ("infinity-in-a-file-part", multipart(("request", b'{"prompt": "p", "metadata": {"x": Infinity}}', "request.json")), "request"),
+    ("not-utf8-text-part", multipart(("request", b'{"prompt": "caf\xe9"}', None)), "request"),
+    ("not-utf8-file-part", multipart(("request", b'{"prompt": "caf\xe9"}', "request.json")), "request"),
+    ("nested-100k-deep", multipart(("request", b'{"prompt": "p", "metadata": {"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", None)), "request"),
+    ("not-an-object", multipart(("request", b'[{"prompt": "p"}]', None)), "request"),
+    ("request-part-twice", multipart(("request", b'{"prompt": "p"}', None), ("request", b'{"prompt": "q"}', None)), "request"),
+    ("request-text-and-file-part", multipart(("request", b'{"prompt": "p"}', None), ("request", b'{"prompt": "p"}', "r.json")), "request"),
+    ("metadata-not-storable", multipart(("request", b'{"prompt": "p", "metadata": {"grid": [[1]]}}', None)), "metadata.grid.0"),
+    ("prompt-control-character", multipart(("request", b'{"prompt": "a lake\\u001b[0m"}', None)), "prompt"),
+]
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("kwargs,field", [c[1:] for c in MULTIPART_CASES], ids=[c[0] for c in MULTIPART_CASES])
+def test_a_multipart_request_part_is_parsed_as_strictly_as_a_body(call, jobs_collection, inputs_prefix, kwargs, field):
+    jobs_before, inputs_before = job_count(jobs_collection), input_objects(inputs_prefix)
+    resp = call("api").post("/jobs", **kwargs)
+    error = resp.get_json()["error"]
+    assert (resp.status_code, error["code"], error["field"]) == (400, "invalid_request", field), error
+    assert error["message"]
+    assert job_count(jobs_collection) == jobs_before
+    assert input_objects(inputs_prefix) == inputs_before
+
+
+def same(a, b) -> bool:
+    """Equal, with the same JSON types throughout (True is not 1, 1.0 is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize("metadata", [
+    nested(20),
+    {"a": [{"b": [1, {"c": [True, None, 1.5]}]}]},
+    {"max": 2**63 - 1, "min": -(2**63), "tiny": 5e-324, "minus-zero": -0.0},
+    {"k" * 745: {"j" * 745: "a field path of 1,500 bytes"}},
+    {"a.b": 1, "`": 2, "___": 3, " ": 4, "\x00": 5, "émoji 🎬": "\u200d\u2028\ufffd"},
+], ids=["20-levels", "arrays-of-maps-of-arrays", "number-bounds", "field-path-1500-bytes", "odd-keys"])
+def test_metadata_at_firestores_limits_is_stored_and_read_back_equal(call, jobs_collection, metadata):
+    """Through the API into the real Firestore emulator, and back: what the schema lets pass,
+    Firestore keeps, exactly."""
+    resp = call("api").post("/jobs", json={"prompt": "a calm lake at dawn", "metadata": metadata})
+    assert resp.status_code == 202, resp.get_json()
+    job_id = resp.get_json()["id"]
+    try:
+        assert same(jobs_collection.document(job_id).get().to_dict()["metadata"], metadata)
+        assert same(call("api").get(f"/jobs/{job_id}").get_json()["metadata"], metadata)
+    finally:
+        call("api").post(f"/jobs/{job_id}:cancel")
+
+
+@pytest.fixture(scope="module")
+def probe_collection(function_env):
+    """Not `jobs`: documents written here are no job and no other test counts them."""
+    from google.cloud import firestore
+
+    return firestore.Client(project=function_env["GOOGLE_CLOUD_PROJECT"]).collection("storable-probe")
+
+
+_KEYS = st.one_of(st.text(st.characters(codec="utf-8"), max_size=8),
+                  st.sampled_from(["", "__x__", "____", "___", "a.b", "`", "\x00", "k" * 745, "é" * 372, "k" * 1495]))
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.sampled_from([2**63 - 1, -(2**63), 2**63]),
+                    st.floats(allow_nan=False), st.text(st.characters(codec="utf-8"), max_size=10))
+
+
+def _deep(levels: int, leaf, pattern: list[bool]):
+    for i in range(levels):
+        leaf = [leaf] if pattern[i % len(pattern)] else {"k": leaf}
+    return leaf
+
+
+_VALUES = st.one_of(
+    st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3), max_leaves=10),
+    st.builds(_deep, st.integers(17, 22), st.one_of(_LEAVES, st.just({}), st.just([])), st.lists(st.booleans(), min_size=1, max_size=3)),
+)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(metadata=st.dictionaries(_KEYS, _VALUES, max_size=3))
+def test_what_the_value_model_accepts_the_real_firestore_stores(probe_collection, metadata):
+    """core/storable.py against the emulator itself: metadata the schema lets pass is written
+    and read back equal, never refused by Firestore (the check may refuse a little more: `____`,
+    an empty array as a 21st level, infinities)."""
+    from veorelay.core.storable import NotStorable, check_field_value, check_unicode
+
+    try:
+        check_unicode(metadata)
+        check_field_value("metadata", metadata)
+    except NotStorable:
+        return
+    doc = probe_collection.document("probe")
+    doc.set({"metadata": metadata})
+    assert same(doc.get().to_dict()["metadata"], metadata)

@@ -82,6 +82,14 @@ def receiver_got(stack, path: str, count: int = 1, timeout_s: float = 30) -> lis
         time.sleep(0.2)
 
 
+def wait_running(rt, job_id: str, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (job := rt.store.get(job_id))["status"] != "running":
+        assert time.monotonic() < deadline, f"job {job_id} not running after {timeout_s}s: {job['status']}"
+        time.sleep(0.1)
+    return job
+
+
 def job_count(jobs_collection) -> int:
     return jobs_collection.count().get()[0][0].value
 
@@ -196,6 +204,8 @@ def test_progress_events_are_throttled_to_one_per_window(call, stack, function_e
     hook_path = f"/hooks/progress-{uuid.uuid4().hex[:8]}"
     job, _ = create_job(rt, {"prompt": "progress [sim:never_finish]", "webhook_url": stack.webhook_receiver_url + hook_path,
                              "webhook_events": ["job.progress"]}, client_id="demo")
+    # job.progress goes only while the job runs (steps/deliver.py): the stack's chain submits it.
+    job = wait_running(rt, job["id"])
     job = {**job, "progress": {"percent": 40, "stage": "running"}}
     sent = [enqueue_progress(rt, job), enqueue_progress(rt, job)]
     [hook] = receiver_got(stack, hook_path)
@@ -225,6 +235,8 @@ def test_dns_rebinding_after_submission_is_refused_at_connect_and_shown_on_the_j
                                            "webhook_events": ["job.succeeded"]})
     assert resp.status_code == 202  # at submission the name resolved to a public address
     job_id = resp.get_json()["id"]
+    # The job as if it had succeeded (no event is queued for it), so its job.succeeded may go.
+    runtime().store.update(job_id, {"accepted", "running"}, {"status": "succeeded"})
     deliver_webhook(runtime(), job_id, decode_webhook({"event": "job.succeeded", "attempt": 1}))
     [record] = call("api").get(f"/jobs/{job_id}").get_json()["webhook"]["deliveries"]
     assert record["outcome"] == "blocked" and record["status_code"] is None and record["next_attempt_at"] is None

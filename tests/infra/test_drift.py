@@ -25,6 +25,7 @@ DEV_ONLY_ENV = {
     "VEO_VERTEX_API_KEY": "Vertex AI authenticates as the function's service account, with no key",
     "VEO_AUTH_DISABLED": "turns API keys off for local experiments (production always checks them)",
     "VEO_HTTP_TIMEOUT_SECONDS": "caps provider call timeouts so the tests see a timeout in seconds",
+    "VEO_OIDC_CERTS_URL": "the local Tasks emulator's throwaway signing key; deployed functions trust Google's keys (the default)",
 }
 
 # Read by config.py, left to the code's default in production on purpose: not a knob a team
@@ -35,6 +36,8 @@ CODE_DEFAULT_ENV = {
     "VEO_POLL_PRIOR_SIGMA": "same as VEO_POLL_PRIOR_MEDIAN_SECONDS: an experiment knob, unset = per-model priors",
     "VEO_POLL_STATS_TTL_SECONDS": "how often an instance re-reads learned durations (cache lifetime, 300 s): "
                                   "an implementation detail with no cost or latency trade-off worth exposing",
+    "VEO_BODY_TIMEOUT_SECONDS": "how long a client may take to send its body (15 s, 3x for multipart): a defence "
+                                "against slow clients within the api's 60 s timeout, not a knob (tests shorten it)",
 }
 
 
@@ -72,7 +75,7 @@ def terraform_env_names(tf: Terraform) -> set[str]:
     names.update(tf.locals["api_key_secrets"])
     for own in tf.locals["function_own_env"].values():
         names.update(own)
-    names.update(url_env_name(f["entry_point"]) for f in catalog(tf).values() if f["trigger"] == "http" and not f["public"])
+    names.update(url_env_name(f["entry_point"]) for f in catalog(tf).values() if not f["public"])  # every internal function's
     return names
 
 
@@ -252,6 +255,7 @@ def names_config_reads(tf: Terraform) -> set[str]:
         "VEO_LOG_LEVEL": "INFO",
         "VEO_PROVIDERS_ENABLED": ",".join(providers),
         "VEO_DEFAULT_PROVIDER": providers[0],
+        "VEO_INPUT_BUCKETS": "gs-input-bucket",  # join(",", var.input_buckets): bucket names ("1" is none)
     })
     env = RecordingEnv(values)
     settings_cls.from_env(env)
@@ -357,6 +361,18 @@ def test_task_url_names_follow_the_code(tf: Terraform):
     assert set(targets) == tasks_targets, (
         f"config.TASK_TARGETS {sorted(targets)} != Terraform's Cloud Tasks targets {sorted(tasks_targets)}"
     )
+
+
+def test_every_internal_function_knows_its_url_the_audience_of_its_callers_tokens(tf: Terraform):
+    """edges/invoker.py checks each internal function's OIDC token against VEO_<ENTRY>_URL: Terraform
+    gives it to every non-public function, and creates the Scheduler job with that URL as audience."""
+    config = importlib.import_module("veorelay.config")
+    internal = {f["entry_point"] for f in catalog(tf).values() if not f["public"]}
+    assert set(config.INTERNAL_ENTRY_POINTS) == internal, (
+        f"config.INTERNAL_ENTRY_POINTS {sorted(config.INTERNAL_ENTRY_POINTS)} != Terraform's internal functions {sorted(internal)}")
+    assert "if !f.public" in tf.locals["function_env"], "function_env no longer gives every internal function its URL"
+    oidc = tf.resource("google_cloud_scheduler_job", "schedule")["http_target"][0]
+    assert oidc["uri"] == oidc["oidc_token"][0]["audience"] == "${local.function_urls[each.key]}"
 
 
 def test_providers_match_the_code(tf: Terraform):

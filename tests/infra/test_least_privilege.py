@@ -153,13 +153,13 @@ def test_only_the_tasks_identity_invokes_internal_functions(tf: Terraform):
 # The queues each identity's code enqueues to (functions/veorelay: TaskRequest(queue=...),
 # plus lifecycle.move / notify, which queue webhook events). Least privilege: exactly these.
 EXPECTED_ENQUEUE = {
-    "api": {"veo-submit-*", "veo-webhooks"},  # create_job; cancel and webhooks:redeliver
+    "api": {"veo-submit-*", "veo-finalize", "veo-webhooks"},  # create_job; cancel (+ discard task) and webhooks:redeliver
     "submit": {"veo-submit-*", "veo-poll", "veo-stream", "veo-webhooks"},  # throttled retry on its own queue
     "poll": {"veo-poll", "veo-finalize", "veo-webhooks"},
-    "finalize": {"veo-webhooks"},
+    "finalize": {"veo-finalize", "veo-webhooks"},  # the discard task of a job its download failed
     "webhook": {"veo-webhooks"},  # the next attempt of its own schedule
     "stream": {"veo-poll", "veo-finalize", "veo-webhooks"},  # a broken stream falls back to polling
-    "sweep": {"veo-submit-*", "veo-poll", "veo-finalize", "veo-webhooks"},  # restart_task; job.failed
+    "sweep": {"veo-submit-*", "veo-poll", "veo-finalize", "veo-webhooks"},  # restart_task, discard tasks; job.failed
     "events": {"veo-submit-*"},  # create_job only
     "tasks": set(),
     "build": set(),

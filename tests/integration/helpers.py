@@ -91,5 +91,6 @@ class Client:
         """Deliver a task by hand, as Cloud Tasks would (for duplicate-delivery tests)."""
         return requests.post(
             self.stack.function_urls[target], json=payload, timeout=60,
-            headers={"X-CloudTasks-QueueName": "manual", "X-CloudTasks-TaskName": "manual", "X-CloudTasks-TaskRetryCount": "0"},
+            headers={"X-CloudTasks-QueueName": "manual", "X-CloudTasks-TaskName": "manual", "X-CloudTasks-TaskRetryCount": "0",
+                     **self.stack.invoker_headers(target)},  # the invoker's OIDC token, as Cloud Tasks sends it
         )

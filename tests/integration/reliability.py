@@ -92,7 +92,8 @@ def _header(record: dict, name: str) -> str | None:
 
 def run_sweep(stack) -> dict[str, Any]:
     """One run of sweep_jobs, as Cloud Scheduler makes it."""
-    resp = requests.post(stack.function_urls["sweep_jobs"], json={}, headers={"X-CloudScheduler": "true"}, timeout=120)
+    resp = requests.post(stack.function_urls["sweep_jobs"], json={}, timeout=120,
+                         headers={"X-CloudScheduler": "true", **stack.invoker_headers("sweep_jobs")})
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -131,6 +132,16 @@ def lose_tasks(stack, queue: str, job_id: str) -> int:
     for task in tasks:
         stack.tasks_client().delete_task(name=task.name)
     return len(tasks)
+
+
+@contextmanager
+def process_paused(stack, name: str) -> Iterator[None]:
+    """SIGSTOP one of the stack's processes (by PID) for the block, SIGCONT after, whatever happens."""
+    stack.pause_process(name)
+    try:
+        yield
+    finally:
+        stack.resume_process(name)
 
 
 @contextmanager

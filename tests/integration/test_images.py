@@ -1,8 +1,10 @@
 """Input images: inline, uploaded, by URL or gs:// URI, they land in the bucket under
-inputs/<job id>/ and the job holds only their gs:// URI; bad images are refused with a 400."""
+inputs/<job id>/<slot>-<sha256 prefix>.<ext> and the job holds only their gs:// URI; bad images
+are refused with a 400."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -37,6 +39,10 @@ def multipart(client: Client, request: dict, files: list[tuple[str, tuple[str, b
                          files=[("request", (None, json.dumps(request), "application/json")), *files])
 
 
+def input_uri(bucket, job_id: str, slot: str, data: bytes) -> str:
+    return f"gs://{bucket.name}/inputs/{job_id}/{slot}-{hashlib.sha256(data).hexdigest()[:32]}.png"
+
+
 def stored(bucket, uri: str) -> bytes:
     assert uri.startswith(f"gs://{bucket.name}/inputs/")
     return bucket.blob(uri.split("/", 3)[3]).download_as_bytes()
@@ -46,8 +52,8 @@ def test_images_from_every_source_are_stored_by_veo_relay_and_used(client, bucke
     with image_server({"/frame.png": (200, RED, {"Content-Type": "application/octet-stream"}),
                        "/moved": (302, b"", {"Location": "/frame.png"})}) as site:
         bodies = [
-            # declared as JPEG, but the bytes are a PNG: the bytes decide
-            {"provider": "gemini", "image": {**inline(RED, "image/jpeg")}, "last_frame": {"url": f"{site}/moved"}},
+            # served as application/octet-stream: the bytes decide
+            {"provider": "gemini", "image": inline(RED), "last_frame": {"url": f"{site}/moved"}},
             {"provider": "vertex", "image": {"gcs_uri": "gs://a-clients-own-bucket/frames/first.png"}},
             {"provider": "newapi", "model": "veo-3.1-generate-preview", "image": inline(RED),
              "reference_images": [{"image": {"url": f"{site}/frame.png"}, "type": "style"}]},
@@ -61,13 +67,13 @@ def test_images_from_every_source_are_stored_by_veo_relay_and_used(client, bucke
     for job in jobs:
         assert_videos_match_the_provider(client, bucket, job, 1)
     gemini, vertex, newapi = jobs
-    assert gemini["request"]["image"] == {"gcs_uri": f"gs://{bucket.name}/inputs/{gemini['id']}/image.png", "mime_type": "image/png"}
+    assert gemini["request"]["image"] == {"gcs_uri": input_uri(bucket, gemini["id"], "image", RED), "mime_type": "image/png"}
     assert gemini["model"] == "veo-3.1-generate-preview"  # last_frame chose a model that honours it
     assert stored(bucket, gemini["request"]["image"]["gcs_uri"]) == RED
     assert stored(bucket, gemini["request"]["last_frame"]["gcs_uri"]) == RED  # fetched through the redirect
     assert stored(bucket, vertex["request"]["image"]["gcs_uri"]) == BLUE
     assert newapi["request"]["reference_images"] == [
-        {"image": {"gcs_uri": f"gs://{bucket.name}/inputs/{newapi['id']}/reference_0.png", "mime_type": "image/png"}, "type": "style"}]
+        {"image": {"gcs_uri": input_uri(bucket, newapi["id"], "reference_0", RED), "mime_type": "image/png"}, "type": "style"}]
     for job in jobs:  # no image bytes in the job: only URIs
         assert "base64" not in json.dumps(job["request"])
 
@@ -102,6 +108,9 @@ def test_flow_turns_frames_into_media_ids_first(client, bucket):
 
 BAD = [
     ({"image": inline(b"GIF89a not what we take")}, 400, "invalid_request", "image"),
+    ({"image": inline(RED, "image/jpeg")}, 400, "invalid_request", "image.mime_type"),  # declared JPEG, decodes as PNG
+    ({"image": inline(RED + b"PK\x03\x04 a zip after IEND")}, 400, "invalid_request", "image"),  # a polyglot
+    ({"image": inline(RED[:-20])}, 400, "invalid_request", "image"),  # truncated
     ({"image": {"base64": "not base64!", "mime_type": "image/png"}}, 400, "invalid_request", "image.base64"),
     ({"image": {"base64": base64.b64encode(RED).decode()}}, 400, "invalid_request", "image"),  # no mime type
     ({"image": {"url": "https://example.com/a.png", "gcs_uri": "gs://a-bucket/a.png"}}, 400, "invalid_request", "image"),
@@ -109,6 +118,8 @@ BAD = [
     ({"image": {"url": "http://169.254.169.254/computeMetadata/v1/"}}, 400, "invalid_request", "image.url"),
     ({"image": {"url": "file:///etc/passwd"}}, 400, "invalid_request", "image"),
     ({"image": {"gcs_uri": "gs://veo-relay-local-videos/inputs/someone-else/image.png"}}, 400, "invalid_request", "image.gcs_uri"),
+    ({"image": {"gcs_uri": "gs://veo-relay-local-videos/uploads/other/image.png"}}, 400, "invalid_request", "image.gcs_uri"),
+    ({"image": {"gcs_uri": "gs://a-bucket-nobody-listed/frame.png"}}, 400, "invalid_request", "image.gcs_uri"),
     ({"image": {"gcs_uri": "gs://a-clients-own-bucket/no-such.png"}}, 400, "invalid_request", "image.gcs_uri"),
     ({"image": {"gcs_uri": "gs://a-clients-own-bucket/notes.txt"}}, 400, "invalid_request", "image"),
     ({"reference_images": [{"image": inline(RED)}] * 4}, 400, "invalid_request", "reference_images"),

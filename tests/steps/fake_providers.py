@@ -8,6 +8,7 @@ duplicate task reached no provider.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ import requests
 from veorelay.core.capabilities import Capabilities
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest
-from veorelay.providers.base import Handle, OutputRef, Progress, StreamBroken
+from veorelay.providers.base import Generation, Handle, OutputRef, Progress, StreamBroken
 
 FAKE_CAPABILITIES = Capabilities(
     models=("veo-fake-1", "veo-fake-2"),
@@ -209,14 +210,15 @@ class FakeEvent:
     percent: int | None = None
     outputs: tuple[OutputRef, ...] = ()
     error: JobError | None = None
+    generation_ids: tuple[str, ...] = ()  # a completion's: the provider's ids of the generation's records
 
 
 def status(stage: str, percent: int | None = None) -> FakeEvent:
     return FakeEvent("status", stage=stage, percent=percent)
 
 
-def complete(*urls: str) -> FakeEvent:
-    return FakeEvent("complete", outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)))
+def complete(*urls: str, ids: tuple[str, ...] = ()) -> FakeEvent:
+    return FakeEvent("complete", outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)), generation_ids=ids)
 
 
 def error_event(code: ErrorCode = ErrorCode.PROVIDER_ERROR, message: str = "generation failed") -> FakeEvent:
@@ -250,13 +252,16 @@ class FakeStream:
 
 
 class FakeStreamingProvider(FakeProvider):
-    """A provider whose submit is an event stream (genaipro): open_stream, stream_handle and find, no submit."""
+    """A provider whose submit is an event stream (genaipro): open_stream, stream_handle and the
+    search (candidates, pin, is_pinned), no submit. Its records (`generations`) hold, unless a
+    test scripts them, one generation for every POST that reached it (open_stream answered)."""
 
     def __init__(self, name: str = "fakestream", capabilities: Capabilities = FAKE_STREAMING_CAPABILITIES):
         super().__init__(name, capabilities)
         self.streams = Script(f"{name}.open_stream")
-        self.histories = Script(f"{name}.find", [])
+        self.generations = Script(f"{name}.candidates", self._reached)
         self.opened: list[FakeStream] = []
+        self.posted: list[tuple[str, float]] = []  # (prompt, when) of every POST that reached it
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         raise AssertionError("a streaming provider is submitted to by stream_job's open_stream, never submit()")
@@ -266,14 +271,27 @@ class FakeStreamingProvider(FakeProvider):
         answer = self.streams.next(req, read_timeout_s)
         stream = answer if isinstance(answer, FakeStream) else FakeStream(answer)
         self.opened.append(stream)
+        self.posted.append((req.prompt, time.time()))
         return stream
 
     def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
         return {"submitted_at": submitted_at, "prompt": req.prompt, "count": req.sample_count or 1}
 
-    def find(self, handle: Handle) -> list[dict[str, Any]]:
-        self.calls.append(Call("find", (handle,)))
-        return self.histories.next(handle)
+    def candidates(self, handle: Handle) -> list[Generation]:
+        self.calls.append(Call("candidates", (handle,)))
+        return self.generations.next(handle)
+
+    def pin(self, handle: Handle, generation: Generation) -> Handle:
+        return {**handle, "history_ids": list(generation.ids)}
+
+    def is_pinned(self, handle: Handle) -> bool:
+        return bool(handle.get("history_ids"))
+
+    def _reached(self, handle: Handle) -> list[Generation]:
+        """The default records: a generation per POST of the handle's prompt since it was sent."""
+        since = float(handle["submitted_at"]) - 60
+        return [Generation((f"{self.name}-gen-{n}",), at) for n, (prompt, at) in enumerate(self.posted)
+                if prompt == handle["prompt"] and at >= since][::-1]
 
 
 __all__ = [

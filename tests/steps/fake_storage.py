@@ -52,7 +52,7 @@ class FakeBucket:
     def blob(self, name: str, chunk_size: int | None = None, generation: int | None = None) -> FakeBlob:
         return FakeBlob(self, name, chunk_size, generation)
 
-    def get_blob(self, name: str) -> FakeBlob | None:
+    def get_blob(self, name: str, **_: Any) -> FakeBlob | None:
         self.faults.check("get_blob", name)
         stored = self.objects.get(name)
         if stored is None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -28,7 +29,7 @@ from veorelay.core import poll_plan
 from veorelay.core.clock import utcnow
 from veorelay.core.job import JobStatus, TransitionRefused, allowed
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.gcp.store import FINISHED_JOB_RETENTION
+from veorelay.gcp.store import DISCARD_AFTER, FINISHED_JOB_RETENTION, backend_errors, retry_contention
 from veorelay.gcp.tasks import _NAME_OK as TASK_NAME_OK
 from veorelay.gcp.tasks import TaskRequest
 from veorelay.providers.base import Provider
@@ -63,26 +64,40 @@ def apply_changes(doc: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, 
 
 class FakeStore:
     """gcp/store.py JobStore, in memory. Reads and writes are copies: a test (or a step) that
-    changes a job it holds changes nothing stored, as with Firestore."""
+    changes a job it holds changes nothing stored, as with Firestore. Each operation is atomic
+    (a lock), as a checked write is on one Firestore document, so threads can race on it.
+
+    A fault injected as the Google error Firestore would raise is seen as the real store shows
+    it: gexc.Aborted / FailedPrecondition are contention (retried, then TransientError with a
+    Retry-After), any other GoogleAPIError is TransientError(unavailable) (store.backend_errors)."""
 
     def __init__(self, clock: Callable[[], datetime] = utcnow):
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._claims: dict[str, str] = {}  # "<provider>:<history id>" -> job id
         self._clock = clock
+        self._lock = threading.RLock()
         self.faults = Faults()
         self.writes: list[tuple[str, str]] = []  # (operation, job id), every write in order
+
+    def _check(self, op: str, name: str | None = None) -> None:
+        """An injected fault, as the real store maps it."""
+        with backend_errors(op):
+            self.faults.check(op, name)
 
     # --- JobStore's interface
 
     def create(self, job: dict[str, Any]) -> None:
-        self.faults.check("create", job["id"])
-        if job["id"] in self._jobs:
-            raise gexc.Conflict(f"Document already exists: jobs/{job['id']}")
-        self._write("create", job["id"], firestore_copy(job))
+        self._check("create", job["id"])
+        with self._lock:
+            if job["id"] in self._jobs:
+                raise gexc.Conflict(f"Document already exists: jobs/{job['id']}")
+            self._write("create", job["id"], firestore_copy(job))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        self.faults.check("get", job_id)
-        job = self._jobs.get(job_id)
-        return copy.deepcopy(job) if job is not None else None
+        self._check("get", job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return copy.deepcopy(job) if job is not None else None
 
     def transition(self, job_id: str, to: JobStatus, updates: dict[str, Any] | None = None,
                    from_states: Iterable[JobStatus] | None = None) -> dict[str, Any]:
@@ -97,49 +112,99 @@ class FakeStore:
             changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
+            if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
+                changes["discard_due_at"] = now + DISCARD_AFTER
             return changes
 
         return self._update("transition", job_id, apply)
 
-    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any]) -> dict[str, Any]:
+    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any],
+               unchanged: Mapping[str, Any] | None = None) -> dict[str, Any]:
         expected = frozenset(in_states)
 
         def apply(job: dict[str, Any]) -> dict[str, Any]:
             if job["status"] not in expected:
                 raise TransitionRefused(job_id, job["status"], "(update)")
+            moved = [name for name, value in (unchanged or {}).items() if job.get(name) != value]
+            if moved:
+                raise TransitionRefused(job_id, job["status"], f"(update: {', '.join(moved)} changed)")
             return {**updates, "updated_at": self._clock()}
 
         return self._update("update", job_id, apply)
 
     def claim(self, job_id: str, field: str, in_state: JobStatus, lease_s: float) -> bool:
-        self.faults.check("claim", job_id)
-        job = self._jobs.get(job_id)
-        if job is None or job["status"] != in_state:
-            return False
-        now = self._clock()
-        held = job.get(field)
-        if held and (now - held["at"]).total_seconds() < lease_s:
-            return False
-        self._write("claim", job_id, firestore_copy(apply_changes(job, {field: {"at": now}})))
-        return True
+        def attempt() -> bool:
+            self.faults.check("claim", job_id)
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is None or job["status"] != in_state:
+                    return False
+                now = self._clock()
+                held = job.get(field)
+                if held and (now - held["at"]).total_seconds() < lease_s:
+                    return False
+                self._write("claim", job_id, firestore_copy(apply_changes(job, {field: {"at": now}})))
+                return True
 
-    def append(self, job_id: str, field: str, item: dict[str, Any]) -> None:
-        self.faults.check("append", job_id)
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise gexc.NotFound(f"No document to update: jobs/{job_id}")
-        stored_item = firestore_copy({"item": item})["item"]
-        items = list(job.get(field) or [])
-        if stored_item not in items:  # ArrayUnion adds only what is not there yet
-            items.append(stored_item)
-        self._write("append", job_id, firestore_copy(apply_changes(job, {field: items, "updated_at": self._clock()})))
+        with backend_errors("claim"):
+            return retry_contention(attempt, "claim")
+
+    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int) -> bool:
+        self._check("append", job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise KeyError(job_id)  # as the real store's checked write
+            stored_item = firestore_copy({"item": item})["item"]
+            items = list(job.get(field) or [])
+            if len(items) >= limit:
+                return False  # the array is full: nothing is written
+            if stored_item not in items:  # ArrayUnion adds only what is not there yet
+                items.append(stored_item)
+            self._write("append", job_id, firestore_copy(apply_changes(job, {field: items, "updated_at": self._clock()})))
+            return True
 
     def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
-        self.faults.check("older_than")
-        found = [j for j in self._jobs.values()
-                 if j["status"] == str(status) and isinstance(j.get(field), datetime) and j[field] < before]
-        found.sort(key=lambda j: j[field])
-        return [copy.deepcopy(j) for j in found[:limit]]
+        self._check("older_than")
+        with self._lock:
+            found = [j for j in self._jobs.values()
+                     if j["status"] == str(status) and isinstance(j.get(field), datetime) and j[field] < before]
+            found.sort(key=lambda j: j[field])
+            return [copy.deepcopy(j) for j in found[:limit]]
+
+    def discard_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        self._check("discard_due")
+        with self._lock:
+            found = [j for j in self._jobs.values() if isinstance(j.get("discard_due_at"), datetime) and j["discard_due_at"] < before]
+            found.sort(key=lambda j: j["discard_due_at"])
+            return [copy.deepcopy(j) for j in found[:limit]]
+
+    def jobs_posting(self, generation_key: str, since: datetime, limit: int) -> list[dict[str, Any]]:
+        self._check("jobs_posting")
+        with self._lock:
+            found = [j for j in self._jobs.values() if j.get("generation_key") == generation_key
+                     and isinstance(j.get("stream_submitted_at"), datetime) and j["stream_submitted_at"] >= since]
+            found.sort(key=lambda j: j["stream_submitted_at"])
+            return [copy.deepcopy(j) for j in found[:limit]]
+
+    def generation_owners(self, provider: str, history_ids: Iterable[str]) -> dict[str, str]:
+        self._check("generation_owners")
+        with self._lock:
+            return {hid: self._claims[f"{provider}:{hid}"] for hid in set(history_ids) if f"{provider}:{hid}" in self._claims}
+
+    def claim_generation(self, provider: str, history_ids: Sequence[str], job_id: str) -> bool:
+        self._check("claim_generation", job_id)
+        ids = sorted(set(history_ids))
+        if not ids:
+            return False
+        with self._lock:
+            owners = {self._claims.get(f"{provider}:{hid}") for hid in ids} - {None}
+            if owners - {job_id}:
+                return False
+            for hid in ids:
+                self._claims[f"{provider}:{hid}"] = job_id
+            self.writes.append(("claim_generation", job_id))
+            return True
 
     def restart_chain(self, job_id: str, status: JobStatus, untouched_since: datetime) -> dict[str, Any]:
         def apply(job: dict[str, Any]) -> dict[str, Any]:
@@ -163,14 +228,24 @@ class FakeStore:
     def ids(self) -> list[str]:
         return list(self._jobs)
 
+    def claims(self) -> dict[str, str]:
+        """{"<provider>:<history id>": job id} of every generation claimed."""
+        with self._lock:
+            return dict(self._claims)
+
     def _update(self, op: str, job_id: str, apply: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        self.faults.check(op, job_id)
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise KeyError(job_id)
-        merged = firestore_copy(apply_changes(job, apply(copy.deepcopy(job))))
-        self._write(op, job_id, merged)
-        return copy.deepcopy(merged)
+        def attempt() -> dict[str, Any]:
+            self.faults.check(op, job_id)  # Aborted / FailedPrecondition: lost to a concurrent write
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    raise KeyError(job_id)
+                merged = firestore_copy(apply_changes(job, apply(copy.deepcopy(job))))
+                self._write(op, job_id, merged)
+                return copy.deepcopy(merged)
+
+        with backend_errors(op):
+            return retry_contention(attempt, op)
 
     def _write(self, op: str, job_id: str, doc: dict[str, Any]) -> None:
         self._jobs[job_id] = doc
@@ -229,6 +304,7 @@ class FakeScheduler:
         self.faults = Faults()
         self.now_s = 0.0  # the queue's clock: a task is due at now_s + delay_s
         self._names: set[str] = set()
+        self._lock = threading.Lock()  # a name is taken once, also by threads racing
 
     def enqueue(self, req: TaskRequest) -> bool:
         if not TASK_NAME_OK.match(req.name):
@@ -242,15 +318,16 @@ class FakeScheduler:
         low, high = DISPATCH_DEADLINE_RANGE_S
         if req.dispatch_deadline_s and not low <= req.dispatch_deadline_s <= high:
             raise gexc.InvalidArgument(f"dispatch_deadline {req.dispatch_deadline_s} s is out of range")
-        self.faults.check("enqueue", req.name)  # e.g. TransientError(INTERNAL): what the real one raises for 503
-        if req.name in self._names:
-            self.refused.append(req.name)
-            return False
-        self._names.add(req.name)
-        task = QueuedTask(copy.deepcopy(req), len(self.created), self.now_s + max(req.delay_s, 0.0))
-        self.created.append(task)
-        self.pending.append(task)
-        return True
+        self.faults.check("enqueue", req.name)  # e.g. TransientError(UNAVAILABLE): what the real one raises for 503
+        with self._lock:
+            if req.name in self._names:
+                self.refused.append(req.name)
+                return False
+            self._names.add(req.name)
+            task = QueuedTask(copy.deepcopy(req), len(self.created), self.now_s + max(req.delay_s, 0.0))
+            self.created.append(task)
+            self.pending.append(task)
+            return True
 
     # --- for tests
 

@@ -3,6 +3,7 @@ queued; nothing paid for, and a refused request leaves nothing behind."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -11,9 +12,17 @@ from veorelay.core.errors import ApiError, TransientError
 from veorelay.core.job import JobStatus
 from veorelay.steps.accept import create_job
 
+from .fakes import make_runtime
 from .helpers import PROMPT, WEBHOOK_URL, body
+from .image_files import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()
+PNG_SHA = hashlib.sha256(PNG).hexdigest()
+
+
+def input_name(job_id: str, slot: str = "image", data: bytes = PNG, ext: str = "png") -> str:
+    """inputs/<job id>/<slot>-<sha256 prefix>.<ext>: named by its content (steps/images.py)."""
+    return f"inputs/{job_id}/{slot}-{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
 
 
 def test_a_job_is_recorded_as_accepted_and_its_submission_queued_on_the_providers_queue(rt, provider, store, tasks):
@@ -107,8 +116,9 @@ def test_an_inline_image_is_kept_in_the_bucket_and_the_job_holds_only_its_uri(rt
     image = {"base64": base64.b64encode(PNG).decode(), "mime_type": "image/png"}
     job, _ = create_job(rt, body(image=image))
 
-    name = f"inputs/{job['id']}/image.png"
+    name = input_name(job["id"])
     assert bucket.names() == [name] and bucket.data(name) == PNG
+    assert bucket.objects[name].metadata == {"sha256": PNG_SHA, "width": "16", "height": "12"}
     assert store.job(job["id"])["request"]["image"] == {"gcs_uri": f"gs://{bucket.name}/{name}", "mime_type": "image/png"}
 
 
@@ -130,12 +140,12 @@ def test_an_image_stored_before_a_later_one_is_refused_is_removed_again(rt, stor
 
 def test_an_uploaded_part_becomes_the_image_and_an_unused_part_is_refused(rt, store, bucket):
     job, _ = create_job(rt, body(image={"upload": "first"}), uploads={"first": PNG})
-    assert store.job(job["id"])["request"]["image"]["gcs_uri"] == f"gs://{bucket.name}/inputs/{job['id']}/image.png"
+    assert store.job(job["id"])["request"]["image"]["gcs_uri"] == f"gs://{bucket.name}/{input_name(job['id'])}"
 
     with pytest.raises(ApiError) as refused:
         create_job(rt, body(image={"upload": "first"}), uploads={"first": PNG, "spare": PNG})
     assert refused.value.field == "spare" and len(store.ids()) == 1
-    assert bucket.names() == [f"inputs/{job['id']}/image.png"]  # the refused job's copy was removed
+    assert bucket.names() == [input_name(job["id"])]  # the refused job wrote nothing
 
 
 def test_an_image_in_veo_relays_own_bucket_is_refused(rt, bucket, store):
@@ -145,7 +155,8 @@ def test_an_image_in_veo_relays_own_bucket_is_refused(rt, bucket, store):
     assert refused.value.field == "image.gcs_uri" and store.ids() == []
 
 
-def test_an_image_in_the_clients_bucket_is_copied_in(rt, bucket, store):
-    bucket.client.bucket("client-bucket").put("frames/first.png", PNG)
+def test_an_image_in_the_clients_bucket_is_copied_in():
+    rt = make_runtime({"VEO_INPUT_BUCKETS": "client-bucket"})  # the deployment reads that bucket
+    rt.bucket.client.bucket("client-bucket").put("frames/first.png", PNG)
     job, _ = create_job(rt, body(image={"gcs_uri": "gs://client-bucket/frames/first.png"}))
-    assert bucket.data(f"inputs/{job['id']}/image.png") == PNG
+    assert rt.bucket.data(input_name(job["id"])) == PNG

@@ -61,7 +61,8 @@ def test_a_streamed_job_goes_from_accepted_to_succeeded(rt, streamer, store, buc
     log = drain(rt)
 
     assert errors(log) == [] and store.job(job_id)["status"] == JobStatus.SUCCEEDED
-    assert [c.method for c in streamer.calls] == ["open_stream", "check", "check", "open_output"]
+    # Found again by search (candidates) once, claimed, then followed by its pinned handle.
+    assert [c.method for c in streamer.calls] == ["open_stream", "candidates", "check", "check", "open_output"]
     assert bucket.names(f"videos/{job_id}/") == [video_name(rt, job_id, 0), job_json_name(rt, job_id)]
 
 

@@ -74,8 +74,8 @@ def test_store_refuses_a_second_job_with_the_same_id_and_a_missing_job_is_a_key_
         store.create(new_job())
     with pytest.raises(KeyError):
         store.transition("b" * 32, JobStatus.RUNNING)
-    with pytest.raises(gexc.NotFound):
-        store.append("b" * 32, "deliveries", {"x": 1})
+    with pytest.raises(KeyError):
+        store.append("b" * 32, "deliveries", {"x": 1}, limit=10)
     assert store.get("b" * 32) is None and store.claim("b" * 32, "submit_claim", JobStatus.ACCEPTED, 60) is False
 
 
@@ -117,10 +117,22 @@ def test_store_claims_are_leases_and_appends_are_array_unions():
     assert store.claim("a" * 32, "submit_claim", JobStatus.ACCEPTED, 60) is False
     store.edit("a" * 32, submit_claim={"at": utcnow() - timedelta(seconds=61)})
     assert store.claim("a" * 32, "submit_claim", JobStatus.ACCEPTED, 60) is True
-    store.append("a" * 32, "deliveries", {"n": 1})
-    store.append("a" * 32, "deliveries", {"n": 1})
-    store.append("a" * 32, "deliveries", {"n": 2})
+    assert store.append("a" * 32, "deliveries", {"n": 1}, limit=3) is True
+    store.append("a" * 32, "deliveries", {"n": 1}, limit=3)
+    store.append("a" * 32, "deliveries", {"n": 2}, limit=3)
     assert store.job("a" * 32)["deliveries"] == [{"n": 1}, {"n": 2}]
+    writes = len(store.writes)
+    assert store.append("a" * 32, "deliveries", {"n": 3}, limit=2) is False  # full: nothing written
+    assert store.job("a" * 32)["deliveries"] == [{"n": 1}, {"n": 2}] and len(store.writes) == writes
+
+
+def test_store_updates_can_require_fields_to_be_unchanged():
+    store = FakeStore()
+    store.create(new_job())
+    store.update("a" * 32, {JobStatus.ACCEPTED}, {"poll_chain": "x"}, unchanged={"poll_chain": None, "sweep_gen": None})
+    with pytest.raises(TransitionRefused):
+        store.update("a" * 32, {JobStatus.ACCEPTED}, {"poll_chain": "y"}, unchanged={"poll_chain": None})
+    assert store.job("a" * 32)["poll_chain"] == "x"
 
 
 def test_store_queries_old_jobs_oldest_first_and_restarts_only_untouched_ones():

@@ -82,7 +82,8 @@ def test_a_download_that_is_not_a_video_fails_the_job_and_stores_nothing(rt, sto
 
     job = store.job(job_id)
     assert job["status"] == JobStatus.FAILED and job["error"]["code"] == ErrorCode.DOWNLOAD_INVALID and why in job["error"]["message"]
-    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-wh-job_failed-1"]
+    # The job ended while downloading: a discard task removes anything an attempt stored.
+    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-discard", f"{job_id}-wh-job_failed-1"]
 
 
 @pytest.mark.parametrize("broken", [
@@ -253,7 +254,7 @@ def test_a_job_cancelled_while_its_video_was_copied_keeps_no_video_and_records_t
 
     job = store.job(job_id)
     assert job["status"] == JobStatus.CANCELLED and job["late_result"]["outputs"][0]["url"] == url
-    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-wh-job_cancelled-1"]
+    assert videos_of(bucket, rt, job_id) == [] and tasks.pending_names() == [f"{job_id}-discard", f"{job_id}-wh-job_cancelled-1"]
 
 
 @pytest.mark.parametrize("end", ["cancel", "deadline"])

@@ -35,12 +35,16 @@ def test_a_cancelled_job_is_told_to_its_webhook_and_no_later_task_reaches_the_pr
     assert provider.calls == [] and bucket.names("videos/") == []
 
 
-def test_cancelling_an_ended_or_unknown_job_is_refused(rt, store):
+def test_cancelling_a_job_that_ended_otherwise_or_an_unknown_one_is_refused(rt, store):
     job_id = accepted_job(rt)
     cancel_job(rt, job_id)
-    with pytest.raises(ApiError) as refused:
-        cancel_job(rt, job_id)
-    assert (refused.value.status, refused.value.code) == (409, "conflict")
+    assert cancel_job(rt, job_id)["status"] == JobStatus.CANCELLED  # cancelled already: the same answer again
+    for status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        other = accepted_job(rt)
+        store.edit(other, status=str(status))
+        with pytest.raises(ApiError) as refused:
+            cancel_job(rt, other)
+        assert (refused.value.status, refused.value.code) == (409, "conflict") and status in refused.value.message
     with pytest.raises(ApiError) as refused:
         cancel_job(rt, "f" * 32)
     assert refused.value.status == 404

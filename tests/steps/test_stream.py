@@ -9,13 +9,19 @@ import pytest
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, TransientError
 from veorelay.core.job import JobStatus
+from veorelay.providers.base import Generation
 from veorelay.steps import stream as stream_step
 from veorelay.steps.cancel import cancel_job
 from veorelay.steps.stream import STREAM_CLAIM_LEASE_S, stream_job
 
 from .driver import run_named
-from .fake_providers import FakeStream, broken, complete, error_event, refused, status, unavailable
+from .fake_providers import FakeStream, broken, complete, error_event, refused, running, status, unavailable
 from .helpers import PROMPT, WEBHOOK_URL, past, streaming_job
+
+
+def first_check(job) -> str:
+    """The first check of the chain a stream step started for the job (named on it: poll_chain)."""
+    return f"{job['id']}-c{job['poll_chain']}-poll-1"
 
 
 def test_a_streamed_job_runs_reports_each_new_stage_and_hands_its_videos_to_finalize(rt, streamer, store, tasks):
@@ -44,8 +50,8 @@ def test_a_stage_is_written_once_however_often_the_provider_repeats_it(rt, strea
 
     run_named(rt, f"{job_id}-stream")
 
-    # claim, stream_submitted_at, running, one progress write
-    assert [op for op, jid in store.writes[writes:]] == ["claim", "update", "transition", "update"]
+    # claim, stream_submitted_at, running, one progress write, the takeover by polling
+    assert [op for op, jid in store.writes[writes:]] == ["claim", "update", "transition", "update", "update"]
 
 
 def test_stream_progress_goes_to_a_webhook_that_asked_for_it(rt, streamer, tasks):
@@ -83,9 +89,11 @@ def test_a_lost_stream_is_followed_by_polling_not_by_submitting_again(rt, stream
 
     run_named(rt, f"{job_id}-stream")
 
-    assert store.job(job_id)["status"] == JobStatus.RUNNING
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.RUNNING
     (poll,) = tasks.pending
-    assert poll.name == f"{job_id}-poll-1" and poll.delay_s <= rt.settings.poll.max_delay_s and "checked_s" in poll.payload
+    assert poll.name == first_check(job) and poll.delay_s <= rt.settings.poll.max_delay_s and "checked_s" in poll.payload
+    assert poll.payload["chain"] == job["poll_chain"]  # the chain the stream step started, named on the job
     assert streamer.count("open_stream") == 1 and streamer.opened[0].closed
 
 
@@ -97,7 +105,7 @@ def test_a_stream_held_as_long_as_the_task_may_run_is_handed_to_polling(rt, stre
     run_named(rt, f"{job_id}-stream")
 
     assert streamer.opened[0].read == 1 and store.job(job_id)["status"] == JobStatus.RUNNING
-    assert tasks.pending_names() == [f"{job_id}-poll-1"]
+    assert tasks.pending_names() == [first_check(store.job(job_id))]
 
 
 def test_a_redelivered_stream_task_of_a_running_job_follows_it_by_polling(rt, streamer, store, tasks):
@@ -105,22 +113,72 @@ def test_a_redelivered_stream_task_of_a_running_job_follows_it_by_polling(rt, st
     streamer.streams.set([broken()])
     task = tasks.take(f"{job_id}-stream")
     stream_job(rt, job_id)
-    tasks.take(f"{job_id}-poll-1")
+    tasks.take(first_check(store.job(job_id)))
     tasks.forget_names()  # e.g. the first check ran over an hour ago
 
     stream_job(rt, task.job_id)  # the task delivered again
 
-    assert streamer.count("open_stream") == 1 and tasks.pending_names() == [f"{job_id}-poll-1"]
+    assert streamer.count("open_stream") == 1 and tasks.pending_names() == [first_check(store.job(job_id))]
 
 
-def test_a_stream_task_redelivered_while_its_polling_chain_runs_adds_no_task(rt, streamer, tasks):
+@pytest.mark.faults
+def test_a_stream_task_redelivered_while_its_polling_chain_runs_takes_the_job_over_and_the_old_chain_ends(
+        rt, streamer, store, tasks):
+    """A stream task delivered again after its stream broke and its chain of checks began: the
+    second delivery takes the job over (a new poll_chain), and the first chain's next check asks nothing."""
     job_id = streaming_job(rt)
     streamer.streams.set([broken()])
     run_named(rt, f"{job_id}-stream")
+    first = store.job(job_id)["poll_chain"]
 
-    stream_job(rt, job_id)
+    stream_job(rt, job_id)  # delivered again: its first delivery's answer was lost
 
-    assert streamer.count("open_stream") == 1 and tasks.refused == [f"{job_id}-poll-1"]
+    second = store.job(job_id)["poll_chain"]
+    assert second != first and streamer.count("open_stream") == 1
+    assert tasks.pending_names() == [f"{job_id}-c{first}-poll-1", f"{job_id}-c{second}-poll-1"]
+    streamer.checks.set(running(10))
+    run_named(rt, f"{job_id}-c{first}-poll-1")  # the chain it replaced: ends without asking
+    assert streamer.count("check") == 0 and tasks.pending_names() == [f"{job_id}-c{second}-poll-1"]
+    run_named(rt, f"{job_id}-c{second}-poll-1")
+    assert streamer.count("check") == 1 and tasks.pending_names() == [f"{job_id}-c{second}-poll-2"]
+
+
+@pytest.mark.faults
+def test_a_stream_step_resumed_after_its_job_was_taken_over_lets_the_stream_go(rt, streamer, store, tasks):
+    """A first stream delivery still holding its stream while a second delivery took the job over:
+    its next progress write is refused, it lets the stream go and starts no chain of its own."""
+    job_id = streaming_job(rt)
+    taken_over = []
+
+    def second_delivery(event):
+        if not taken_over:
+            stream_job(rt, job_id)  # the queue gave up on the first attempt and delivered it again
+            taken_over.append(store.job(job_id)["poll_chain"])
+
+    stream = FakeStream([status("starting", 5), status("processing", 40), complete("https://files.fake/a.mp4")],
+                        on_event=second_delivery)
+    streamer.streams.set(stream)
+
+    run_named(rt, f"{job_id}-stream")
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.RUNNING and job["poll_chain"] == taken_over[0]
+    assert job["progress"]["stage"] != "processing" and stream.closed  # let go before writing it
+    assert tasks.pending_names() == [first_check(job)]  # one chain: the second delivery's
+
+
+@pytest.mark.faults
+def test_a_stream_step_whose_job_the_sweep_restarted_starts_no_chain_beside_the_sweeps(rt, streamer, store, tasks):
+    """The sweep restarted a streaming job's chain while its stream was held: when the stream breaks,
+    the stream step starts no chain of checks beside the sweep's."""
+    job_id = streaming_job(rt)
+    task = tasks.take(f"{job_id}-stream")
+    streamer.streams.set(FakeStream([status("starting", 5), broken()],
+                                    on_event=lambda e: store.edit(job_id, sweep_gen=1)))  # the sweep, meanwhile
+
+    stream_job(rt, task.job_id)
+
+    assert "poll_chain" not in store.job(job_id) and tasks.pending == []  # the sweep's own task follows the job
 
 
 def test_a_post_whose_answer_was_lost_is_looked_for_before_posting_again(rt, streamer, store, tasks):
@@ -131,14 +189,16 @@ def test_a_post_whose_answer_was_lost_is_looked_for_before_posting_again(rt, str
     tried_at = store.job(job_id)["stream_submitted_at"]
     assert store.job(job_id)["submit_claim"] is None
 
-    streamer.histories.set([{"id": "h-1", "prompt": PROMPT}])
+    streamer.generations.set([Generation(("h-1",), tried_at.timestamp())])  # it did reach the provider
     stream_job(rt, job_id)  # the queue's retry
 
     job = store.job(job_id)
     assert job["status"] == JobStatus.RUNNING and job["handle"]["submitted_at"] == tried_at.timestamp()
-    assert [c.method for c in streamer.calls] == ["open_stream", "find"]
-    assert streamer.calls[1].args == (job["handle"],)  # the handle the provider built, passed back as is
-    assert tasks.pending_names() == [f"{job_id}-poll-1"]
+    assert job["handle"]["history_ids"] == ["h-1"] and store.claims() == {"fakestream:h-1": job_id}  # claimed: its own
+    assert [c.method for c in streamer.calls] == ["open_stream", "candidates"]
+    # the handle the provider built, passed back as is
+    assert streamer.calls[1].args == ({k: v for k, v in job["handle"].items() if k != "history_ids"},)
+    assert tasks.pending_names() == [first_check(job)]
 
 
 def test_a_post_that_never_reached_the_provider_is_sent_again(rt, streamer, store):
@@ -149,7 +209,7 @@ def test_a_post_that_never_reached_the_provider_is_sent_again(rt, streamer, stor
 
     stream_job(rt, job_id)  # nothing in the histories: the first POST was never received
 
-    assert [c.method for c in streamer.calls] == ["open_stream", "find", "open_stream"]
+    assert [c.method for c in streamer.calls] == ["open_stream", "candidates", "open_stream"]
     assert store.job(job_id)["status"] == JobStatus.DOWNLOADING
 
 

@@ -82,11 +82,22 @@ def header(record: dict, name: str) -> str | None:
     return {k.lower(): v for k, v in record["headers"].items()}.get(name.lower())
 
 
-def jwt_claims(token: str) -> dict:
-    header_b64, payload_b64, signature = token.split(".")
-    assert json.loads(base64.urlsafe_b64decode(header_b64 + "=="))["alg"] == "none"
-    assert signature == ""
-    return json.loads(base64.urlsafe_b64decode(payload_b64 + "=="))
+def emulator_certs(stack) -> dict:
+    """What the Tasks emulator serves at VEO_OIDC_CERTS_URL: {key id: PEM certificate}, as Google does."""
+    resp = requests.get(stack.env["VEO_OIDC_CERTS_URL"], timeout=5)
+    assert resp.status_code == 200 and "max-age=" in resp.headers["Cache-Control"]
+    return resp.json()
+
+
+def jwt_claims(token: str, stack=None) -> dict:
+    """The claims of a token the emulator signed, its RS256 signature checked against its certs."""
+    from google.auth import jwt as google_jwt
+
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["alg"] == "RS256" and header["kid"]
+    if stack is None:
+        return google_jwt.decode(token, verify=False)
+    return google_jwt.decode(token, certs=emulator_certs(stack))
 
 
 # ------------------------------------------------------------------------------------ Cloud Tasks
@@ -148,7 +159,7 @@ def test_delivery_carries_body_headers_and_cloud_tasks_headers(stack):
     assert before - 1 <= float(header(rec, "X-CloudTasks-TaskETA")) <= time.time()
     scheme, token = header(rec, "Authorization").split(" ", 1)
     assert scheme == "Bearer"
-    claims = jwt_claims(token)
+    claims = jwt_claims(token, stack)
     assert claims["email"] == "tasks@veo-relay-local.iam.gserviceaccount.com"
     assert claims["aud"] == "https://relay.example/aud"
 
@@ -158,6 +169,45 @@ def test_oidc_audience_defaults_to_the_url(stack):
     add_task(stack, queue, path, oidc_token=tasks_v2.OidcToken(service_account_email="sa@x.iam.gserviceaccount.com"))
     rec = wait_for(lambda: received(stack, path))[0]
     assert jwt_claims(header(rec, "Authorization").split(" ", 1)[1])["aud"] == stack.webhook_receiver_url + path
+
+
+def test_oidc_tokens_are_signed_like_googles_and_verify_with_the_served_certs(stack):
+    """The emulator signs RS256 ID tokens with a throwaway key; its certificate is served in
+    Google's certs format, and the functions' own check (gcp/oidc.py) accepts the token."""
+    from veorelay.gcp.oidc import IdTokenVerifier
+
+    queue, path = make_queue(stack), receiver_path()
+    audience = "https://us-central1-p.cloudfunctions.net/poll-job"
+    add_task(stack, queue, path, oidc_token=tasks_v2.OidcToken(service_account_email="veo-tasks@p.iam.gserviceaccount.com",
+                                                               audience=audience))
+    token = header(wait_for(lambda: received(stack, path))[0], "Authorization").split(" ", 1)[1]
+
+    claims = jwt_claims(token, stack)
+    assert claims["iss"] == "https://accounts.google.com" and claims["email_verified"] is True
+    assert claims["exp"] - claims["iat"] == 3600 and abs(claims["iat"] - time.time()) < 60
+    assert claims["sub"].isdigit() and claims["azp"] == claims["sub"]
+    caller = IdTokenVerifier().verify(f"Bearer {token}", own_urls=(audience,), email="veo-tasks@p.iam.gserviceaccount.com",
+                                      certs_url=stack.env["VEO_OIDC_CERTS_URL"])
+    assert caller.audience == audience
+
+
+def test_the_stacks_key_file_mints_tokens_the_served_certs_verify_and_only_it_can(stack):
+    key = json.loads(stack.oidc_key_file.read_text())
+    assert oct(stack.oidc_key_file.stat().st_mode & 0o777) == "0o600"
+    certs = emulator_certs(stack)
+    assert list(certs) == [key["kid"]] and certs[key["kid"]].startswith("-----BEGIN CERTIFICATE-----")
+    token = stack.oidc_token("http://127.0.0.1:1/x")
+    assert jwt_claims(token, stack)["email"] == stack.env["VEO_TASKS_SERVICE_ACCOUNT"]
+    from google.auth import jwt as google_jwt
+    from google.auth.exceptions import GoogleAuthError
+    with pytest.raises((GoogleAuthError, ValueError)):
+        google_jwt.decode(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), certs=certs)  # a byte changed
+
+
+def test_the_certs_endpoint_answers_only_its_path(stack):
+    base = stack.env["VEO_OIDC_CERTS_URL"].rsplit("/oauth2/", 1)[0]
+    assert requests.get(base + "/private-key", timeout=5).status_code == 404
+    assert "PRIVATE" not in requests.get(stack.env["VEO_OIDC_CERTS_URL"], timeout=5).text
 
 
 def test_503_is_retried_with_growing_backoff_then_succeeds(stack):

@@ -127,6 +127,16 @@ def test_stream_break_then_histories(sim, until):
         check_mp4(requests.get(h["file_urls"][0]).content)
 
 
+def test_history_twin_shows_a_second_generation_of_the_prompt(sim, until):
+    prompt = "twins [sim:history_twin,duration=0.2]"
+    events = read_events(text_to_video(sim, prompt))
+    [ours] = events[-1][2]  # the complete event names our one video
+    doc = until(lambda: (lambda d: d if len(d["data"]) == 2 and all(h["file_urls"] for h in d["data"]) else None)(histories(sim)))
+    assert {h["prompt"] for h in doc["data"]} == {prompt} and doc["data"][0]["id"] == ours["id"]  # ours is the newer
+    assert doc["data"][0]["created_at"] != doc["data"][1]["created_at"]
+    assert [c["kind"] for c in requests.get(f"{sim.url}/_sim/calls").json() if c.get("kind") == "submit"] == ["submit"]
+
+
 def test_stream_reset_cuts_connection(sim):
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         read_events(text_to_video(sim, "x [sim:stream_reset]"))

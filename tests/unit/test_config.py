@@ -87,6 +87,16 @@ def test_task_urls_are_required_only_when_used():
         s.task_url("finalize_job")
 
 
+def test_every_internal_function_knows_its_own_url_and_the_keys_default_to_googles():
+    s = Settings.from_env(BASE | {"VEO_POLL_JOB_URL": "http://x/", "VEO_SWEEP_JOBS_URL": "https://s/", "VEO_ON_REQUEST_OBJECT_URL": "https://e/"})
+    assert s.internal_urls == {"poll_job": "http://x/", "sweep_jobs": "https://s/", "on_request_object": "https://e/"}
+    assert set(s.task_urls) == {"poll_job"}  # the sweep and the event handler are no task targets
+    assert s.oidc_certs_url == "https://www.googleapis.com/oauth2/v1/certs"
+    assert Settings.from_env(BASE | {"VEO_OIDC_CERTS_URL": "http://127.0.0.1:1/oauth2/v1/certs"}).oidc_certs_url.startswith("http://127")
+    with pytest.raises(ConfigError, match="VEO_OIDC_CERTS_URL"):
+        Settings.from_env(BASE | {"VEO_OIDC_CERTS_URL": "file:///etc/keys"})
+
+
 # ------------------------------------------------------------------------------ bad values
 @pytest.mark.badinput
 @pytest.mark.parametrize("name,value", [

@@ -142,7 +142,7 @@ class FakeDb:
                 return Ref(db, f"{name}/{doc}")
         return Col()
 
-    def get_all(self, refs):
+    def get_all(self, refs, **_):
         for ref in refs:
             self.reads += 1
             yield Snap(self.docs.get(ref.path))
@@ -152,7 +152,7 @@ class Ref:
     def __init__(self, db, path):
         self.db, self.path = db, path
 
-    def set(self, data, merge=False):
+    def set(self, data, merge=False, **_):
         assert merge
         self.db.writes.append((self.path, data))
         doc = self.db.docs.setdefault(self.path, {"bins": {}})
@@ -192,7 +192,7 @@ def test_stats_documents_are_named_by_provider_model_week_and_shard():
 
 def test_unreadable_statistics_fall_back_to_the_prior():
     class Broken(FakeDb):
-        def get_all(self, refs):
+        def get_all(self, refs, **_):
             raise RuntimeError("firestore down")
 
     stats = DurationStats(Broken(), PollSettings(), 1800)

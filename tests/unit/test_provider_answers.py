@@ -156,9 +156,31 @@ def test_genaipro_finds_its_generation_by_prompt_and_time():
         {"id": "older", "prompt": "mine", "status": genaipro.SUCCESSFUL, "file_urls": ["https://x/older"], "created_at": stamp(t - 7200)},
     ]
     provider, session = adapter(rows)
-    progress = provider.check({"submitted_at": t, "prompt": "mine", "count": 2})
-    assert progress.state == "succeeded" and sorted(o.url for o in progress.outputs) == ["https://x/1", "https://x/2"]
+    handle = {"submitted_at": t, "prompt": "mine", "count": 2}
+    [generation] = provider.candidates(handle)  # the entries of one second are one generation
+    assert (generation.ids, generation.created_at, generation.alike) == (("m1", "m2"), t + 1, 1)
     assert session.pages == [1, 2]  # stopped once the entries were older than the submit
+    assert provider.check(handle).stage == "lost"  # an unpinned handle finds nothing: never a guess
+    pinned = provider.pin(handle, generation)
+    assert provider.is_pinned(pinned) and not provider.is_pinned(handle) and pinned["history_ids"] == ["m1", "m2"]
+    progress = provider.check(pinned)
+    assert progress.state == "succeeded" and sorted(o.url for o in progress.outputs) == ["https://x/1", "https://x/2"]
+
+
+def test_genaipro_lists_every_look_alike_generation_and_flags_the_ones_it_cannot_split():
+    t = 1_800_000_000.0
+    row = {"prompt": "mine", "status": genaipro.SUCCESSFUL}
+    rows = [
+        {**row, "id": "b2", "file_urls": ["https://x/b2"], "created_at": stamp(t + 9)},
+        {**row, "id": "b1", "file_urls": ["https://x/b1"], "created_at": stamp(t + 9)},  # two jobs' videos in one second
+        {**row, "id": "a1", "file_urls": ["https://x/a1"], "created_at": stamp(t + 3)},
+    ]
+    provider, _ = adapter(rows, page_size=10)
+    handle = {"submitted_at": t, "prompt": "mine", "count": 1}
+    assert [(g.ids, g.alike) for g in provider.candidates(handle)] == [(("b1", "b2"), 2), (("a1",), 1)]
+    # A generation pinned by ids that then shows more videos than the job asked for is not delivered.
+    pinned = provider.pin(handle, provider.candidates(handle)[0])
+    assert provider.check(pinned).state == "failed" and "more than one job's" in provider.check(pinned).error.message
 
 
 def test_genaipro_builds_the_handle_its_histories_lookup_takes():
@@ -169,8 +191,15 @@ def test_genaipro_builds_the_handle_its_histories_lookup_takes():
     provider, _ = adapter(rows)
     handle = provider.stream_handle(parse_request({"prompt": "mine", "sample_count": 2}), t)
     assert handle == {"submitted_at": t, "prompt": "mine", "count": 2}  # JSON: stored on the job as is
-    assert [row["id"] for row in provider.find(handle)] == ["m1"]
-    assert provider.find(provider.stream_handle(parse_request({"prompt": "other"}), t)) == []
+    assert [g.ids for g in provider.candidates(handle)] == [("m1",)]
+    assert provider.candidates(provider.stream_handle(parse_request({"prompt": "other"}), t)) == []
+
+
+def test_genaipro_names_the_generation_its_stream_completed():
+    data = '[{"id": "v1", "prompt": "p", "file_url": "https://x/1"}, {"id": "v2", "prompt": "p", "file_url": "https://x/2"}]'
+    event = genaipro.parse_event("video_generation_complete", data)
+    assert event.generation_ids == ("v1", "v2") and [o.url for o in event.outputs] == ["https://x/1", "https://x/2"]
+    assert genaipro.parse_event("video_generation_complete", '[{"file_url": "https://x/1"}]').generation_ids == ()
 
 
 def test_genaipro_history_states():

@@ -146,7 +146,7 @@ HANDLES: dict[str, dict[str, Any]] = {
     "gemini": {"operation": "models/veo/operations/o"},
     "newapi": {"task_id": "T"},
     "flow": {"task_id": "T"},
-    "genaipro": {"submitted_at": 1_800_000_000.0, "prompt": "a cat", "count": 1},
+    "genaipro": {"submitted_at": 1_800_000_000.0, "prompt": "a cat", "count": 1, "history_ids": ["h1"]},  # pinned (steps/recover.py)
     "vertex": {"operation": "projects/p/locations/l/publishers/google/models/m/operations/o", "model": "m", "storage_prefix": None},
 }
 

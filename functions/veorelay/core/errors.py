@@ -23,6 +23,9 @@ class ErrorCode(StrEnum):
     ACCESS_DENIED = "access_denied"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     CANCELLED = "cancelled"
+    # veo-relay's own backend (Firestore, Cloud Tasks) did not answer in time: a 503 with
+    # Retry-After; sending the same request again (same Idempotency-Key) is safe.
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 

@@ -2,6 +2,7 @@
 between them. Pure, no I/O."""
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +56,29 @@ class TransitionRefused(Exception):
 class Progress(TypedDict):
     percent: int | None  # 0-100 as far as the provider tells; None when it gives no number
     stage: str  # accepted, throttled, starting, running, downloading, succeeded, or a provider's stage
+
+
+# What a provider's answer may put on a job, at most: its document must stay far below
+# Firestore's 1 MiB whatever a provider (or a proxy in front of it) answers.
+MAX_OUTPUTS = 4  # videos kept of one answer (a request asks for 4 at most: core/request.py sample_count)
+MAX_OUTPUT_REF_CHARS = 16 * 1024  # one video's reference (URL, inline locator) as JSON
+MAX_STAGE_CHARS = 64
+
+
+def progress_of(percent: object, stage: object) -> Progress:
+    """A provider's progress as a job keeps it: a whole percent in 0-100 (or none), a short stage."""
+    number = percent if isinstance(percent, (int, float)) and not isinstance(percent, bool) else None
+    whole = int(min(max(number, 0), 100)) if number is not None and number == number else None  # NaN: none
+    return Progress(percent=whole, stage=str(stage if stage is not None else "running")[:MAX_STAGE_CHARS])
+
+
+def outputs_to_keep(refs: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """References to a provider's finished videos as a job keeps them: the first MAX_OUTPUTS;
+    None when one of those is too long to keep (such an answer is refused, not stored)."""
+    kept = [dict(ref) for ref in refs[:MAX_OUTPUTS]]
+    if any(len(json.dumps(ref, default=str)) > MAX_OUTPUT_REF_CHARS for ref in kept):
+        return None
+    return kept
 
 
 class Webhook(TypedDict):
@@ -114,7 +138,10 @@ class Job(TypedDict, total=False):
     submit_attempts: int  # submissions the provider throttled so far
     submit_error: dict[str, Any]  # the provider's last refusal while throttled (redacted)
     stream_submitted_at: datetime  # a streaming provider's POST was sent then (histories lookup)
+    generation_key: str  # what jobs POSTing the same request share (steps/recover.py): who else might own a generation
     pending_outputs: list[dict[str, Any]]  # providers.base.OutputRef.to_dict() of each video to copy
     late_result: LateResult  # the provider succeeded after the job had been cancelled or failed
+    discard_due_at: datetime | None  # ended while downloading: the sweep removes its videos once more then (gcp/store.py)
     sweep_gen: int  # how many times the sweep restarted the task chain (task names carry it)
+    poll_chain: str  # the poll chain that took the job over in its generation (steps/chain.py); absent: its first
     deliveries: list[dict[str, Any]]  # webhook attempts (net/webhooks.py DeliveryAttempt.record())

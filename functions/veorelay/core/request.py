@@ -3,11 +3,14 @@ created or paid for."""
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.storable import NotStorable, check_field_value, check_unicode, render_path
 
 MAX_PROMPT_CHARS = 4000
 MAX_METADATA_BYTES = 2048
@@ -15,6 +18,13 @@ MAX_DEADLINE_SECONDS = 24 * 3600
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_REFERENCE_IMAGES = 3
 IMAGE_SOURCES = ("base64", "gcs_uri", "url", "upload")
+
+# Control characters (Unicode category Cc) but newline and tab: never meant in a prompt, and a
+# way to smuggle terminal escapes or NULs to a provider and into logs.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Characters that show nothing although they are not whitespace nor format (Cf) characters: Hangul
+# fillers, the blank Braille pattern, the combining grapheme joiner, variation selectors.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f") | frozenset(map(chr, range(0xFE00, 0xFE10)))
 
 
 class ImageInput(BaseModel):
@@ -77,11 +87,24 @@ class GenerationRequest(BaseModel):
     # The job fails with deadline_exceeded if it has not ended by then (default VEO_JOB_DEADLINE_SECONDS).
     deadline_seconds: int | None = Field(default=None, ge=10, le=MAX_DEADLINE_SECONDS)
 
-    @field_validator("prompt")
+    @model_validator(mode="before")
     @classmethod
-    def _prompt_has_text(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("prompt must not be blank")
+    def _text_is_unicode(cls, data: Any) -> Any:
+        # Every string and key, unknown fields too: Firestore keeps UTF-8 only, and a JSON escape
+        # (\ud800) can give a lone surrogate that would fail at the write, not here.
+        check_unicode(data)
+        return data
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _prompt_is_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        control = _CONTROL.search(value)
+        if control:
+            raise ValueError(f"control character U+{ord(control[0]):04X}: only newline and tab are allowed")
+        if all(_shows_nothing(char) for char in value):
+            raise ValueError("must not be blank (nothing but whitespace or invisible characters)")
         return value
 
     @field_validator("webhook_url")
@@ -100,8 +123,11 @@ class GenerationRequest(BaseModel):
 
     @field_validator("metadata")
     @classmethod
-    def _metadata_is_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+    def _metadata_is_storable_and_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        check_field_value("metadata", value)  # kept as the job's `metadata` field, echoed back as JSON
+        if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes of JSON")
         return value
 
@@ -129,14 +155,26 @@ def parse_request(body: Any) -> GenerationRequest:
     return req
 
 
+def _shows_nothing(char: str) -> bool:
+    """Whitespace, a format character (Cf: zero-width space and joiners, U+2060, U+FEFF, bidi
+    controls...) or another character that shows nothing."""
+    return char.isspace() or char in _INVISIBLE or unicodedata.category(char) == "Cf" or 0xE0100 <= ord(char) <= 0xE01EF
+
+
 def _api_error(exc: ValidationError) -> ApiError:
     first = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, NotStorable):  # the path below the field it was found in
+        where = render_path((*first["loc"], *cause.path))
+        return ApiError(400, ErrorCode.INVALID_REQUEST, f"{where}: {cause.reason}", where or None)
+    field = render_path(tuple(first["loc"])) or None
     kind = first["type"]
     if kind == "extra_forbidden":
         message = f"unknown field {field!r}"
     elif kind == "missing":
         message = f"{field} is required"
+    elif kind == "value_error" and cause is not None:  # our own validators' words, without pydantic's "Value error, "
+        message = f"{field}: {cause}" if field else str(cause)
     else:
         message = f"{field}: {first['msg']}"
     return ApiError(400, ErrorCode.INVALID_REQUEST, message, field)

@@ -2,6 +2,7 @@
 POST /jobs/{id}/webhooks:redeliver, GET /providers."""
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from typing import Any
@@ -13,6 +14,7 @@ from veorelay.core.job import Job
 from veorelay.core.views import job_view
 from veorelay.edges.auth import authenticate
 from veorelay.edges.body import parse_json_body, parse_multipart
+from veorelay.edges.reading import body_deadline, read_up_to
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps.accept import create_job
@@ -20,6 +22,7 @@ from veorelay.steps.cancel import cancel_job
 from veorelay.steps.deliver import redeliver
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_S = 2  # a 503's Retry-After unless the failure says how long
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
 _REDELIVER_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)/webhooks:redeliver$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -41,10 +44,18 @@ def handle(request: flask.Request, rt: Runtime) -> flask.Response:
         except TransientError as exc:
             logs.warning("request failed, retryable", code=exc.code, error_message=exc.message)
             status, body = 503, {"error": {"code": exc.code, "message": exc.message, "field": None}}
+            # Our backend (Firestore, Cloud Tasks) did not answer: the same request, sent again
+            # (same Idempotency-Key), is safe.
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s or RETRY_AFTER_S)))
         except Exception:
             logs.error("request failed", exc_info=True, path=request.path)
             status, body = 500, {"error": {"code": ErrorCode.INTERNAL, "message": "internal error", "field": None}}
-    return flask.make_response(flask.jsonify(body), status, headers)
+    response = flask.make_response(flask.jsonify(body), status, headers)
+    # Sent as a stream (the same bytes and Content-Length): functions-framework's after_request
+    # hook reads the rest of every body first unless an answer is streamed, so a 401, 413 or
+    # 408 would otherwise wait for however much, however slowly, the client still sends.
+    response.response = iter([response.get_data()])
+    return response
 
 
 def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
@@ -56,10 +67,14 @@ def _route(request: flask.Request, rt: Runtime) -> tuple[int, Any]:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not _IDEMPOTENCY_KEY.match(key):
             raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters", "Idempotency-Key")
-        if request.mimetype == "multipart/form-data":  # a job with image files (edges/body.py)
-            body, uploads = parse_multipart(request)
-        else:
-            body, uploads = _json_body(request), None
+        # The key was checked above and a declared size over the limit is refused (413) before a
+        # byte of the body is read; the body itself must arrive in time (edges/reading.py).
+        multipart = request.mimetype == "multipart/form-data"
+        with body_deadline(request, rt.settings.body_timeout_s * (3 if multipart else 1)):
+            if multipart:  # a job with image files (edges/body.py)
+                body, uploads = parse_multipart(request)
+            else:
+                body, uploads = _json_body(request), None
         job, created = create_job(rt, body, client_id=client_id, idempotency_key=key, uploads=uploads)
         return (202 if created else 200), job_view(job)
     if path == "/providers":
@@ -102,4 +117,4 @@ def _json_body(request: flask.Request) -> Any:
     if request.mimetype != "application/json":
         raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the job as application/json (or multipart/form-data with image files)")
     # Read at most one byte past the limit: a chunked body has no Content-Length to check.
-    return parse_json_body(request.stream.read(MAX_JSON_BODY_BYTES + 1), MAX_JSON_BODY_BYTES)
+    return parse_json_body(read_up_to(request, MAX_JSON_BODY_BYTES + 1), MAX_JSON_BODY_BYTES)

@@ -18,7 +18,9 @@ from google.api_core import exceptions as gexc
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.views import job_view
 from veorelay.edges.api import MAX_JSON_BODY_BYTES
+from veorelay.edges.body import parse_json_body
 from veorelay.gcp import logs
+from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.runtime import Runtime
 from veorelay.steps.accept import create_job
 
@@ -69,23 +71,19 @@ def on_object_finalized(rt: Runtime, event_id: str, data: dict[str, Any]) -> dic
     return result
 
 
-def _read_request(rt: Runtime, name: str, generation: int, size: int) -> Any:
+def _read_request(rt: Runtime, name: str, generation: int, size: int) -> dict[str, Any] | None:
     if size > MAX_JSON_BODY_BYTES:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the request object must be at most {MAX_JSON_BODY_BYTES} bytes")
     try:
         # This generation exactly: the object may have been replaced since the event.
-        raw = rt.bucket.blob(name, generation=generation).download_as_bytes()
+        raw = rt.bucket.blob(name, generation=generation).download_as_bytes(timeout=GCS_CALL_S, retry=GCS_RETRY)
     except gexc.NotFound:
         logs.info("request object gone before it was read", object=name, generation=generation)
         return None
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"reading the request object failed: {type(exc).__name__}") from exc
-    if len(raw) > MAX_JSON_BODY_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the request object must be at most {MAX_JSON_BODY_BYTES} bytes")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the request object is not valid JSON") from None
+    # The same strict parser as a POST /jobs body: size, UTF-8, duplicate keys, NaN, depth, an object.
+    return parse_json_body(raw, MAX_JSON_BODY_BYTES, "the request object")
 
 
 def _write_result(rt: Runtime, name: str, generation: int, result: dict[str, Any]) -> None:
@@ -93,14 +91,14 @@ def _write_result(rt: Runtime, name: str, generation: int, result: dict[str, Any
     (events can arrive out of order when a request object is replaced)."""
     blob = rt.bucket.blob(result_name(name))
     try:
-        current = rt.bucket.get_blob(blob.name)
+        current = rt.bucket.get_blob(blob.name, timeout=GCS_CALL_S, retry=GCS_RETRY)
         if current is not None and _request_generation(current) > generation:
             logs.info("a newer request generation already has a result", object=name, generation=generation)
             return
         blob.metadata = {"request_generation": str(generation)}
         blob.upload_from_string(
             json.dumps(result, indent=2, sort_keys=True), content_type="application/json",
-            if_generation_match=current.generation if current is not None else 0,
+            if_generation_match=current.generation if current is not None else 0, timeout=GCS_CALL_S, retry=GCS_RETRY,
         )
     except gexc.PreconditionFailed as exc:
         raise TransientError(ErrorCode.INTERNAL, "the result object changed while it was written; retrying") from exc

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import flask
 
+from veorelay.edges import invoker
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps.sweep import sweep
 
 
 def handle(request: flask.Request, rt: Runtime) -> flask.Response:
-    """The HTTP edge. In the cloud only the scheduler's identity may invoke the function
-    (IAM, OIDC); the code also refuses requests without the scheduler's (or Tasks') header."""
-    if not (request.headers.get("X-CloudScheduler") or request.headers.get("X-CloudTasks-QueueName")):
-        return flask.make_response(flask.jsonify({"status": "forbidden", "message": "this function is run by Cloud Scheduler only"}), 403)
+    """The HTTP edge. Only the invoker may run the sweep (IAM), and the code checks it too: Cloud
+    Scheduler's OIDC token, as the invoker, for this function's URL (edges/invoker.py)."""
+    refused = invoker.refusal(request, rt, "sweep_jobs")
+    if refused is not None:
+        return refused
     trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
     with logs.context(trace_header=trace, project=rt.settings.project):
         report = sweep(rt)

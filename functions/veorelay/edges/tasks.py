@@ -1,5 +1,6 @@
-"""The internal functions' edge: only Cloud Tasks may call them, and the answer tells the
-queue what to do (2xx: done or permanently failed; 5xx: retry later)."""
+"""The internal functions' edge: only the invoker may call them, with an OIDC token for the
+function's own URL (edges/invoker.py: 401/403 and nothing runs otherwise), and the answer tells
+the queue what to do (2xx: done or permanently failed; 5xx: retry later)."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ from typing import Any
 import flask
 
 from veorelay.core.errors import TransientError
+from veorelay.edges import invoker
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 
@@ -27,11 +29,14 @@ class TaskCall:
 Step = Callable[[Runtime, TaskCall], None]
 
 
-def run_task(request: flask.Request, rt: Runtime, step: Step) -> flask.Response:
-    queue = request.headers.get("X-CloudTasks-QueueName")
-    if not queue:
-        # In the cloud IAM already refuses non-Tasks callers; this also holds locally.
-        return _answer(403, "forbidden", "this function is invoked by Cloud Tasks only")
+def run_task(request: flask.Request, rt: Runtime, entry_point: str, step: Step) -> flask.Response:
+    """Run `step` for the task this request delivers to `entry_point` (its name in main.py)."""
+    refused = invoker.refusal(request, rt, entry_point)
+    if refused is not None:
+        return refused
+    # Cloud Tasks' description of the delivery: metadata for logs and attempt counts, no proof
+    # of anything (the token is): a hand-made call by the invoker may come without it.
+    queue = request.headers.get("X-CloudTasks-QueueName") or ""
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         payload = {}  # no job_id either: dropped below

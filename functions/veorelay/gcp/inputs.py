@@ -6,6 +6,7 @@ from google.cloud import storage
 
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 from veorelay.core.images import INPUTS_PREFIX, split_gcs_uri
+from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 
 
 class BucketInputs:
@@ -19,7 +20,7 @@ class BucketInputs:
         if name_of_bucket != self._bucket.name or not name.startswith(INPUTS_PREFIX + "/"):
             raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's image is not one veo-relay stored")
         try:
-            data: bytes = self._bucket.blob(name).download_as_bytes()
+            data: bytes = self._bucket.blob(name).download_as_bytes(timeout=GCS_CALL_S, retry=GCS_RETRY)
             return data
         except gexc.NotFound:
             raise PermanentError(ErrorCode.INVALID_REQUEST, "the job's input image is gone from the bucket") from None

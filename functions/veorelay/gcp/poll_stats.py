@@ -23,6 +23,7 @@ from google.cloud import firestore
 from veorelay.config import PollSettings
 from veorelay.core import poll_plan as ps
 from veorelay.gcp import logs
+from veorelay.gcp.deadlines import FIRESTORE_CALL_S, FIRESTORE_RETRY
 
 COLLECTION = "poll_stats"
 SHARDS = 8
@@ -98,7 +99,7 @@ class DurationStats:
             "expire_at": now + timedelta(days=EXPIRE_DAYS),  # for a Firestore TTL policy: old weeks go
             "jobs": firestore.Increment(1),
             "bins": {bin_field(i): firestore.Increment(w) for i, w in weights.items()},
-        }, merge=True)
+        }, merge=True, timeout=FIRESTORE_CALL_S, retry=None)  # increments: never applied twice
 
     def _learned(self, provider: str, model: str) -> dict[int, float]:
         if self._db is None:
@@ -107,7 +108,7 @@ class DurationStats:
         weeks = [week_of(now), week_of(now - timedelta(days=7))]
         refs = [self._db.collection(COLLECTION).document(doc_id(provider, model, w, s)) for w in weeks for s in range(SHARDS)]
         learned: dict[int, float] = {}
-        for snap in self._db.get_all(refs):
+        for snap in self._db.get_all(refs, timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY):
             if not snap.exists:
                 continue
             bins: dict[str, Any] = (snap.to_dict() or {}).get("bins") or {}

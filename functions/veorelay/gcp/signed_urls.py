@@ -12,12 +12,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
 from google.cloud import storage
 
 from veorelay.config import Settings
 from veorelay.gcp import logs
 
 _LOCAL_SIGNER = "veo-relay-local@localhost.invalid"
+SIGN_CALL_S = 10.0  # one token refresh or signBlob call
 _lock = threading.Lock()
 
 
@@ -53,23 +55,42 @@ def sign(bucket: storage.Bucket, name: str, ttl: timedelta, settings: Settings) 
         )
         return url
     credentials = _cloud_credentials()
-    url = blob.generate_signed_url(
-        version="v4", expiration=ttl, method="GET",
-        service_account_email=settings.webhooks.signing_service_account or credentials.service_account_email,
-        access_token=credentials.token,
-    )
+    email = settings.webhooks.signing_service_account or credentials.service_account_email
+    url = blob.generate_signed_url(version="v4", expiration=ttl, method="GET", credentials=_iam_signer(credentials, email))
     return url
+
+
+class _BoundedSession(requests.Session):
+    """Every call (token refresh, IAM signBlob) under SIGN_CALL_S: google-auth's default is 120 s."""
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs["timeout"] = min(float(kwargs.get("timeout") or SIGN_CALL_S), SIGN_CALL_S)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _auth_request():
+    from google.auth.transport.requests import Request
+
+    return Request(_BoundedSession())
+
+
+def _iam_signer(credentials, email: str):
+    """Credentials that sign through IAM signBlob as `email` (the function holds no key), each
+    call with a deadline."""
+    from google.auth import iam
+    from google.oauth2 import service_account
+
+    signer = iam.Signer(_auth_request(), credentials, email)
+    return service_account.Credentials(signer, email, "https://oauth2.googleapis.com/token")
 
 
 def _cloud_credentials():
     """The runtime's default credentials, refreshed when needed: the token authorises signBlob,
     and after a refresh Compute credentials know their service account's email."""
-    from google.auth.transport.requests import Request
-
     with _lock:
         credentials = _default_credentials()
         if not credentials.valid:
-            credentials.refresh(Request())
+            credentials.refresh(_auth_request())
         return credentials
 
 

@@ -22,6 +22,7 @@ from veorelay.core.download import Download
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 from veorelay.gcp import logs
 from veorelay.gcp.chunk_stream import ChunkStream
+from veorelay.gcp.deadlines import GCS_CALL_S, GCS_CHUNK_S, GCS_RETRY
 from veorelay.gcp.readahead import ReadAhead
 
 VIDEO_CONTENT_TYPE = "video/mp4"
@@ -69,7 +70,7 @@ def store_video(
         # keeps flowing while a chunk is being uploaded.
         with ReadAhead(_verified_chunks(download, digest), depth=chunk_bytes // _READ_CHUNK + 1) as chunks:
             blob.upload_from_file(ChunkStream(chunks), rewind=False, size=download.content_length,
-                                  content_type=VIDEO_CONTENT_TYPE, if_generation_match=0)
+                                  content_type=VIDEO_CONTENT_TYPE, if_generation_match=0, timeout=GCS_CHUNK_S)
     except gexc.PreconditionFailed:
         earlier = stored_video(bucket, final_name, chunk_bytes)
         if earlier is None:
@@ -88,7 +89,7 @@ def store_video(
 def _with_sha256(bucket: storage.Bucket, blob: storage.Blob, name: str, sha256: str) -> StoredObject:
     blob.metadata = {**(blob.metadata or {}), "sha256": sha256}
     try:
-        blob.patch()
+        blob.patch(timeout=GCS_CALL_S, retry=GCS_RETRY)
     except gexc.GoogleAPIError as exc:
         # The video is in place; a retry finds it without its hash and hashes it again.
         raise TransientError(ErrorCode.INTERNAL, f"recording the video's sha256 failed: {type(exc).__name__}") from exc
@@ -100,14 +101,14 @@ def stored_video(bucket: storage.Bucket, name: str, chunk_bytes: int) -> StoredO
     create it, so it is kept. Should that attempt have died before recording the sha256
     (rare), the object is read back once to compute it: the provider is not asked again."""
     try:
-        blob = bucket.get_blob(name)
+        blob = bucket.get_blob(name, timeout=GCS_CALL_S, retry=GCS_RETRY)
         if blob is None:
             return None
         sha256 = (blob.metadata or {}).get("sha256")
         if sha256:
             return StoredObject(f"gs://{bucket.name}/{name}", name, blob.size, sha256, VIDEO_CONTENT_TYPE)
         digest = hashlib.sha256()
-        with blob.open("rb", chunk_size=chunk_bytes) as reader:
+        with blob.open("rb", chunk_size=chunk_bytes, timeout=GCS_CHUNK_S) as reader:
             while chunk := reader.read(_READ_CHUNK):
                 digest.update(chunk)
     except gexc.GoogleAPIError as exc:
@@ -160,22 +161,22 @@ def _move_into_place(bucket: storage.Bucket, source: storage.Blob, final_name: s
     final.metadata = metadata
     final.content_type = VIDEO_CONTENT_TYPE
     try:
-        token, _, _ = final.rewrite(source, if_generation_match=0)
+        token, _, _ = final.rewrite(source, if_generation_match=0, timeout=GCS_CHUNK_S, retry=GCS_RETRY)
         while token:
-            token, _, _ = final.rewrite(source, token=token, if_generation_match=0)
+            token, _, _ = final.rewrite(source, token=token, if_generation_match=0, timeout=GCS_CHUNK_S, retry=GCS_RETRY)
     except gexc.PreconditionFailed:
         pass
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"moving the video into place failed: {type(exc).__name__}") from exc
     try:
-        source.delete()
+        source.delete(timeout=GCS_CALL_S, retry=GCS_RETRY)
     except gexc.NotFound:
         pass
     except gexc.Forbidden:
         # finalize may only read the provider's folder (least privilege): the copy is in place and
         # the bucket's lifecycle rule removes the provider's original.
         logs.info("provider's original left for the lifecycle rule", object=source.name)
-    final.reload()
+    final.reload(timeout=GCS_CALL_S, retry=GCS_RETRY)
     return final
 
 
@@ -184,11 +185,11 @@ def adopt_object(bucket: storage.Bucket, source_name: str, final_name: str, meta
     verify it (MP4 header, size, sha256), then move it to its final name like a download, so
     consumers find every job's videos in one layout. No bytes are uploaded again."""
     try:
-        source = bucket.get_blob(source_name)
+        source = bucket.get_blob(source_name, timeout=GCS_CALL_S, retry=GCS_RETRY)
         if source is None:
             raise PermanentError(ErrorCode.DOWNLOAD_INVALID, f"the provider named gs://{bucket.name}/{source_name}, which does not exist")
         digest, size, head = hashlib.sha256(), 0, b""
-        with source.open("rb", chunk_size=chunk_bytes) as reader:
+        with source.open("rb", chunk_size=chunk_bytes, timeout=GCS_CHUNK_S) as reader:
             while chunk := reader.read(_READ_CHUNK):
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]

@@ -1,33 +1,97 @@
-"""Firestore persistence of jobs. Every status change is one transaction that checks the
-state it moves from, so a duplicate or late task changes nothing."""
+"""Firestore persistence of jobs. Every status change is one checked write: the job is read,
+the state it moves from checked, and the change written only if the document is still the one
+read (an update-time precondition), so a duplicate or late task changes nothing.
+
+Every call has a deadline (gcp/deadlines.py). A Firestore that does not answer, or contention
+that outlasts CONTENTION_ROUNDS attempts, is a TransientError(unavailable): a request answers
+503 with Retry-After, a task is retried by its queue.
+
+Generation claims (`generation_claims/<provider>:<history id>`): a generation found again by
+search (genaipro's histories) belongs to the one job that claimed it, create-only.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from veorelay.core.clock import utcnow
+from veorelay.core.errors import ErrorCode, TransientError
 from veorelay.core.job import Job, JobStatus, TransitionRefused, allowed
+from veorelay.gcp.deadlines import FIRESTORE_CALL_S, FIRESTORE_QUERY_S, FIRESTORE_RETRY
 
 JOBS = "jobs"
+CLAIMS = "generation_claims"
 # A finished job is kept this long (Firestore TTL on expire_at), which also bounds how long an
-# Idempotency-Key is remembered: at least the 24 h promised, in practice 30 days.
+# Idempotency-Key is remembered: at least the 24 h promised, in practice 30 days. Claims as long.
 FINISHED_JOB_RETENTION = timedelta(days=30)
+# A job that ends failed or cancelled while downloading may still get a video from a finalize
+# attempt that was running then (it removes it itself, unless it dies first). Once no attempt
+# can be running (finalize's timeout, 1800 s = steps/chain.py FINALIZE_DEADLINE_S, and a margin)
+# the sweep has the job's videos removed once more: `discard_due_at`.
+DISCARD_AFTER = timedelta(seconds=1800 + 300)
+# A checked write that finds the job changed since it was read reads it again, this many times.
+CONTENTION_ROUNDS = 6
+CONTENTION_RETRY_AFTER_S = 1.0
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_T = TypeVar("_T")
+
+
+@contextmanager
+def backend_errors(what: str) -> Iterator[None]:
+    """Firestore's failures as the steps see them: TransientError(unavailable), whatever the
+    RPC error (a deadline, UNAVAILABLE, retries used up). A create that found its document
+    (Conflict), a missing document (NotFound) and a bad argument pass through: they are answers."""
+    try:
+        yield
+    except (gexc.Conflict, gexc.NotFound, gexc.InvalidArgument):
+        raise
+    except gexc.GoogleAPIError as exc:
+        raise TransientError(ErrorCode.UNAVAILABLE, f"{what}: the job store did not answer ({type(exc).__name__}); try again") from exc
+
+
+def retry_contention(attempt: Callable[[], _T], what: str) -> _T:
+    """`attempt` again while it loses to a concurrent write (FailedPrecondition: the document
+    changed since it was read; Aborted: Firestore's own contention), at most CONTENTION_ROUNDS
+    times with a short jittered pause; then TransientError(unavailable) with a Retry-After."""
+    for round_ in range(CONTENTION_ROUNDS):
+        try:
+            return attempt()
+        except (gexc.FailedPrecondition, gexc.Aborted):
+            time.sleep(min(0.02 * 2 ** round_, 0.4) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter, not crypto)
+    raise TransientError(ErrorCode.UNAVAILABLE, f"{what}: the job is being changed by other requests; try again",
+                         retry_after_s=CONTENTION_RETRY_AFTER_S)
+
+
+def claim_id(provider: str, history_id: str) -> str:
+    """The claim document of one history entry: `<provider>:<id>`, or a hash of an id that
+    is no safe document id."""
+    safe = history_id if _SAFE_ID.match(history_id) else "h" + hashlib.sha256(history_id.encode()).hexdigest()[:40]
+    return f"{provider}:{safe}"
 
 
 class JobStore:
     def __init__(self, db: firestore.Client, collection: str = JOBS):
         self._db = db
         self._jobs = db.collection(collection)
+        self._claims = db.collection(CLAIMS)
 
     def create(self, job: Job) -> None:
         """Write a new job; fails (google.api_core.exceptions.Conflict) if the id exists."""
-        self._jobs.document(job["id"]).create(dict(job))
+        with backend_errors("recording the job"):
+            self._jobs.document(job["id"]).create(dict(job), timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
 
     def get(self, job_id: str) -> Job | None:
-        snap = self._jobs.document(job_id).get()
+        with backend_errors("reading the job"):
+            snap = self._jobs.document(job_id).get(timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
         return _job(snap.to_dict()) if snap.exists else None
 
     def transition(
@@ -53,28 +117,35 @@ class JobStore:
             changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
+            if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
+                changes["discard_due_at"] = now + DISCARD_AFTER  # it ended while downloading
             return changes
 
-        return self._update_in_transaction(job_id, apply)
+        return self._update_checked(job_id, apply, f"moving the job to {to}")
 
-    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any]) -> Job:
-        """Write fields on a job that is still in one of `in_states` (e.g. progress while running)."""
+    def update(self, job_id: str, in_states: Iterable[JobStatus], updates: dict[str, Any],
+               unchanged: Mapping[str, Any] | None = None) -> Job:
+        """Write fields on a job that is still in one of `in_states` (e.g. progress while running)
+        and whose `unchanged` fields still hold the values given (None: the field is absent),
+        e.g. the chain a stream step took over (steps/chain.py chain_fields)."""
         expected = frozenset(in_states)
 
         def apply(job: Job) -> dict[str, Any]:
             if job["status"] not in expected:
                 raise TransitionRefused(job_id, job["status"], "(update)")
+            moved = [name for name, value in (unchanged or {}).items() if dict(job).get(name) != value]
+            if moved:
+                raise TransitionRefused(job_id, job["status"], f"(update: {', '.join(moved)} changed)")
             return {**updates, "updated_at": utcnow()}
 
-        return self._update_in_transaction(job_id, apply)
+        return self._update_checked(job_id, apply, "updating the job")
 
     def claim(self, job_id: str, field: str, in_state: JobStatus, lease_s: float) -> bool:
         """Set `field` to a fresh lease if the job is in `in_state` and nobody holds a live one."""
         ref = self._jobs.document(job_id)
 
-        @firestore.transactional
-        def run(tx: firestore.Transaction) -> bool:
-            snap = ref.get(transaction=tx)
+        def attempt() -> bool:
+            snap = ref.get(timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
             job = _job(snap.to_dict()) if snap.exists else None
             if job is None or job["status"] != in_state:
                 return False
@@ -82,14 +153,29 @@ class JobStore:
             held: Any = job.get(field)
             if held and (now - held["at"]).total_seconds() < lease_s:
                 return False
-            tx.update(ref, {field: {"at": now}})
+            ref.update({field: {"at": now}}, option=self._db.write_option(last_update_time=snap.update_time),
+                       timeout=FIRESTORE_CALL_S, retry=None)
             return True
 
-        return bool(run(self._db.transaction()))
+        with backend_errors(f"taking the job's {field}"):
+            return retry_contention(attempt, f"taking the job's {field}")
 
-    def append(self, job_id: str, field: str, item: dict[str, Any]) -> None:
-        """Add a record to an array field whatever the status (webhook deliveries)."""
-        self._jobs.document(job_id).update({field: firestore.ArrayUnion([item]), "updated_at": utcnow()})
+    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int) -> bool:
+        """Add a record to an array field whatever the status (webhook deliveries), unless it
+        already holds `limit` records: False then, and nothing is written. Every array a job
+        grows has its cap here, so a job document stays far below Firestore's 1 MiB."""
+
+        def apply(job: Job) -> dict[str, Any]:
+            items: Any = dict(job).get(field) or []
+            if len(items) >= limit:
+                raise TransitionRefused(job_id, job["status"], f"(append: {field} holds {limit} records)")
+            return {field: firestore.ArrayUnion([item]), "updated_at": utcnow()}
+
+        try:
+            self._update_checked(job_id, apply, f"adding to the job's {field}")
+        except TransitionRefused:
+            return False
+        return True
 
     def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[Job]:
         """Jobs in `status` whose timestamp `field` is before `before`, oldest first (the
@@ -97,7 +183,66 @@ class JobStore:
         query = (self._jobs.where(filter=firestore.FieldFilter("status", "==", str(status)))
                  .where(filter=firestore.FieldFilter(field, "<", before))
                  .order_by(field).limit(limit))
-        return [_job(snap.to_dict()) for snap in query.stream()]
+        with backend_errors("listing jobs"):
+            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def discard_due(self, before: datetime, limit: int) -> list[Job]:
+        """Jobs that ended while downloading whose last removal of videos is due before `before`
+        (`discard_due_at`, a single-field index: Firestore keeps it without configuration)."""
+        query = (self._jobs.where(filter=firestore.FieldFilter("discard_due_at", "<", before))
+                 .order_by("discard_due_at").limit(limit))
+        with backend_errors("listing jobs with videos to remove"):
+            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def jobs_posting(self, generation_key: str, since: datetime, limit: int) -> list[Job]:
+        """Jobs that POSTed a request of this `generation_key` (steps/recover.py) at or after
+        `since`: the jobs whose generations look alike in a provider's histories."""
+        query = (self._jobs.where(filter=firestore.FieldFilter("generation_key", "==", generation_key))
+                 .where(filter=firestore.FieldFilter("stream_submitted_at", ">=", since))
+                 .order_by("stream_submitted_at").limit(limit))
+        with backend_errors("listing jobs of the same request"):
+            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def generation_owners(self, provider: str, history_ids: Iterable[str]) -> dict[str, str]:
+        """{history id: job id} of those of the provider's history entries a job has claimed."""
+        ids = sorted(set(history_ids))
+        if not ids:
+            return {}
+        refs = {claim_id(provider, hid): hid for hid in ids}
+        with backend_errors("reading generation claims"):
+            snaps = list(self._db.get_all([self._claims.document(doc) for doc in refs], timeout=FIRESTORE_CALL_S,
+                                          retry=FIRESTORE_RETRY))
+        return {refs[snap.id]: str((snap.to_dict() or {}).get("job_id")) for snap in snaps if snap.exists}
+
+    def claim_generation(self, provider: str, history_ids: Sequence[str], job_id: str) -> bool:
+        """Claim a generation (its history entries) for `job_id`: all entries or none, create-only,
+        in one batch. True when every entry is now the job's (also when it already was), False
+        when another job holds one of them."""
+        ids = sorted(set(history_ids))
+        if not ids:
+            return False
+
+        def attempt() -> bool:
+            owners = self.generation_owners(provider, ids)
+            if set(owners.values()) - {job_id}:
+                return False
+            missing = [hid for hid in ids if hid not in owners]
+            if not missing:
+                return True
+            now = utcnow()
+            batch = self._db.batch()
+            for hid in missing:
+                batch.create(self._claims.document(claim_id(provider, hid)), {
+                    "provider": provider, "history_id": hid, "job_id": job_id, "at": now,
+                    "expire_at": now + FINISHED_JOB_RETENTION})
+            try:
+                batch.commit(timeout=FIRESTORE_CALL_S, retry=None)
+            except gexc.Conflict as exc:  # another job claimed one of them meanwhile: look again
+                raise gexc.Aborted("generation claimed meanwhile") from exc
+            return True
+
+        with backend_errors("claiming a generation"):
+            return retry_contention(attempt, "claiming a generation")
 
     def restart_chain(self, job_id: str, status: JobStatus, untouched_since: datetime) -> Job:
         """sweep_gen + 1, if the job is still in `status` and nothing wrote it since
@@ -108,22 +253,29 @@ class JobStore:
                 raise TransitionRefused(job_id, job["status"], "(restart)")
             return {"sweep_gen": int(job.get("sweep_gen") or 0) + 1, "updated_at": utcnow()}
 
-        return self._update_in_transaction(job_id, apply)
+        return self._update_checked(job_id, apply, "restarting the job's chain")
 
-    def _update_in_transaction(self, job_id: str, apply: Callable[[Job], dict[str, Any]]) -> Job:
+    def _update_checked(self, job_id: str, apply: Callable[[Job], dict[str, Any]], what: str) -> Job:
+        """Read the job, compute the change (`apply` may refuse: TransitionRefused), and write it
+        only if the document is still the one read: what a transaction guarantees for one
+        document, with a deadline on each of the two calls. A concurrent write in between
+        makes it read again (retry_contention)."""
         ref = self._jobs.document(job_id)
 
-        @firestore.transactional
-        def run(tx: firestore.Transaction) -> Job:
-            snap = ref.get(transaction=tx)
+        def attempt() -> Job:
+            snap = ref.get(timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
             if not snap.exists:
                 raise KeyError(job_id)
             job = _job(snap.to_dict())
             changes = apply(job)
-            tx.update(ref, changes)
+            # Not retried by the client: a write that went through but whose answer was lost
+            # must not be applied twice; the step's own retry reads what happened.
+            ref.update(changes, option=self._db.write_option(last_update_time=snap.update_time),
+                       timeout=FIRESTORE_CALL_S, retry=None)
             return _merge(job, changes)
 
-        return cast(Job, run(self._db.transaction()))
+        with backend_errors(what):
+            return retry_contention(attempt, what)
 
 
 def _job(document: dict[str, Any] | None) -> Job:

@@ -18,6 +18,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from veorelay.config import Settings
 from veorelay.core.errors import ErrorCode, TransientError
 from veorelay.gcp import logs
+from veorelay.gcp.deadlines import TASKS_CALL_S, TASKS_RETRY
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
@@ -66,9 +67,12 @@ class TaskScheduler:
         if req.dispatch_deadline_s:
             task["dispatch_deadline"] = duration_pb2.Duration(seconds=req.dispatch_deadline_s)
         try:
-            self._client.create_task(parent=parent, task=tasks_v2.Task(task))
+            # A retried create of a task that was created is AlreadyExists: the same as done.
+            self._client.create_task(parent=parent, task=tasks_v2.Task(task), timeout=TASKS_CALL_S, retry=TASKS_RETRY)
             return True
         except gexc.AlreadyExists:
             return False
-        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.TooManyRequests) as exc:
-            raise TransientError(ErrorCode.INTERNAL, f"could not enqueue {req.target}: {exc.message}") from exc
+        except (gexc.InvalidArgument, gexc.NotFound):
+            raise  # a task or queue the deployment cannot have: no retry will help
+        except gexc.GoogleAPIError as exc:  # down, too slow (a deadline, retries used up), throttling
+            raise TransientError(ErrorCode.UNAVAILABLE, f"could not enqueue {req.target}: {type(exc).__name__}") from exc

@@ -38,37 +38,72 @@ def check_webhook_url(url: str, allow_loopback: bool = False, field: str = "webh
 
 
 def url_problem(url: str, allow_loopback: bool = False) -> str | None:
-    """Why this URL is refused ("must use https", "resolves to 10.0.0.1, a private address"), or None."""
-    if any(ch.isspace() or ch == "\\" or ord(ch) < 32 for ch in url):
-        return "must not contain spaces, control characters or backslashes"
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http"):
-        return "must use https"
-    try:
-        port = parts.port
-    except ValueError:
-        return "has an invalid port"
-    host = parts.hostname
-    if not host or parts.username is not None or parts.password is not None:
-        return "must be an absolute URL without credentials"
+    """Why this URL is refused ("must use https", "resolves to 10.0.0.1, a private address"), or None.
+
+    Never raises for a bad string: whatever urlsplit, the IDNA codec or the resolver make of it,
+    the answer is a reason (tests/unit/test_url_fuzz.py feeds it arbitrary text)."""
+    parsed = _parsed(url)
+    if isinstance(parsed, str):
+        return parsed
+    scheme, host, port = parsed
     if host.rstrip(".").lower() in BLOCKED_HOSTNAMES:
         return f"names {host}, a metadata server"
     try:
-        addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
+        addresses = resolve(host, port or (443 if scheme == "https" else 80))
     except OSError:
         return f"has a host that cannot be resolved ({host})"
     for address in addresses:
         problem = address_problem(address, allow_loopback)
         if problem:
             return f"is {problem}" if is_literal(host, address) else f"resolves to {address}, {problem}"
-    if parts.scheme == "http" and not (allow_loopback and all(a.is_loopback for a in addresses)):
+    if scheme == "http" and not (allow_loopback and all(a.is_loopback for a in addresses)):
         return "must use https"
+    return None
+
+
+def _parsed(url: str) -> tuple[str, str, int | None] | str:
+    """(scheme, host, port) of a well-formed absolute http(s) URL, or why it is not one."""
+    if any(ch.isspace() or ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "must not contain spaces, control characters or backslashes"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL", "[abc]" is not an IPv4 or IPv6 address...
+        return "is not a valid URL (its host cannot be read)"
+    if parts.scheme not in ("https", "http"):
+        return "must use https"
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        return "has an invalid port"
+    host = parts.hostname
+    if not host or parts.username is not None or parts.password is not None:
+        return "must be an absolute URL without credentials"
+    if port == 0:
+        return "has an invalid port (0)"
+    return _host_form_problem(parts.netloc) or (parts.scheme, host, port)
+
+
+def _host_form_problem(netloc: str) -> str | None:
+    """A host in brackets must be an IPv6 address, with nothing but `:port` after it."""
+    hostport = netloc.rpartition("@")[2]
+    if not hostport.startswith("["):
+        return None
+    inside, _, after = hostport[1:].partition("]")
+    if after and not after.startswith(":"):
+        return "has a malformed host (text after the bracketed address)"
+    try:
+        ipaddress.IPv6Address(inside.split("%")[0])
+    except ValueError:
+        return "has a bracketed host that is not an IPv6 address"
     return None
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address the host resolves to (all must pass: a client may use any of them)."""
-    infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (UnicodeError, ValueError) as exc:  # the IDNA codec: an empty or 64+ char label, a lone surrogate...
+        raise socket.gaierror(socket.EAI_NONAME, f"not a host name: {type(exc).__name__}") from None
     # Drop an IPv6 zone ("fe80::1%eth0"): the address alone decides.
     return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 

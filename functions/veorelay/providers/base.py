@@ -105,6 +105,18 @@ class Provider(Protocol):
     def open_output(self, ref: OutputRef) -> Download: ...
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One generation a searching provider's records hold that may be the one a handle stands
+    for (StreamingProvider.candidates): the ids of its entries there, which a job claims."""
+
+    ids: tuple[str, ...]
+    created_at: float  # epoch seconds
+    # How many generations these entries may be: entries of several created in the same second
+    # cannot be told apart (more entries, or videos, than one generation has). Above 1: ambiguous.
+    alike: int = 1
+
+
 class StreamEvent(Protocol):
     """One event of a provider's stream: a new status, the completion, or an error."""
 
@@ -122,6 +134,9 @@ class StreamEvent(Protocol):
 
     @property
     def error(self) -> JobError | None: ...
+
+    @property
+    def generation_ids(self) -> tuple[str, ...]: ...  # the completion's: the provider's ids of its videos' records
 
 
 class ProviderStream(Protocol):
@@ -141,13 +156,23 @@ class StreamingProvider(Provider, Protocol):
         ...
 
     def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
-        """The handle of `req` POSTed at `submitted_at` (epoch seconds): what `check` and `find`
-        need to find the job again without its stream. Opaque to the steps."""
+        """The handle of `req` POSTed at `submitted_at` (epoch seconds): what `candidates`
+        needs to find the job again without its stream. Opaque to the steps."""
         ...
 
-    def find(self, handle: Handle) -> list[dict[str, Any]]:
-        """The provider's own record of the job `handle` stands for (empty: it has none, so
-        the POST never reached it)."""
+    def candidates(self, handle: Handle) -> list[Generation]:
+        """Every generation of the provider's records that may be the one `handle` stands for
+        (the same request, created about when it was sent), newest first. Empty: none (so the
+        POST never reached it). Which one is the job's is for the steps to decide
+        (steps/recover.py): never a guess."""
+        ...
+
+    def pin(self, handle: Handle, generation: Generation) -> Handle:
+        """The handle of that generation exactly: `check` follows it and nothing else."""
+        ...
+
+    def is_pinned(self, handle: Handle) -> bool:
+        """Whether `handle` names one generation (pin); `check` of any other handle finds nothing."""
         ...
 
 

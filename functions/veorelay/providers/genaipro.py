@@ -10,11 +10,15 @@
 
 There is no polling API: the POST is the job. The step that POSTs holds the stream (stream_job,
 steps/stream.py). When a stream breaks the job is found again in the histories, by prompt and
-time (the entries exist from the submit on), and followed there: `check` is that lookup.
+time (the entries exist from the submit on): `candidates` lists every generation that may be
+the job's, the steps decide which is (steps/recover.py: claimed in Firestore, never a guess),
+and `check` follows the one generation a pinned handle names, by its entries' ids.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ import urllib3
 
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest, ImageInput
-from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
+from veorelay.providers.base import Capabilities, Download, Generation, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
 from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, request_json, send
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
@@ -39,7 +43,7 @@ ERROR_CODES = {"CONTENT_FILTERED": ErrorCode.RAI_FILTERED, "GENERATION_FAILED": 
 # than this before we submitted (clocks differ; created_at has whole seconds).
 MATCH_SKEW_S = 60.0
 HISTORY_PAGES, HISTORY_PAGE_SIZE = 5, 100
-LOST_AFTER_S = 600.0  # no entry this long after the submit: the provider has no such job
+LOST_AFTER_S = 600.0  # the pinned entries gone this long after the submit: the provider has no such job
 
 CAPABILITIES = Capabilities(
     models=("auto",),
@@ -64,6 +68,7 @@ class StreamEvent:
     stage: str | None = None
     outputs: tuple[OutputRef, ...] = ()
     error: JobError | None = None
+    generation_ids: tuple[str, ...] = ()  # the complete event's entry ids (the histories' ids, per video)
 
     @property
     def percent(self) -> int | None:
@@ -105,8 +110,10 @@ def parse_event(name: str, data: str) -> StreamEvent | None:
     if name == "video_generation_status" and isinstance(value, str):
         return StreamEvent("status", stage=value)
     if name == "video_generation_complete" and isinstance(value, list):
-        urls = [e["file_url"] for e in value if isinstance(e, dict) and isinstance(e.get("file_url"), str) and e["file_url"]]
-        return StreamEvent("complete", outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)))
+        entries = [e for e in value if isinstance(e, dict) and isinstance(e.get("file_url"), str) and e["file_url"]]
+        ids = tuple(str(e["id"]) for e in entries if isinstance(e.get("id"), (str, int)) and str(e["id"]))
+        return StreamEvent("complete", outputs=tuple(OutputRef(i, url=e["file_url"]) for i, e in enumerate(entries)),
+                           generation_ids=ids if len(ids) == len(entries) else ())
     if name == "error":
         return StreamEvent("error", error=stream_error(value))
     return None
@@ -160,12 +167,18 @@ class Genaipro(KeyedDialect):
         raise PermanentError(ErrorCode.INTERNAL, "genaipro jobs are submitted by stream_job, which holds the answer's stream")
 
     def check(self, handle: Handle) -> Progress:
-        """Where the job stands according to the histories (after its stream was lost)."""
-        group = self.find(handle)
+        """Where the generation a pinned handle names stands according to the histories (after its
+        stream was lost). A handle that names none finds nothing: which generation is the job's
+        is never guessed here (steps/recover.py pins it)."""
+        wanted = set(handle.get("history_ids") or [])
+        group = [row for _, row in self._rows(handle) if _entry_id(row) in wanted] if wanted else []
         if not group:
             if time.time() - float(handle["submitted_at"]) > LOST_AFTER_S:
                 return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro's histories hold no record of this job"))
             return Progress("running", stage="lost")
+        if len(_urls(group)) > max(1, int(handle.get("count") or 1)):
+            return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "the generation found in genaipro's histories holds "
+                                                     "more videos than this job asked for: it is more than one job's; not delivered"))
         return progress_of(group)
 
     def open_output(self, ref: OutputRef) -> Download:
@@ -174,9 +187,31 @@ class Genaipro(KeyedDialect):
         return open_download(self._session, self.name, ref.url)  # file_urls need no key: none is sent
 
     # ------------------------------------------------------------------ histories
-    def find(self, handle: Handle) -> list[dict[str, Any]]:
-        """The history entries of the generation `handle` (stream_handle) stands for: one entry
-        per video by default, or one per generation holding every file_url."""
+    def candidates(self, handle: Handle) -> list[Generation]:
+        """Every generation with the handle's prompt created since it was sent (less the clock
+        skew), newest first: entries created in the same second are one generation (one entry
+        per video by default, or one per generation holding every file_url)."""
+        by_time: dict[float, list[dict[str, Any]]] = {}
+        for created, row in self._rows(handle):
+            by_time.setdefault(created, []).append(row)
+        count = max(1, int(handle.get("count") or 1))
+        found = []
+        for created, rows in sorted(by_time.items(), reverse=True):
+            # More entries (or videos) than one generation of this job has: several generations
+            # of the prompt were created in that second, and which entry is whose is unknown.
+            alike = max(math.ceil(len(rows) / count), math.ceil(len(_urls(rows)) / count), 1)
+            found.append(Generation(tuple(sorted({_entry_id(row) for row in rows})), created, alike))
+        return found
+
+    def pin(self, handle: Handle, generation: Generation) -> Handle:
+        return {**handle, "history_ids": list(generation.ids)}
+
+    def is_pinned(self, handle: Handle) -> bool:
+        return bool(handle.get("history_ids"))
+
+    def _rows(self, handle: Handle) -> list[tuple[float, dict[str, Any]]]:
+        """(created, entry) of every history entry with the handle's prompt created since it was
+        sent, less MATCH_SKEW_S; the pages are read newest first, until older entries."""
         since, prompt = float(handle["submitted_at"]), str(handle["prompt"])
         mine: list[tuple[float, dict[str, Any]]] = []
         for page in range(1, HISTORY_PAGES + 1):
@@ -197,12 +232,21 @@ class Genaipro(KeyedDialect):
                     mine.append((created, row))
             if older or page >= int(answer.get("total_pages") or 0):
                 break
-        if not mine:
-            return []
-        # Several generations with this prompt since then (someone sent it again): ours is the
-        # one created nearest to our submit.
-        nearest = min((created for created, _ in mine), key=lambda c: abs(c - since))
-        return [row for created, row in mine if created == nearest]
+        return mine
+
+
+def _urls(rows: list[dict[str, Any]]) -> list[str]:
+    return [u for row in rows for u in (row.get("file_urls") or []) if isinstance(u, str) and u]
+
+
+def _entry_id(row: dict[str, Any]) -> str:
+    """An entry's id; one without (not seen, but not promised) gets a stable stand-in from what
+    identifies it, so it can still be claimed."""
+    value = row.get("id")
+    if isinstance(value, (str, int)) and str(value):
+        return str(value)
+    basis = json.dumps([row.get("prompt"), row.get("created_at")], default=str)
+    return "noid-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 def progress_of(group: list[dict[str, Any]]) -> Progress:
@@ -211,7 +255,7 @@ def progress_of(group: list[dict[str, Any]]) -> Progress:
         error = JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports the generation failed", False, {"statuses": statuses})
         return Progress("failed", error=error)
     if all(s == SUCCESSFUL for s in statuses):
-        urls = [u for row in group for u in (row.get("file_urls") or []) if isinstance(u, str) and u]
+        urls = _urls(group)
         if not urls:
             return Progress("failed", error=JobError(ErrorCode.PROVIDER_ERROR, "genaipro reports success without any video"))
         return Progress("succeeded", percent=100, outputs=tuple(OutputRef(i, url=u) for i, u in enumerate(urls)))

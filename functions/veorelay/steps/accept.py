@@ -21,7 +21,7 @@ from veorelay.gcp import logs
 from veorelay.net.url_rules import check_webhook_url
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
-from veorelay.steps.images import ingest_images
+from veorelay.steps.images import prepare_images, store_images
 
 
 def job_id_for(client_id: str, idempotency_key: str | None) -> str:
@@ -50,12 +50,17 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
     if req.webhook_url:
         check_webhook_url(req.webhook_url, allow_loopback=rt.settings.allow_loopback_urls)
 
-    now = utcnow()
     job_id = job_id_for(client_id, idempotency_key)
     fingerprint = request_fingerprint({**body, "_uploads": uploads_fingerprint(uploads)} if uploads else body)
-    if req.images() or uploads:
-        # Image bytes go to the bucket (inputs/<job id>/); the job keeps their gs:// URIs.
-        req = ingest_images(req, job_id, rt.bucket, rt.user_http, rt.settings.allow_loopback_urls, uploads)
+    logs.set_job(job_id)
+    if idempotency_key is not None and (first := rt.store.get(job_id)) is not None:
+        # A replay (or a reused key) is answered from the first job: no image fetched, nothing written.
+        return _replay(rt, first, client_id, fingerprint)
+    # Every image fetched, decoded and checked in memory; written only below, once all passed.
+    inputs = prepare_images(rt, req, job_id, client_id, uploads) if (req.images() or uploads) else None
+    if inputs is not None:
+        req = inputs.request  # the job keeps their gs:// URIs, never the bytes
+    now = utcnow()
     job: Job = {
         "id": job_id,
         "request_fingerprint": fingerprint,
@@ -74,20 +79,30 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         "deadline_at": now + timedelta(seconds=req.deadline_seconds or rt.settings.job_deadline_s),
         "timestamps": {"accepted": now},
     }
-    logs.set_job(job_id)
+    if inputs is not None:
+        # Content-addressed names (steps/images.py): what is already there holds these bytes.
+        # Residual: losing a race to a concurrent request with the same key (the Conflict
+        # below), or a failure creating the job, leaves these objects unreferenced until the
+        # bucket's lifecycle rule removes inputs/; no job ever points at bytes it was not sent.
+        store_images(rt.bucket, inputs)
     try:
         rt.store.create(job)
-        created = True
         logs.info("job accepted", provider=provider_name, model=job["model"])
-    except gexc.Conflict:
-        first = rt.store.get(job_id)
-        if first is None or first.get("client_id") != client_id or first.get("request_fingerprint") != fingerprint:
-            raise ApiError(409, ErrorCode.CONFLICT, "this Idempotency-Key was already used with a different request",
-                           "Idempotency-Key") from None
-        job = first
-        created = False
-        logs.info("idempotent replay", provider=job["provider"])
+    except gexc.Conflict:  # a concurrent request with this key recorded it first
+        return _replay(rt, rt.store.get(job_id), client_id, fingerprint)
+    _queue_submission(rt, job)
+    return job, True
+
+
+def _replay(rt: Runtime, first: Job | None, client_id: str, fingerprint: str) -> tuple[Job, bool]:
+    """The first job of this Idempotency-Key, when this is the same request again; 409 otherwise."""
+    if first is None or first.get("client_id") != client_id or first.get("request_fingerprint") != fingerprint:
+        raise ApiError(409, ErrorCode.CONFLICT, "this Idempotency-Key was already used with a different request", "Idempotency-Key")
+    logs.info("idempotent replay", provider=first["provider"])
+    _queue_submission(rt, first)  # the first request may have died between recording and queueing
+    return first, False
+
+
+def _queue_submission(rt: Runtime, job: Job) -> None:
     if job["status"] == JobStatus.ACCEPTED:
-        # Also on a replay: the first request may have died between recording and queueing.
         rt.scheduler.enqueue(chain.submit_task(rt.settings, job))
-    return job, created

@@ -7,16 +7,29 @@ restarts (`gen` > 0, from the job's `sweep_gen`) carries its generation in every
 
     <job>-submit            <job>-submit-<n>          <job>-g<gen>-submit
     <job>-stream            <job>-stream-g<gen>
-    <job>-poll-<n>          <job>-g<gen>-poll-<n>
+    <job>-poll-<n>          <job>-g<gen>-poll-<n>         <job>[-g<gen>]-c<chain>-poll-<n>
     <job>-finalize          <job>-g<gen>-finalize
+    <job>-discard           <job>-discard-final       (finalize_job on a job that ended otherwise)
     <job>-wh-<event>[-<seq>][-r<chain>]-<attempt>
 
 A payload carries only what the job record cannot say (which check of the chain this is, when
 the previous check was made); every step reads the job and trusts it over the payload.
+
+The job names its current poll chain with two fields, and a poll task carrying others is a
+no-op: `sweep_gen` (the sweep restarted the chain) and `poll_chain`, the id of a chain that took
+the job over within a generation. A job's first chain has none (""): the submit step's move to
+`running` happens once, so nothing else can start a chain beside it. A streaming job's polling
+starts when its stream is given up, from a stream task that may have been delivered twice (the
+first holder still alive, or resumed long after): that step takes the job over with a checked
+write, a fresh `poll_chain` set only if the job still names the chain it read (steps/stream.py
+follow_by_polling), and its tasks carry the id in their names, so two takeovers never collide
+with each other or with the sweep's. No poll writes anything to stay the current one.
 """
 from __future__ import annotations
 
+import math
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -32,11 +45,28 @@ FINALIZE_DEADLINE_S = 1800
 STREAM_DEADLINE_S = 1800
 
 _REDELIVERY_CHAIN = re.compile(r"^r[0-9]{1,12}$")
+_CHAIN_ID = re.compile(r"^[0-9a-f]{8}$")
+NOT_A_CHAIN = "invalid"  # what a malformed `chain` in a poll payload decodes to: no job's chain
 
 
 def sweep_generation(job: Job | Mapping[str, Any]) -> int:
     """How many times the sweep restarted this job's chain (0: never)."""
     return int(job.get("sweep_gen") or 0)
+
+
+def current_chain(job: Job | Mapping[str, Any]) -> str:
+    """The id of the poll chain that took the job over in its generation ("": its first chain)."""
+    return str(job.get("poll_chain") or "")
+
+
+def chain_fields(job: Job | Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that name the job's current chain, as read: the precondition of a takeover
+    (gcp/store.py update(unchanged=...))."""
+    return {"sweep_gen": job.get("sweep_gen"), "poll_chain": job.get("poll_chain")}
+
+
+def new_chain_id() -> str:
+    return secrets.token_hex(4)
 
 
 # ---------------------------------------------------------------------------- building tasks
@@ -67,13 +97,15 @@ def poll_task(settings: Settings, job: Job, poll_number: int, delay_s: float = 0
               checked_s: float | None = None) -> TaskRequest:
     """Check number `poll_number` of the job's current chain. `checked_s`: seconds since the
     provider accepted the job at the previous check (what the learned schedule measures)."""
-    job_id, gen = job["id"], sweep_generation(job)
+    job_id, gen, chain_id = job["id"], sweep_generation(job), current_chain(job)
     payload: dict[str, Any] = {"job_id": job_id, "poll": poll_number}
     if gen:
         payload["gen"] = gen
+    if chain_id:
+        payload["chain"] = chain_id
     if checked_s is not None:
         payload["checked_s"] = round(checked_s, 3)
-    name = f"{job_id}-poll-{poll_number}" if not gen else f"{job_id}-g{gen}-poll-{poll_number}"
+    name = "-".join([job_id, *([f"g{gen}"] if gen else []), *([f"c{chain_id}"] if chain_id else []), "poll", str(poll_number)])
     return TaskRequest(queue=settings.queues.poll, target="poll_job", name=name, payload=payload, delay_s=delay_s)
 
 
@@ -82,6 +114,15 @@ def finalize_task(settings: Settings, job: Job) -> TaskRequest:
     name = f"{job_id}-finalize" if not gen else f"{job_id}-g{gen}-finalize"
     return TaskRequest(queue=settings.queues.finalize, target="finalize_job", name=name,
                        payload={"job_id": job_id}, dispatch_deadline_s=FINALIZE_DEADLINE_S)
+
+
+def discard_task(settings: Settings, job: Job, final: bool = False) -> TaskRequest:
+    """Removes the videos of a job that ended failed or cancelled while downloading: finalize_job,
+    which on such a job deletes every output name it could have stored and does nothing else.
+    `<job>-discard` when the job ends; `<job>-discard-final` from the sweep once no finalize
+    attempt can still be running (the job's discard_due_at)."""
+    name = f"{job['id']}-discard" + ("-final" if final else "")
+    return TaskRequest(queue=settings.queues.finalize, target="finalize_job", name=name, payload={"job_id": job["id"]})
 
 
 def webhook_task(settings: Settings, job_id: str, event_type: str, attempt: int, delay_s: float = 0.0,
@@ -122,6 +163,7 @@ class PollCall:
     poll_number: int
     checked_s: float | None
     gen: int
+    chain: str = ""  # the poll chain that queued it ("": the job's first; chain.current_chain)
 
 
 @dataclass(frozen=True)
@@ -137,10 +179,12 @@ def decode_poll(payload: Mapping[str, Any]) -> PollCall:
     poll = payload.get("poll")
     gen = payload.get("gen", 0)
     checked = payload.get("checked_s")
+    chain_id = payload.get("chain", "")
     return PollCall(
         poll_number=poll if _is_int(poll) and poll > 0 else 1,
-        checked_s=float(checked) if _is_number(checked) and checked >= 0 else None,
+        checked_s=float(checked) if _is_number(checked) and math.isfinite(checked) and checked >= 0 else None,
         gen=gen if _is_int(gen) and gen >= 0 else 0,
+        chain=chain_id if chain_id == "" or (isinstance(chain_id, str) and _CHAIN_ID.match(chain_id)) else NOT_A_CHAIN,
     )
 
 

@@ -5,6 +5,12 @@ next attempt is a new named task (`<job>-wh-<event>-<n>`), delayed by the schedu
 receiver's Retry-After, whichever is longer. The task itself then answers 200; the queue's
 own retries are only a safety net for crashes. So the schedule can span three days, each
 attempt is visible on the job, and a 410 or an exhausted schedule simply enqueues nothing.
+
+A task says which event to send; the job says whether that event happened, and wins: a terminal
+event only for a job in that very state, job.running only for a job that ran, job.progress only
+while the job runs (or again, once recorded); any other task is a logged no-op. The job's record
+of attempts is capped (MAX_DELIVERY_RECORDS, enforced by the store's append; job.progress stops
+earlier, at MAX_PROGRESS_RECORDS), and once it is full nothing more is sent.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import Any
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, PROGRESS_EVENT, webhook_id
+from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, webhook_id
 from veorelay.core.job import Job, JobStatus, webhook_of
 from veorelay.core.views import job_view
 from veorelay.gcp import logs
@@ -25,7 +31,12 @@ from veorelay.steps import chain
 from veorelay.steps.chain import WebhookCall
 
 MAX_RETRY_AFTER_S = 24 * 3600  # a receiver asking for longer is asked again after a day
-MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB
+MAX_DELIVERY_RECORDS = 500  # keeps the job document far below Firestore's 1 MiB (~300 bytes a record)
+# job.progress stops here: the rest of the record is kept for job.running, the terminal event,
+# their retries and redeliveries, so progress noise can never crowd out how the job ended.
+MAX_PROGRESS_RECORDS = 400
+MAX_RECORDED_ERROR_CHARS = 200
+TERMINAL_EVENTS = frozenset(EVENT_FOR_STATUS[s] for s in EVENT_FOR_STATUS if s.terminal)
 
 
 def subscribed_events(job: Job) -> tuple[str, ...]:
@@ -44,10 +55,41 @@ def enqueue_progress(rt: Runtime, job: Job) -> bool:
     the window's number, so a second one in the same window is the same task). True if queued."""
     if not webhook_of(job).get("url") or PROGRESS_EVENT not in subscribed_events(job):
         return False
-    if len(job.get("deliveries") or []) >= MAX_DELIVERY_RECORDS:
+    if len(job.get("deliveries") or []) >= MAX_PROGRESS_RECORDS:
         return False
-    seq = int(time.time() // max(rt.settings.webhooks.progress_interval_s, 1))
-    return _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=seq)
+    return _enqueue(rt, job["id"], PROGRESS_EVENT, attempt=1, seq=progress_window(rt, time.time()))
+
+
+def progress_window(rt: Runtime, at_s: float) -> int:
+    """The number of the progress window `at_s` (unix seconds) falls in: a job.progress event's `seq`."""
+    return int(at_s // max(rt.settings.webhooks.progress_interval_s, 1))
+
+
+def contradiction(rt: Runtime, job: Job, call: WebhookCall) -> str | None:
+    """Why the job's record says this event did not happen (None: it did, or may have)."""
+    event, status = call.event_type, JobStatus(job["status"])
+    if event not in EVENT_TYPES:
+        return "not an event type"
+    if event not in subscribed_events(job):
+        return "the job's webhook does not ask for this event"
+    if event in TERMINAL_EVENTS and EVENT_FOR_STATUS.get(status) != event:
+        return f"the job is {status}"
+    if event == "job.running" and "running" not in (job.get("timestamps") or {}):
+        return "the job has not run"
+    if event != PROGRESS_EVENT:
+        return None if call.seq is None else "only job.progress events are numbered"
+    if call.seq is None:
+        return "a job.progress event without its number"
+    recorded = any(d.get("event") == PROGRESS_EVENT and d.get("seq") == call.seq for d in job.get("deliveries") or [])
+    if recorded:
+        return None  # a retry or redelivery of one that was sent
+    if status != JobStatus.RUNNING:
+        return f"the job is {status} and never sent this job.progress event"
+    started = (job.get("timestamps") or {}).get("running")
+    first = progress_window(rt, started.timestamp()) if started is not None else 0
+    if not first <= call.seq <= progress_window(rt, time.time()) + 1:
+        return "the job.progress number is outside the time the job has been running"
+    return None
 
 
 def redeliver(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -94,6 +136,15 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
     url = webhook_of(job).get("url")
     if not url:
         return
+    refused = contradiction(rt, job, call)
+    if refused is not None:
+        logs.warning("webhook task dropped: the job contradicts it", event=event_type, seq=seq, attempt=attempt,
+                     status=job["status"], reason=refused)
+        return
+    room = MAX_PROGRESS_RECORDS if event_type == PROGRESS_EVENT else MAX_DELIVERY_RECORDS
+    if len(job.get("deliveries") or []) >= room:
+        logs.warning("webhook task dropped: the job's record of attempts is full", event=event_type, records=room)
+        return
     secrets = rt.settings.webhooks.secrets_for(job.get("client_id") or "default")
     if not secrets:
         logs.error("no webhook secret for this client (VEO_WEBHOOK_SECRETS / VEO_WEBHOOK_SECRET); webhooks cannot be signed",
@@ -106,11 +157,16 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
                         secrets, rt.settings.webhook_timeout_s, attempt)
     delay, outcome = _next_step(rt, event_type, attempt, result)
     record = result.record() | {"outcome": outcome, "next_attempt_at": _at(delay)}
+    if record.get("error"):
+        record["error"] = str(record["error"])[:MAX_RECORDED_ERROR_CHARS]
     if seq is not None:
         record["seq"] = seq
     if redelivery:
         record["redelivery"] = True
-    rt.store.append(job_id, "deliveries", record)
+    if not rt.store.append(job_id, "deliveries", record, limit=MAX_DELIVERY_RECORDS):
+        logs.warning("webhook attempt not recorded: the job's record of attempts is full; no further attempt",
+                     event=event_type, attempt=attempt)
+        delay = None
     logs.event("INFO" if result.delivered else "WARNING", "webhook attempt", event=event_type, webhook_id=msg_id,
                attempt=attempt, status_code=result.status_code, latency_ms=result.latency_ms, error=result.error, outcome=outcome)
     if delay is not None:

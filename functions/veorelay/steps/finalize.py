@@ -7,10 +7,12 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
-from veorelay.core.job import Job, JobStatus
+from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.core.views import job_view
 from veorelay.gcp import logs
+from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.gcp.sink import StoredObject, adopt_object, store_video, stored_video
 from veorelay.providers.base import BucketWriter, OutputRef, Provider
 from veorelay.runtime import Runtime
@@ -31,8 +33,10 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         logs.info("finalize skipped", job_id=job_id, status=job and job["status"])
         if job is not None and job["status"] in (JobStatus.CANCELLED, JobStatus.FAILED):
             # It ended (cancelled, or failed at its deadline by the sweep) while an earlier
-            # attempt of this task had stored some of its videos: this retry removes them.
+            # attempt of this task had stored some of its videos: this retry removes them. So
+            # does a discard task (chain.discard_task), which is nothing else than this.
             _discard_outputs(rt, job)
+            _discard_done(rt, job)
         return
     provider = rt.providers[job["provider"]]
     outputs: list[dict[str, Any]] = []
@@ -118,18 +122,35 @@ def _discard_outputs(rt: Runtime, job: Job) -> None:
     if (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
         return  # a concurrent attempt finished the job: its videos stay
     for ref in job.get("pending_outputs") or []:
+        name = output_name(rt, job["id"], int(ref["index"]))
         try:
-            rt.bucket.blob(output_name(rt, job["id"], int(ref["index"]))).delete()
+            rt.bucket.blob(name).delete(timeout=GCS_CALL_S, retry=GCS_RETRY)
+            logs.info("video of a job that did not succeed removed", job_id=job["id"], object=name)
         except gexc.NotFound:
             pass
+        except gexc.GoogleAPIError as exc:
+            raise TransientError(ErrorCode.INTERNAL, f"removing {name} failed: {type(exc).__name__}") from exc
+
+
+def _discard_done(rt: Runtime, job: Job) -> None:
+    """The last removal is done: once no finalize attempt can still be running (discard_due_at
+    passed), nothing can store a video for this job any more, and the sweep stops asking."""
+    due = job.get("discard_due_at")
+    if due is None or utcnow() < due:
+        return
+    try:
+        rt.store.update(job["id"], {JobStatus.CANCELLED, JobStatus.FAILED}, {"discard_due_at": None})
+    except TransitionRefused:
+        pass
 
 
 def _write_job_json(rt: Runtime, job: Job, only_if_missing: bool = False) -> None:
     """Written after every video, so a consumer that waits for job.json finds them all."""
     blob = rt.bucket.blob(f"{rt.settings.output_prefix}/{job['id']}/job.json")
     try:
-        if only_if_missing and blob.exists():
+        if only_if_missing and blob.exists(timeout=GCS_CALL_S, retry=GCS_RETRY):
             return
-        blob.upload_from_string(json.dumps(job_view(job), indent=2, sort_keys=True), content_type="application/json")
+        blob.upload_from_string(json.dumps(job_view(job), indent=2, sort_keys=True), content_type="application/json",
+                                timeout=GCS_CALL_S, retry=GCS_RETRY)
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"writing job.json failed: {type(exc).__name__}") from exc

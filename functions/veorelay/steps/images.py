@@ -1,16 +1,27 @@
-"""Accepting a job's input images: judged by their bytes and kept in the bucket.
+"""Accepting a job's input images: fetched, decoded and judged in memory, then kept in the bucket.
 
-When a job is accepted each image (inline base64, a multipart upload, an https URL or a gs://
-object) is fetched once, checked (size; PNG, JPEG or WebP by its magic bytes, whatever type
-was declared) and written to gs://BUCKET/inputs/<job id>/. The job stores only that gs:// URI
-and the sniffed type, never image bytes: Firestore documents stay small and the submit step
+Each image of a request (inline base64, a multipart upload, an https URL or a gs:// object) is
+fetched once and decoded (core/images.py: PNG, JPEG or WebP by its bytes and its structure,
+the declared mime_type, if any, agreeing; dimensions within limits; nothing after its end; a
+full decode). `prepare_images` does that for every image and writes nothing; only once the
+request has passed every check and is not an idempotent replay (steps/accept.py) does
+`store_images` write them, create-only, under names that carry their content hash:
+gs://BUCKET/inputs/<job id>/<slot>-<sha256 prefix>.<ext>. The job stores only that gs:// URI
+and the decoded type, never image bytes: Firestore documents stay small and the submit step
 reads the same bytes the API checked.
+
+Why content-addressed names: the job id comes from the client and its Idempotency-Key, so
+requests with the same key share inputs/<job id>/. With one name per content, a request can
+only ever find ("exists", create-only) an object holding its own bytes, never one that an
+earlier, refused or crashed request left behind.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -18,64 +29,76 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.images import IMAGE_EXTENSIONS, INPUTS_PREFIX, sniff, split_gcs_uri
+from veorelay.core.images import BadImage, ImageInfo, decode, gcs_source_problem, input_object_name, split_gcs_uri
 from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest, ImageInput
 from veorelay.gcp import logs
+from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.net.guarded import BlockedDestination
 from veorelay.net.url_rules import check_user_url
+from veorelay.runtime import Runtime
 
 MAX_REDIRECTS = 3
-FETCH_TIMEOUT = (5.0, 20.0)
+FETCH_TIMEOUT = (5.0, 20.0)  # connect, and each read
+FETCH_DEADLINE_S = 30.0  # a whole image download, however slowly the server trickles it
 
 
-def ingest_images(
-    req: GenerationRequest,
-    job_id: str,
-    bucket: storage.Bucket,
-    user_http: requests.Session,
-    allow_loopback: bool = False,
-    uploads: Mapping[str, bytes] | None = None,
-) -> GenerationRequest:
-    """Store every image of `req` under inputs/<job_id>/ and return the request pointing there."""
+@dataclass(frozen=True)
+class PreparedImage:
+    field: str  # where the request names it ("reference_images.0.image")
+    name: str  # its object in veo-relay's bucket, inputs/<job id>/<slot>-<sha256 prefix>.<ext>
+    data: bytes
+    info: ImageInfo
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    request: GenerationRequest  # every image pointing at its gs:// object (not written yet)
+    images: tuple[PreparedImage, ...]
+
+
+def prepare_images(rt: Runtime, req: GenerationRequest, job_id: str, client_id: str,
+                   uploads: Mapping[str, bytes] | None = None) -> PreparedInputs:
+    """Fetch, decode and check every image of `req`, in memory: ApiError (naming the field) for
+    the first one refused. Nothing is written; `store_images` does that once the job is sure."""
     uploads = dict(uploads or {})
     used: set[str] = set()
-    written: list[str] = []  # removed again if a later image is refused: a refused job leaves nothing
+    prepared: list[PreparedImage] = []
 
-    def store(field: str, slot: str, image: ImageInput) -> ImageInput:
-        data = _fetch(field, image, bucket, user_http, allow_loopback, uploads, used)
+    def prepare(field: str, slot: str, image: ImageInput) -> ImageInput:
+        data = _fetch(rt, field, image, client_id, uploads, used)
         if len(data) > MAX_IMAGE_BYTES:
             raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
-        mime = sniff(data)
-        if mime is None:
-            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} is not a PNG, JPEG or WebP image", field)
-        name = f"{INPUTS_PREFIX}/{job_id}/{slot}.{IMAGE_EXTENSIONS[mime]}"
-        if _write_once(bucket, name, data, mime):
-            written.append(name)
-        return ImageInput(gcs_uri=f"gs://{bucket.name}/{name}", mime_type=mime)
+        try:
+            info = decode(data)
+        except BadImage as exc:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} {exc}", field) from None
+        if image.mime_type is not None and image.mime_type != info.mime:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}.mime_type is {image.mime_type}, but the bytes are a {info.mime} image",
+                           f"{field}.mime_type")
+        name = input_object_name(job_id, slot, info)
+        prepared.append(PreparedImage(field, name, data, info))
+        return ImageInput(gcs_uri=f"gs://{rt.bucket.name}/{name}", mime_type=info.mime)
 
-    try:
-        return _store_all(req, store, uploads, used)
-    except ApiError:
-        # Best effort: the api's identity may only create under inputs/ (no delete), and the
-        # bucket's lifecycle rule removes inputs/ after 7 days anyway. The 400 must still go out.
-        for name in written:
-            try:
-                bucket.blob(name).delete()
-            except gexc.GoogleAPIError:
-                logs.info("input image left for the lifecycle rule", object=name)
-        raise
+    return PreparedInputs(_replace_images(req, prepare, uploads, used), tuple(prepared))
 
 
-def _store_all(req: GenerationRequest, store: Callable[[str, str, ImageInput], ImageInput], uploads: dict[str, bytes],
-               used: set[str]) -> GenerationRequest:
+def store_images(bucket: storage.Bucket, inputs: PreparedInputs) -> None:
+    """Write the prepared images, create-only. An object already there under its name holds
+    the same bytes (the name is their hash): a retried request, or a concurrent one."""
+    for image in inputs.images:
+        _write_once(bucket, image)
+
+
+def _replace_images(req: GenerationRequest, prepare: Callable[[str, str, ImageInput], ImageInput], uploads: dict[str, bytes],
+                    used: set[str]) -> GenerationRequest:
     updates: dict[str, Any] = {}
     if req.image is not None:
-        updates["image"] = store("image", "image", req.image)
+        updates["image"] = prepare("image", "image", req.image)
     if req.last_frame is not None:
-        updates["last_frame"] = store("last_frame", "last_frame", req.last_frame)
+        updates["last_frame"] = prepare("last_frame", "last_frame", req.last_frame)
     if req.reference_images:
         updates["reference_images"] = [
-            ref.model_copy(update={"image": store(f"reference_images.{i}.image", f"reference_{i}", ref.image)})
+            ref.model_copy(update={"image": prepare(f"reference_images.{i}.image", f"reference_{i}", ref.image)})
             for i, ref in enumerate(req.reference_images)
         ]
     unused = sorted(set(uploads) - used)
@@ -84,8 +107,7 @@ def _store_all(req: GenerationRequest, store: Callable[[str, str, ImageInput], I
     return req.model_copy(update=updates) if updates else req
 
 
-def _fetch(field: str, image: ImageInput, bucket: storage.Bucket, user_http: requests.Session,
-           allow_loopback: bool, uploads: dict[str, bytes], used: set[str]) -> bytes:
+def _fetch(rt: Runtime, field: str, image: ImageInput, client_id: str, uploads: dict[str, bytes], used: set[str]) -> bytes:
     if image.base64 is not None:
         try:
             return base64.b64decode(image.base64, validate=True)
@@ -97,12 +119,14 @@ def _fetch(field: str, image: ImageInput, bucket: storage.Bucket, user_http: req
         used.add(image.upload)
         return uploads[image.upload]
     if image.url is not None:
-        return _download(f"{field}.url", image.url, user_http, allow_loopback)
-    return _read_user_object(f"{field}.gcs_uri", image.gcs_uri or "", bucket)
+        return _download(f"{field}.url", image.url, rt.user_http, rt.settings.allow_loopback_urls)
+    return _read_user_object(rt, f"{field}.gcs_uri", image.gcs_uri or "", client_id)
 
 
 def _download(field: str, url: str, session: requests.Session, allow_loopback: bool) -> bytes:
-    """GET a user's image URL through the SSRF-guarded session, every redirect hop checked again."""
+    """GET a user's image URL through the SSRF-guarded session, every redirect hop checked again,
+    the whole download within FETCH_DEADLINE_S."""
+    deadline = time.monotonic() + FETCH_DEADLINE_S
     for _ in range(MAX_REDIRECTS + 1):
         check_user_url(url, field, allow_loopback)
         try:
@@ -113,50 +137,66 @@ def _download(field: str, url: str, session: requests.Session, allow_loopback: b
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}: {exc}", field) from None
         with resp:
             if resp.is_redirect and resp.headers.get("Location"):
-                url = requests.compat.urljoin(url, resp.headers["Location"])
+                try:
+                    url = requests.compat.urljoin(url, resp.headers["Location"])
+                except ValueError:  # a Location urlsplit cannot read ("https://[oops")
+                    raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} redirected to an invalid URL", field) from None
                 continue
             if resp.status_code != 200:
                 raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} answered HTTP {resp.status_code}", field)
-            data = bytearray()
-            try:
-                for chunk in resp.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > MAX_IMAGE_BYTES:
-                        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
-            except requests.RequestException as exc:
-                raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} could not be read ({type(exc).__name__})", field) from None
-            return bytes(data)
+            return _read_response(field, resp, deadline)
     raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} redirected more than {MAX_REDIRECTS} times", field)
 
 
-def _read_user_object(field: str, uri: str, own_bucket: storage.Bucket) -> bytes:
-    name_of_bucket, name = split_gcs_uri(uri)
-    if name_of_bucket == own_bucket.name:
-        # veo-relay's own bucket holds other jobs' inputs and videos: never read it for a client.
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} must not point into veo-relay's own bucket", field)
+def _read_response(field: str, resp: requests.Response, deadline: float) -> bytes:
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
+    data = bytearray()
     try:
-        blob = own_bucket.client.bucket(name_of_bucket).get_blob(name)
+        for chunk in resp.iter_content(64 * 1024):
+            data += chunk
+            if len(data) > MAX_IMAGE_BYTES:
+                raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
+            if time.monotonic() > deadline:
+                raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} took longer than {FETCH_DEADLINE_S:.0f} s to download", field)
+    except (requests.RequestException, BlockedDestination) as exc:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} could not be read ({type(exc).__name__})", field) from None
+    return bytes(data)
+
+
+def _read_user_object(rt: Runtime, field: str, uri: str, client_id: str) -> bytes:
+    """A client's gs:// image: only in a bucket the deployment allows, and in veo-relay's own
+    bucket only under uploads/<client id>/ (core/images.py gcs_source_problem)."""
+    name_of_bucket, name = split_gcs_uri(uri)
+    problem = gcs_source_problem(name_of_bucket, name, rt.bucket.name, client_id, rt.settings.input_buckets)
+    if problem:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} {problem}", field)
+    try:
+        blob = rt.bucket.client.bucket(name_of_bucket).get_blob(name, timeout=GCS_CALL_S, retry=GCS_RETRY)
         if blob is None:
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field}: no such object", field)
         if (blob.size or 0) > MAX_IMAGE_BYTES:
             raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{field} is larger than {MAX_IMAGE_BYTES} bytes", field)
-        data: bytes = blob.download_as_bytes()
+        # The generation whose size was checked, and never more than one byte past the limit.
+        data: bytes = blob.download_as_bytes(start=0, end=MAX_IMAGE_BYTES, if_generation_match=blob.generation,
+                                             timeout=GCS_CALL_S, retry=GCS_RETRY)
         return data
     except (gexc.Forbidden, gexc.Unauthorized, gexc.NotFound):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} cannot be read by veo-relay (grant its service account read access)",
                        field) from None
-    except gexc.GoogleAPIError as exc:
+    except gexc.GoogleAPIError as exc:  # also PreconditionFailed: the object was replaced meanwhile
         raise TransientError(ErrorCode.INTERNAL, f"reading {field} failed: {type(exc).__name__}") from exc
 
 
-def _write_once(bucket: storage.Bucket, name: str, data: bytes, mime: str) -> bool:
-    """Create-only: a replayed request (same Idempotency-Key) never overwrites the first job's inputs.
-    True when this call created the object."""
-    blob = bucket.blob(name)
+def _write_once(bucket: storage.Bucket, image: PreparedImage) -> None:
+    """Create-only, with what the decode found as object metadata. "Exists" is success: the
+    name is the content's hash, so the object there holds these very bytes."""
+    blob = bucket.blob(image.name)
+    blob.metadata = {"sha256": image.info.sha256, "width": str(image.info.width), "height": str(image.info.height)}
     try:
-        blob.upload_from_string(data, content_type=mime, if_generation_match=0)
-        return True
+        blob.upload_from_string(image.data, content_type=image.info.mime, if_generation_match=0, timeout=GCS_CALL_S, retry=GCS_RETRY)
     except gexc.PreconditionFailed:
-        return False
+        logs.info("input image already stored", object=image.name)
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"storing an input image failed: {type(exc).__name__}") from exc

@@ -5,12 +5,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from veorelay.core.clock import utcnow
-from veorelay.core.errors import JobError
+from veorelay.core.errors import JobError, TransientError
 from veorelay.core.events import EVENT_FOR_STATUS
-from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.job import Job, JobStatus, TransitionRefused, outputs_to_keep
 from veorelay.core.redaction import redact, redact_error
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
+from veorelay.steps import chain
 from veorelay.steps.deliver import enqueue_event
 
 
@@ -23,10 +24,23 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
         logs.info("transition skipped", job_id=job_id, current=refused.current, target=str(to))
         return None
     logs.info(f"job {to}", job_id=job_id, status=str(to))
+    if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
+        discard_leftovers(rt, job)
     event = EVENT_FOR_STATUS.get(to)  # job.running and the terminal events
     if event:
         enqueue_event(rt, job, event)
     return job
+
+
+def discard_leftovers(rt: Runtime, job: Job) -> None:
+    """The job ended while downloading: only a succeeded job has videos, so a task removes
+    whatever a finalize attempt stored (or is storing: that attempt removes it itself when it
+    finds the job ended). Best effort: if the task cannot be queued now, the sweep has it done
+    at the job's discard_due_at (gcp/store.py)."""
+    try:
+        rt.scheduler.enqueue(chain.discard_task(rt.settings, job))
+    except TransientError as exc:
+        logs.warning("removing the job's videos is left to the sweep", job_id=job["id"], error_message=exc.message)
 
 
 def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobStatus] | None = None) -> Job | None:
@@ -41,7 +55,7 @@ def record_late_result(rt: Runtime, job_id: str, outputs: list[dict[str, Any]]) 
     what it said on the job for the record, but deliver nothing and store no video."""
     try:
         rt.store.update(job_id, {JobStatus.CANCELLED, JobStatus.FAILED}, {
-            "late_result": {"state": "succeeded", "outputs": redact(outputs), "at": utcnow()},
+            "late_result": {"state": "succeeded", "outputs": redact(outputs_to_keep(outputs) or []), "at": utcnow()},
         })
     except TransitionRefused:
         return

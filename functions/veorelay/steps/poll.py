@@ -8,16 +8,23 @@ from veorelay.config import Settings
 from veorelay.core import poll_plan as poll_schedule
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep, progress_of
 from veorelay.gcp import logs
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.steps import chain
-from veorelay.steps.chain import PollCall, sweep_generation
+from veorelay.providers.base import Progress
+from veorelay.steps import chain, recover
+from veorelay.steps.chain import PollCall, chain_fields, current_chain, sweep_generation
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.steps.lifecycle import fail, move, record_late_result
 
 if TYPE_CHECKING:
     from veorelay.runtime import Runtime
+
+# A check whose previous one is older than this (plus the longest gap between two checks) has
+# been retried by its queue for half an hour: its chain has moved on, or died and been (or will
+# be) restarted by the sweep. It ends, rather than queue a next check whose name Cloud Tasks
+# stopped reserving after an hour: that would be a second chain beside the live one.
+STALE_CHECK_S = 1800.0
 
 
 def duration_stats(rt: Runtime) -> DurationStats:
@@ -69,8 +76,10 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
     if job is None or job["status"] != JobStatus.RUNNING:
         logs.info("poll skipped", job_id=job_id, status=job and job["status"], poll=poll_number)
         return
-    if gen != sweep_generation(job):  # sweep.py started a new chain of checks: this one ends
-        logs.info("poll skipped: superseded by the sweep", job_id=job_id, poll=poll_number, gen=gen)
+    superseded = not_current(rt, job, call)
+    if superseded is not None:
+        logs.info("poll skipped: not the job's current check", job_id=job_id, poll=poll_number, gen=gen,
+                  chain=call.chain, reason=superseded)
         return
     if utcnow() > job["deadline_at"]:
         late = JobError(ErrorCode.DEADLINE_EXCEEDED, "the provider did not finish before the job's deadline")
@@ -79,7 +88,7 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
     provider = rt.providers[job["provider"]]
     elapsed = seconds_running(job)
     try:
-        progress = provider.check(job["handle"])
+        progress = recover.check(rt, job, provider)  # provider.check; a searched-for generation claimed first
     except PermanentError as exc:
         fail(rt, job_id, exc.job_error(), {JobStatus.RUNNING})
         return
@@ -89,26 +98,51 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
         fail(rt, job_id, progress.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported a failure"), {JobStatus.RUNNING})
         return
     if progress.state == "succeeded":
-        downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
-            "pending_outputs": [ref.to_dict() for ref in progress.outputs],
-            "progress": {"percent": 100, "stage": "downloading"},
-        }, from_states={JobStatus.RUNNING})
-        status = JobStatus.DOWNLOADING if downloading is not None else job_status(rt, job_id)
-        if status == JobStatus.DOWNLOADING:
-            rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
-        elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
-            record_late_result(rt, job_id, [ref.to_dict() for ref in progress.outputs])
-        if downloading is not None:  # only the poll that moved the job: one data point per job
-            learn_duration(rt, job, checked_s or 0.0, elapsed)
+        _finished(rt, job, progress, checked_s or 0.0, elapsed)
         return
     known = job.get("progress")
-    if progress.percent is not None and progress.percent != (known.get("percent") if known else None):
+    now = progress_of(progress.percent, "running")
+    if now["percent"] is not None and now["percent"] != (known.get("percent") if known else None):
         try:
-            updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": progress.percent, "stage": "running"}})
+            # Only while this chain is the job's: a takeover meanwhile makes this check the last.
+            updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": now}, unchanged=chain_fields(job))
         except TransitionRefused:
             return
         enqueue_progress(rt, updated)  # a job.progress webhook, if asked for (throttled)
     rt.scheduler.enqueue(chain.poll_task(rt.settings, job, poll_number + 1, delay_s=next_check_delay(rt, job, elapsed), checked_s=elapsed))
+
+
+def not_current(rt: Runtime, job: Job, call: PollCall) -> str | None:
+    """Why this poll task is not the job's current check (None: it is). The job's record names
+    its chain (steps/chain.py); nothing in the payload can outvote it."""
+    if call.gen != sweep_generation(job):
+        return "the sweep started a new chain of checks"
+    if call.chain != current_chain(job):
+        return "another chain took the job over"  # steps/stream.py follow_by_polling
+    if call.checked_s is not None and seconds_running(job) - call.checked_s > STALE_CHECK_S + rt.settings.poll.max_delay_s:
+        return "a check retried for too long"
+    return None
+
+
+def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elapsed: float) -> None:
+    """The provider says the job is done: on to the download, or the late result of a job that ended meanwhile."""
+    job_id = job["id"]
+    outputs = outputs_to_keep([ref.to_dict() for ref in progress.outputs])
+    if outputs is None:
+        fail(rt, job_id, JobError(ErrorCode.PROVIDER_ERROR, "the provider named a video by a reference "
+                                  f"longer than {MAX_OUTPUT_REF_CHARS} characters"), {JobStatus.RUNNING})
+        return
+    downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
+        "pending_outputs": outputs,
+        "progress": {"percent": 100, "stage": "downloading"},
+    }, from_states={JobStatus.RUNNING})
+    status = JobStatus.DOWNLOADING if downloading is not None else job_status(rt, job_id)
+    if status == JobStatus.DOWNLOADING:
+        rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
+    elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
+        record_late_result(rt, job_id, outputs)
+    if downloading is not None:  # only the poll that moved the job: one data point per job
+        learn_duration(rt, job, checked_s, elapsed)
 
 
 def job_status(rt: Runtime, job_id: str) -> str | None:

@@ -20,13 +20,13 @@ from contextlib import closing
 from typing import cast
 
 from veorelay.core.clock import utcnow
-from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
+from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep, progress_of
 from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.providers.base import Handle, OutputRef, ProviderStream, StreamBroken, StreamingProvider
 from veorelay.runtime import Runtime
-from veorelay.steps import chain
+from veorelay.steps import chain, recover
 from veorelay.steps.chain import STREAM_DEADLINE_S
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.steps.lifecycle import fail, move, record_late_result
@@ -85,16 +85,23 @@ def _submit_once(rt: Runtime, job: Job, provider: StreamingProvider,
     """POST the job unless an earlier attempt's POST reached the provider; returns (stream,
     handle, when to stop following) or None when there is no stream to follow here."""
     tried_at = job.get("stream_submitted_at")
-    earlier = provider.stream_handle(req, tried_at.timestamp()) if tried_at is not None else None
-    if earlier is not None and provider.find(earlier):
-        logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job["id"])
-        running = _start_running(rt, job["id"], earlier)
-        if running is not None:
-            follow_by_polling(rt, running)
-        return None
+    if tried_at is not None:
+        # Found only if it is certainly this job's (claimed for it: steps/recover.py).
+        found = recover.locate(rt, job, provider, provider.stream_handle(req, tried_at.timestamp()))
+        if found.waiting is not None and (utcnow() - tried_at).total_seconds() <= recover.LOST_AFTER_S:
+            raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, found.waiting)  # nothing POSTed: the queue asks again
+        if found.ambiguous is not None or found.waiting is not None:
+            raise PermanentError(ErrorCode.PROVIDER_ERROR, str(found.ambiguous or found.waiting))
+        if found.handle is not None:
+            logs.warning("an earlier submission was found in the provider's histories; not submitting again", job_id=job["id"])
+            running = _start_running(rt, job["id"], found.handle)
+            if running is not None:
+                follow_by_polling(rt, running)
+            return None
     now = utcnow()
     try:
-        rt.store.update(job["id"], {JobStatus.ACCEPTED}, {"stream_submitted_at": now})
+        rt.store.update(job["id"], {JobStatus.ACCEPTED}, {"stream_submitted_at": now,
+                                                          "generation_key": recover.generation_key(provider, req)})
     except TransitionRefused:
         return None  # cancelled meanwhile
     left_s = (job["deadline_at"] - now).total_seconds()
@@ -113,14 +120,17 @@ def follow_stream(rt: Runtime, job: Job, stream: ProviderStream, stop_at: float)
             if event.kind == "status" and event.stage != stage:
                 stage = event.stage
                 try:
-                    updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": {"percent": event.percent, "stage": stage}})
+                    # Only while the job is still this step's: not if it ended, nor if a second
+                    # delivery of the stream task or the sweep took it over (steps/chain.py).
+                    updated = rt.store.update(job_id, {JobStatus.RUNNING}, {"progress": progress_of(event.percent, stage)},
+                                              unchanged=chain.chain_fields(job))
                 except TransitionRefused:
-                    logs.info("job ended while streaming; letting go of the stream", job_id=job_id)
+                    logs.info("job ended or taken over while streaming; letting go of the stream", job_id=job_id)
                     return
                 logs.info("provider progress", stage=stage)
                 enqueue_progress(rt, updated)
             elif event.kind == "complete":
-                _complete(rt, job, event.outputs)
+                _complete(rt, job, event.outputs, event.generation_ids)
                 return
             elif event.kind == "error":
                 fail(rt, job_id, event.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported an error"), {JobStatus.RUNNING})
@@ -135,20 +145,33 @@ def follow_stream(rt: Runtime, job: Job, stream: ProviderStream, stop_at: float)
     follow_by_polling(rt, job)
 
 
-def _complete(rt: Runtime, job: Job, outputs: Sequence[OutputRef]) -> None:
+def _complete(rt: Runtime, job: Job, outputs: Sequence[OutputRef], generation_ids: Sequence[str] = ()) -> None:
     if not outputs:
         fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider reported completion without any video"), {JobStatus.RUNNING})
         return
+    refs = outputs_to_keep([ref.to_dict() for ref in outputs])
+    if refs is None:
+        fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider named a video by a reference "
+                                     f"longer than {MAX_OUTPUT_REF_CHARS} characters"), {JobStatus.RUNNING})
+        return
+    # The generation the stream named is this job's: claimed, so no job searching for its own
+    # can take it (steps/recover.py).
+    handle = recover.claim_streamed(rt, job, cast(StreamingProvider, rt.providers[job["provider"]]), tuple(generation_ids))
+    if handle is None:
+        fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the generation the provider's stream named was already "
+                                     "claimed by another job; it is not delivered twice"), {JobStatus.RUNNING})
+        return
     done_s = seconds_running(job)
     downloading = move(rt, job["id"], JobStatus.DOWNLOADING, {
-        "pending_outputs": [ref.to_dict() for ref in outputs],
+        "pending_outputs": refs,
         "progress": {"percent": 100, "stage": "downloading"},
+        "handle": handle,
     }, from_states={JobStatus.RUNNING})
     if downloading is not None:
         rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
         learn_duration(rt, job, done_s, done_s)
     else:  # cancelled (or past its deadline) while streaming: recorded, not delivered
-        record_late_result(rt, job["id"], [ref.to_dict() for ref in outputs])
+        record_late_result(rt, job["id"], refs)
 
 
 def _start_running(rt: Runtime, job_id: str, handle: Handle) -> Job | None:
@@ -158,7 +181,18 @@ def _start_running(rt: Runtime, job_id: str, handle: Handle) -> Job | None:
 
 
 def follow_by_polling(rt: Runtime, job: Job) -> None:
-    """Poll the job from now on (its provider's `check` finds it without the stream)."""
-    elapsed = seconds_running(job)
-    delay_s = min(next_check_delay(rt, job, elapsed), rt.settings.poll.max_delay_s)
-    rt.scheduler.enqueue(chain.poll_task(rt.settings, job, 1, delay_s=delay_s, checked_s=elapsed))
+    """Poll the job from now on (its provider's `check` finds it without the stream), with a
+    chain of checks of this step's own: the job is taken over (a fresh `poll_chain`, one write)
+    only if it still names the chain it was read with. Otherwise another delivery of the stream
+    task, or the sweep, follows it already, and this step lets it go: a stream step resumed long
+    after its task was given up never starts a second chain beside the live one."""
+    try:
+        taken = rt.store.update(job["id"], {JobStatus.RUNNING}, {"poll_chain": chain.new_chain_id()},
+                                unchanged=chain.chain_fields(job))
+    except TransitionRefused as refused:
+        logs.info("the job is followed by another chain or ended; not polling it from here", job_id=job["id"],
+                  status=refused.current)
+        return
+    elapsed = seconds_running(taken)
+    delay_s = min(next_check_delay(rt, taken, elapsed), rt.settings.poll.max_delay_s)
+    rt.scheduler.enqueue(chain.poll_task(rt.settings, taken, 1, delay_s=delay_s, checked_s=elapsed))

@@ -11,7 +11,11 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
   that generation (Cloud Tasks refuses a name used in the last hour). A poll chain of an
   older generation that was only slow, not lost, ends at its next check (steps/poll.py), so a
   false alarm costs one write and one early check, never a second provider submission
-  (the submit claim) nor a second object (create-only upload).
+  (the submit claim) nor a second object (create-only upload);
+* has the videos of every job that ended failed or cancelled while downloading removed once
+  more when its `discard_due_at` comes (once no finalize attempt can still be running, so
+  none can store a video after it): the task `<job>-discard-final`. Only a succeeded job has
+  videos, even when a finalize attempt died between storing one and finding the job ended.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ DEADLINE_MESSAGES = {
 class SweepReport:
     deadline_exceeded: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)  # ended jobs whose videos a task removes once more
     errors: int = 0
     complete: bool = True  # False: the time budget ran out; the next run goes on
 
@@ -56,9 +61,11 @@ class SweepReport:
         return {
             "deadline_exceeded": len(self.deadline_exceeded),
             "restarted": len(self.restarted),
+            "discarded": len(self.discarded),
             "errors": self.errors,
             "complete": self.complete,
-            "job_ids": {"deadline_exceeded": self.deadline_exceeded[:REPORTED_IDS], "restarted": self.restarted[:REPORTED_IDS]},
+            "job_ids": {"deadline_exceeded": self.deadline_exceeded[:REPORTED_IDS], "restarted": self.restarted[:REPORTED_IDS],
+                        "discarded": self.discarded[:REPORTED_IDS]},
         }
 
 
@@ -75,9 +82,10 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
     seen: set[str] = set()
 
-    def batches(status: JobStatus, field_name: str, before: datetime) -> Iterator[list[Job]]:
+    def batches(status: JobStatus | None, field_name: str, before: datetime) -> Iterator[list[Job]]:
         while time.monotonic() - started < TIME_BUDGET_S:
-            jobs = [j for j in rt.store.older_than(status, field_name, before, BATCH) if j["id"] not in seen]
+            found = rt.store.discard_due(before, BATCH) if status is None else rt.store.older_than(status, field_name, before, BATCH)
+            jobs = [j for j in found if j["id"] not in seen]
             if not jobs:
                 return
             seen.update(j["id"] for j in jobs)
@@ -93,6 +101,10 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
         for jobs in batches(status, "updated_at", cutoff):
             for job in jobs:
                 _guarded(report, job, functools.partial(_restart, rt, job, status, cutoff, report))
+    seen.clear()  # a job failed by this run cannot be due yet; every ended job is looked at once
+    for jobs in batches(None, "discard_due_at", now):
+        for job in jobs:
+            _guarded(report, job, functools.partial(_discard, rt, job, report))
     return report
 
 
@@ -110,6 +122,11 @@ def _expire(rt: Runtime, job: Job, status: JobStatus, report: SweepReport) -> No
     message = DEADLINE_MESSAGES[status] + (last_provider_answer(job) if status == JobStatus.ACCEPTED else "")
     if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, message), {status}) is not None:
         report.deadline_exceeded.append(job["id"])
+
+
+def _discard(rt: Runtime, job: Job, report: SweepReport) -> None:
+    if rt.scheduler.enqueue(chain.discard_task(rt.settings, job, final=True)):
+        report.discarded.append(job["id"])
 
 
 def _restart(rt: Runtime, job: Job, status: JobStatus, cutoff: datetime, report: SweepReport) -> None:
