@@ -362,6 +362,7 @@ class LocalStack:
             self._wait_ready(list(self.procs.values()), t0)
             self._create_bucket()
             self._create_queues()
+            self._warm_firestore()
         except BaseException:
             self.stop()
             raise
@@ -645,6 +646,20 @@ class LocalStack:
                                  json.dumps({"name": BUCKET}).encode())
         if status not in (200, 409):
             raise LocalStackError(f"creating bucket {BUCKET} failed: HTTP {status} {body[:200]!r}")
+
+    def _warm_firestore(self) -> None:
+        """The emulator's first writes and queries take seconds while its JVM warms up: longer than
+        the functions' 5 s Firestore deadline (functions/veorelay/gcp/deadlines.py). Make them
+        here, so the first job a test sends is not refused with a 503."""
+        docs = f"/v1/projects/{PROJECT}/databases/(default)/documents"
+        for n in range(3):
+            http_call(self.ports["firestore"], "POST", f"{docs}/_warmup?documentId=w{n}",
+                      json.dumps({"fields": {"n": {"integerValue": str(n)}}}).encode(), timeout=60)
+            http_call(self.ports["firestore"], "GET", f"{docs}/_warmup/w{n}", timeout=60)
+        query = {"structuredQuery": {"from": [{"collectionId": "_warmup"}], "where": {"fieldFilter": {
+            "field": {"fieldPath": "n"}, "op": "LESS_THAN", "value": {"integerValue": "9"}}}}}
+        http_call(self.ports["firestore"], "POST", f"{docs}:runQuery", json.dumps(query).encode(), timeout=60)
+        http_call(self.ports["firestore"], "DELETE", f"/emulator/v1/projects/{PROJECT}/databases/(default)/documents", timeout=60)
 
     def _create_queues(self) -> None:
         client = self.tasks_client()
