@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageFile
+from PIL import Image
 
 ImageMime = Literal["image/png", "image/jpeg", "image/webp"]
 
@@ -34,9 +34,6 @@ _PIL_FORMATS: dict[ImageMime, str] = {"image/png": "PNG", "image/jpeg": "JPEG", 
 MAX_IMAGE_PIXELS = 4096 * 4096
 MAX_IMAGE_SIDE = 8192
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb guard, at our limit (2x: an error)
-# Between 1x and 2x Pillow only warns; decode() refuses those from their header anyway.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # the default, stated: a truncated file must fail to load
 SHA_NAME_CHARS = 32  # of the sha256 in an input's object name: 128 bits
 
 
@@ -73,16 +70,20 @@ def decode(data: bytes) -> ImageInfo:
     if problem:
         raise BadImage(f"is not a well-formed {label} image: {problem}")
     try:
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[mime]]) as img:
-            if img.format != _PIL_FORMATS[mime]:  # a JPEG that is really an MPO, for one
-                raise BadImage(f"decodes as {img.format}, not as the {label} its bytes start as")
-            width, height = img.size
-            _check_size(width, height)
-            if getattr(img, "n_frames", 1) != 1:
-                raise BadImage("is animated: give one still frame")
-            img.verify()  # chunk CRCs and the like, without decoding
-        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[mime]]) as img:
-            img.load()  # every pixel: a truncated or corrupt stream fails here
+        with warnings.catch_warnings():
+            # Between 1x and 2x the pixel limit Pillow only warns; _check_size refuses those from the
+            # header. Filtered here, not process-wide: importing core must not change global state.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[mime]]) as img:
+                if img.format != _PIL_FORMATS[mime]:  # a JPEG that is really an MPO, for one
+                    raise BadImage(f"decodes as {img.format}, not as the {label} its bytes start as")
+                width, height = img.size
+                _check_size(width, height)
+                if getattr(img, "n_frames", 1) != 1:
+                    raise BadImage("is animated: give one still frame")
+                img.verify()  # chunk CRCs and the like, without decoding
+            with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[mime]]) as img:
+                img.load()  # every pixel: a truncated or corrupt stream fails here
     except BadImage:
         raise
     except Image.DecompressionBombError:
