@@ -5,14 +5,33 @@ CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PROVIDER ?= litellm-gemini
 
-.PHONY: setup tf-schema demo lint test test-steps test-faults test-badinput stack bench clean
+.PHONY: setup system-packages tf-schema demo lint test test-steps test-faults test-badinput stack bench clean
 
-setup: $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed tf-schema
+setup: system-packages $(VENV)/.installed $(TASKS_VENV)/.installed $(CHECKOV_VENV)/.installed tf-schema
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt functions/requirements.txt
+# Debian packages the tests use: chromium + chromium-driver (the console test drives headless
+# Chromium, tests/integration/chromium.py) and jq (the deploy smoke test). Each only when missing:
+# as root, one apt-get line installs them; otherwise it prints what to install and setup goes on
+# (the test that needs one then fails saying so).
+system-packages:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing=" chromium chromium-driver"; \
+	command -v jq >/dev/null 2>&1 || missing="$$missing jq"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "system-packages: installing$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+		echo "system-packages: missing$$missing; install with: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	fi
+
+# The `veorelay` command and Python client (clients/python, a package of its own) go in too,
+# editable: .venv/bin/veorelay runs the tree's code.
+$(VENV)/.installed: requirements.txt requirements-dev.txt functions/requirements.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -e clients/python
 	touch $@
 
 $(TASKS_VENV)/.installed: dev/requirements-tasks-emulator.txt
@@ -39,9 +58,9 @@ tf-schema: $(VENV)/.installed
 demo: setup
 	PYTHONPATH=functions:. $(PY) -m dev.demo --provider $(PROVIDER)
 
-# Static checks (configured in pyproject.toml): ruff, mypy on functions/, and the import
+# Static checks (configured in pyproject.toml): ruff, mypy on functions/ and clients/python, and the import
 # layering contracts. `make test` runs them first; Cloud Build's `lint` step runs this target.
-LINT_PATHS := functions tests dev bench
+LINT_PATHS := functions tests dev bench clients
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS)

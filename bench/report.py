@@ -19,7 +19,9 @@ METHOD = """\
    are compared. Peak RSS is the child's `ru_maxrss` (`os.wait4`); its baseline is a process
    that only imports and builds its clients. The GCS emulator (fake-gcs-server, in memory)
    appends resumable chunks by copying, so large uploads are slow here for both sides alike:
-   absolute MiB/s say little about Google Cloud, the ratio is what counts.
+   absolute MiB/s say little about Google Cloud, the ratio is what counts. CPU is the child's
+   user+sys: per GiB with start-up included (the row with the target), per further GiB between
+   the two sizes (start-up left out), and sha256 alone on this CPU, the floor of the difference.
 2. **Polling** (`bench/polling_sim.py`). Simulated clock: generation times are drawn from each
    spread, the seed-000 schedule and veo-relay's are replayed against the same times. veo-relay
    starts from its documented prior and learns as in production: each finished job adds its
@@ -36,6 +38,17 @@ METHOD = """\
    generation times and every poll setting), so the run takes a minute, not ten.
 4. **Cost** (`bench/cost.py`). Part 3's counts per job times public list prices (stated in the
    script), per 1,000 jobs, next to Veo's own price for the same videos.
+5. **Cold start** (`bench/cold_start.py`, `bench/cold_once.py`; no stack). Per entry point, a
+   fresh process does what a Cloud Functions instance does before its first answer: imports
+   `functions/main.py` and calls the entry point, which imports its own modules and builds the
+   clients it uses (`veorelay/runtime.py` `CLIENTS`); the call carries no token and is refused
+   at the edge (401), so nothing is sent anywhere. Its baseline is a fresh process that imports
+   functions-framework and the same Google clients (Firestore, Cloud Tasks, Cloud Storage, as
+   that entry point uses them) and builds them. Time is from the first import to the built
+   clients (the interpreter's own start is the same for both), as the process's CPU time: an
+   import is CPU-bound, and on a machine shared with other work wall time measures the
+   neighbours (it is in the note); peak RSS is `ru_maxrss`. One unmeasured run first
+   compiles what has no bytecode yet; then runs alternate and medians are compared.
 
 ## Reading the results
 
@@ -54,6 +67,34 @@ METHOD = """\
   covered by the code path, not by this emulator). The Firestore emulator and the simulator run
   on the same two cores as everything else.
 - **Function time** in the cost is an upper bound (each request billed its own wall time).
+- **Where the copy's CPU goes.** Profiled with cProfile (threads' waits) and valgrind's
+  callgrind (instruction counts, repeatable on a shared machine; `valgrind --tool=callgrind
+  python -m bench.copy_once stream|file ...` on a 32 MiB video). A plain upload of 32 MiB
+  executes 1,844 M instructions (13 M in memmove); the copy executed 2,826 M before this change
+  (941 M sha256 in libcrypto, 47 M memmove) and 2,790 M after it (940 M sha256, 13 M memmove).
+  Beyond sha256 the copy now does 0.6 % more work than the plain upload (11 M instructions),
+  against 2.5 % before: the joins are gone (the download is read in blocks of the upload's
+  8 MiB chunk, and each block goes from the socket to the upload request as one bytes object;
+  `ChunkStream` hands a block that fills a read on uncopied) and the read-ahead makes one
+  hand-off per chunk instead of eight. What is left is sha256, the verification a plain upload
+  does not make, and receiving the download (kernel time, not in the count). On this CPU
+  (SHA-NI) sha256 alone costs about 0.6 CPU s/GiB, about the plain upload's own CPU per further
+  GiB: a CPU ratio of 1.15 cannot be reached while the copy hashes the video in its own
+  process (callgrind has no SHA-NI, so its sha256 share is larger than the CPU's).
+- **Where a cold start's time goes** (`python -X importtime`, `poll_job`'s first request). Since
+  the entry points import lazily, `poll_job` and `stream_job` no longer import Cloud Storage,
+  `deliver_webhook` and `provider_events` no provider, a function only the dialects its settings
+  enable, and nothing imports an entry point's code but that entry point (before, every
+  function imported all of it). Measured interleaved on the same tree with every import and
+  client made at once as before (median of 5, CPU s / peak RSS): `poll_job` 0.74 s / 119 MiB
+  eager, 0.65 s / 93 MiB now; `deliver_webhook` 0.77 / 119 → 0.59 / 94; `provider_events`
+  0.68 / 119 → 0.53 / 93 (baselines 0.38 / 78, 0.42 / 81, 0.34 / 78). Of what is left, the Google
+  libraries (and grpc, protobuf) are 37 % of the import time, the baseline's share too;
+  veo-relay's own modules 27 % and pydantic with pydantic-settings 10 %: the settings module
+  alone (`veorelay/config.py`, its pydantic-settings classes, 7 %) and `core/budget.py` (4 %)
+  are the largest, larger than Cloud Tasks' client. The baseline has none of that: it is the
+  part of the 1.25 target still missed, and would need the settings and schema modules built
+  with fewer pydantic classes at import.
 """
 
 

@@ -45,6 +45,8 @@ def check(value: float | None, target: str) -> bool | None:
 
 
 def _round(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return value  # nothing measured (NaN): written as such, not a crash
     if isinstance(value, float):
         return float(f"{value:.4g}") if abs(value) < 1e6 else round(value)
     return value

@@ -5,7 +5,8 @@
 
 Parts: 1 streaming copy into GCS (bench/copy_bench.py), 2 polling on a simulated clock
 (bench/polling_sim.py; plus SSE push, measured on the stack in part 3's run), 3 many jobs end
-to end (bench/e2e.py), 4 cost per 1,000 jobs (bench/cost.py). One LocalStack serves parts 1
+to end (bench/e2e.py), 4 cost per 1,000 jobs (bench/cost.py), 5 cold start per entry point
+(bench/cold_start.py, fresh processes, no stack). One LocalStack serves parts 1
 and 3; its functions are counted (bench/stack_functions/). Writes bench/results.json
 (every figure as {name, value, unit, baseline, ratio, target, met}), prints the table, and,
 for a full run, rewrites docs/BENCHMARKS.md.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from dev.stack import DEFAULT_FUNCTIONS, LocalStack
 
-from . import copy_bench, cost, e2e, polling_sim, report
+from . import cold_start, copy_bench, cost, e2e, polling_sim, push_bench, report
 from .results import Figure, table, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def machine() -> dict[str, str | float]:
             "load_average_at_start": round(os.getloadavg()[0], 2)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one script, part after part)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs, measures nothing")
     ap.add_argument("--out", type=Path,
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         figures[:0] = copy_figures
         say("part 3: end to end")
         e2e_figures, usage = e2e.run(stack, counts_dir, args.quick)
+        say("part 2 (push): completion events on the stack")
+        poll_only_p95 = next((f.value for f in e2e_figures if f.name.startswith("overhead provider done -> webhook received, p95")), None)
+        e2e_figures += push_bench.run(stack, counts_dir, args.quick, poll_only_p95)
     finally:
         say("stopping the local stack")
         stack.stop()
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     figures += push + [f for f in e2e_figures if f not in push]
     stream = next((f.value for f in copy_figures if f.name.startswith("throughput") and f.target is None), None)
     figures += cost.run(usage, stream)
+    figures += cold_start.run(args.quick, say)  # part 5, once the stack is down: fresh processes, no stack
 
     meta["seconds"] = round(time.monotonic() - t0, 1)
     meta["stack_logs"] = str(workdir / "logs")

@@ -39,10 +39,16 @@ PROJECT = "veo-relay-local"
 LOCATION = "us-central1"
 BUCKET = "veo-relay-local-videos"
 PROVIDERS = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
-DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook", "sweep_jobs", "stream_job")
+DEFAULT_FUNCTIONS = ("api", "submit_job", "poll_job", "finalize_job", "deliver_webhook", "sweep_jobs", "stream_job",
+                     "provider_events")
 
 # A fixed dev-only signing key, so recorded webhooks can be verified across runs. Never deploy it.
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"veo-relay-local-dev-webhook-key!").decode()
+# Provider completion events (docs/PROVIDERS.md "Completion events (push)"): the simulated Gemini
+# API's static webhook secret, and Vertex's Pub/Sub topic and push identity. Dev only.
+DEV_GEMINI_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"veo-relay-local-gemini-static-hook").decode()
+DEV_VERTEX_TOPIC = f"projects/{PROJECT}/topics/veo-vertex-done"
+DEV_PUBSUB_PUSHER = f"veo-pubsub-push@{PROJECT}.iam.gserviceaccount.com"
 
 # The invoker identity of the local stack: Cloud Tasks' OIDC tokens are issued as it (signed by the
 # Tasks emulator's throwaway key), and the internal functions accept no other (VEO_TASKS_SERVICE_ACCOUNT).
@@ -559,6 +565,21 @@ class LocalStack:
             key = "VEO_" + p.upper().replace("-", "_")
             env[key + "_BASE_URL"] = sim
             env[key + "_API_KEY"] = f"sim-key-{p}"
+        events = self.function_urls.get("provider_events")
+        if events:  # the simulators push there, signed with their own keys, which the function trusts
+            env.update({
+                "VEO_PROVIDER_EVENTS_URL": events,
+                "VEO_GEMINI_WEBHOOK_SECRET": DEV_GEMINI_WEBHOOK_SECRET,
+                "VEO_GEMINI_JWKS_URL": f"{sim}/_sim/jwks.json",
+                "VEO_PUSH_OIDC_CERTS_URL": f"{sim}/_sim/oidc/certs",
+                "VEO_PUBSUB_PUSH_SERVICE_ACCOUNT": DEV_PUBSUB_PUSHER,
+                "VEO_VERTEX_PUBSUB_TOPIC": DEV_VERTEX_TOPIC,
+                "VEO_SIM_GEMINI_WEBHOOK_URL": events,
+                "VEO_SIM_GEMINI_WEBHOOK_SECRET": DEV_GEMINI_WEBHOOK_SECRET,
+                "VEO_SIM_PUBSUB_PUSH": json.dumps({DEV_VERTEX_TOPIC: {
+                    "endpoint": events, "audience": events, "service_account": DEV_PUBSUB_PUSHER,
+                    "subscription": f"projects/{PROJECT}/subscriptions/veo-vertex-done-push"}}),
+            })
         env.update({
             "VEO_FLOW_GOOGLE_BASE_URL": sim,
             "VEO_FLOW_GOOGLE_TOKEN": "sim-google-token",
@@ -675,6 +696,14 @@ class LocalStack:
               f"functions {fns}; logs in {self.workdir}/logs", file=sys.stderr)
 
 
+def client_env(stack: LocalStack, client_id: str = "demo") -> dict[str, str]:
+    """What the `veorelay` command and Python client (clients/python) read: the api function's
+    URL and a dev API key (none when the stack serves no api function)."""
+    if "api" not in stack.function_urls:
+        return {}
+    return {"VEORELAY_URL": stack.function_urls["api"].rstrip("/"), "VEORELAY_API_KEY": stack.api_keys[client_id]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="run the local stack in the foreground")
     ap.add_argument("--verbose", "-v", action="store_true")
@@ -697,6 +726,7 @@ def main(argv=None) -> int:
     try:
         stack.start()
         exports = "\n".join(f"export {k}={v}" for k, v in stack.env.items())
+        exports += "".join(f"\nexport {k}={v}" for k, v in client_env(stack).items())
         print(exports, flush=True)
         if args.env_file:
             Path(args.env_file).write_text(exports + "\n")

@@ -14,6 +14,7 @@ locals {
       "iam.googleapis.com",
       "iamcredentials.googleapis.com", # signBlob for V4 signed URLs
       "logging.googleapis.com",
+      "monitoring.googleapis.com",
       "pubsub.googleapis.com", # Eventarc transport for storage events
       "run.googleapis.com",
       "secretmanager.googleapis.com",

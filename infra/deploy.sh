@@ -3,7 +3,7 @@
 #
 #   infra/deploy.sh --project MY_PROJECT [--region us-central1] \
 #       [--providers litellm-gemini,vertex] [--default-provider litellm-gemini] \
-#       [--bucket NAME] [--plan-only]
+#       [--bucket NAME] [--vertex-project PROJECT] [--plan-only]
 #
 # It creates only what Terraform needs before it can run, then hands over to Cloud Build:
 #   1. enables the APIs Cloud Build and Terraform need to start;
@@ -20,6 +20,7 @@ region="us-central1"
 providers="litellm-gemini"
 default_provider=""
 bucket=""
+vertex_project=""
 deploy="true"
 
 usage() {
@@ -34,6 +35,7 @@ while [[ $# -gt 0 ]]; do
     --providers) providers="$2"; shift 2 ;;
     --default-provider) default_provider="$2"; shift 2 ;;
     --bucket) bucket="$2"; shift 2 ;;
+    --vertex-project) vertex_project="$2"; shift 2 ;;
     --plan-only) deploy="false"; shift ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
@@ -83,7 +85,10 @@ deployer_roles=(
   roles/eventarc.admin
   roles/iam.serviceAccountAdmin
   roles/iam.serviceAccountUser
+  roles/logging.configWriter
   roles/logging.logWriter
+  roles/monitoring.editor
+  roles/pubsub.admin
   roles/resourcemanager.projectIamAdmin
   roles/run.admin
   roles/secretmanager.admin
@@ -95,6 +100,16 @@ for role in "${deployer_roles[@]}"; do
     --role "$role" --condition None --quiet >/dev/null
 done
 
+# Vertex AI in another project (terraform.tfvars: vertex_project): Terraform enables its API,
+# creates its Vertex service agent and grants the functions aiplatform.user there.
+if [[ -n "$vertex_project" && "$vertex_project" != "$project" ]]; then
+  log "Deployer roles in the Vertex project ${vertex_project}"
+  for role in roles/resourcemanager.projectIamAdmin roles/serviceusage.serviceUsageAdmin; do
+    gcloud projects add-iam-policy-binding "$vertex_project" --member "serviceAccount:${deployer}" \
+      --role "$role" --condition None --quiet >/dev/null
+  done
+fi
+
 log "Submitting cloudbuild.yaml (tests, checks, terraform plan$([[ $deploy == true ]] && echo ' + apply'))"
 gcloud builds submit "$repo_root" --project "$project" \
   --config "${repo_root}/cloudbuild.yaml" \
@@ -105,5 +120,6 @@ if [[ "$deploy" == "true" ]]; then
   api_url="$(gcloud functions describe api --project "$project" --region "$region" --format 'value(url)' 2>/dev/null || true)"
   log "veo-relay is deployed"
   echo "API:    ${api_url:-"(see the terraform output at the end of the build log)"}"
-  echo "Next:   store the provider keys and the webhook secret (docs/DEPLOY.md, 'Provider keys')."
+  echo "Next:   store the provider keys and the webhook secret (docs/DEPLOY.md, 'Provider keys'),"
+  echo "        then check one cheap job end to end: VEO_URL=<API> VEO_API_KEY=<key> infra/smoke.sh"
 fi

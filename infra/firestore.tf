@@ -18,7 +18,9 @@ resource "google_firestore_database" "main" {
 # Composite indexes, one per query the code runs:
 #   sweep:     where status == S and deadline_at < T  order by deadline_at
 #   stale:     where status == S and updated_at < T   order by updated_at
-#   listing:   where client_id == C order by created_at desc
+#   listing:   where client_id == C [and status == S] [and provider == P] [and created_at > A and < B]
+#              order by created_at desc|asc, __name__ (gcp/store.py list_jobs; GET /jobs, /v1/videos):
+#              one index per set of equality filters and direction (__name__ follows the last field)
 #   recovery:  where generation_key == K and stream_submitted_at >= T order by stream_submitted_at
 # (the sweep's `discard_due_at < T order by discard_due_at` uses the single-field index.)
 locals {
@@ -34,6 +36,34 @@ locals {
     jobs-client-created = {
       collection = "jobs"
       fields     = [["client_id", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+    jobs-client-created-asc = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["created_at", "ASCENDING"]]
+    }
+    jobs-client-status-created = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["status", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+    jobs-client-status-created-asc = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["status", "ASCENDING"], ["created_at", "ASCENDING"]]
+    }
+    jobs-client-provider-created = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["provider", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+    jobs-client-provider-created-asc = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["provider", "ASCENDING"], ["created_at", "ASCENDING"]]
+    }
+    jobs-client-status-provider-created = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["status", "ASCENDING"], ["provider", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
+    jobs-client-status-provider-created-asc = {
+      collection = "jobs"
+      fields     = [["client_id", "ASCENDING"], ["status", "ASCENDING"], ["provider", "ASCENDING"], ["created_at", "ASCENDING"]]
     }
     jobs-generation-posted = {
       collection = "jobs"

@@ -33,7 +33,12 @@ resource "google_cloudfunctions2_function" "fn" {
     ingress_settings                 = each.value.public ? "ALLOW_ALL" : var.internal_ingress
     all_traffic_on_latest_revision   = true
 
-    environment_variables = merge(local.function_env, lookup(local.function_own_env, each.key, {}))
+    # THREADS: functions-framework serves with gunicorn threads = THREADS, else cpu x 4; one
+    # thread per request the instance is given (its concurrency), or requests queue inside it
+    # (tests/infra/test_drift.py ties the two for every function in infra/).
+    environment_variables = merge(local.function_env, lookup(local.function_own_env, each.key, {}), {
+      THREADS = tostring(each.value.concurrency)
+    })
 
     dynamic "secret_environment_variables" {
       for_each = local.function_secrets[each.key]
@@ -62,8 +67,17 @@ resource "google_cloudfunctions2_function" "fn" {
     }
   }
 
+  lifecycle {
+    # What Cloud Tasks, Scheduler and Eventarc reach through internal ingress: a run.app URL.
+    postcondition {
+      condition     = endswith(self.service_config[0].uri, ".run.app")
+      error_message = "Cloud Run reported no run.app URL for this function: internal ingress admits Cloud Tasks, Scheduler and Eventarc only through it."
+    }
+  }
+
   depends_on = [
     time_sleep.iam,
+    time_sleep.eventarc_agent,
     google_secret_manager_secret_version.placeholder,
     google_project_iam_member.gcs_pubsub_publisher,
   ]
@@ -87,15 +101,17 @@ resource "google_cloud_scheduler_job" "schedule" {
     retry_count = 0
   }
 
+  # The function's run.app URL (service_config.uri; `url` is the cloudfunctions.net one, which
+  # internal ingress refuses to Scheduler), also the audience its code accepts (edges/invoker.py).
   http_target {
     http_method = "POST"
-    uri         = local.function_urls[each.key]
+    uri         = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
     headers     = { "Content-Type" = "application/json" }
     body        = base64encode("{}")
 
     oidc_token {
       service_account_email = google_service_account.sa["tasks"].email
-      audience              = local.function_urls[each.key]
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
     }
   }
 

@@ -24,8 +24,6 @@ locals {
   project_grants = merge(
     # Firestore has no per-collection IAM: every function reads and writes documents.
     { for sa in local.runtime_sas : "${sa}/datastore.user" => { sa = sa, role = "roles/datastore.user" } },
-    # Vertex AI calls run as the calling function's identity.
-    local.vertex_enabled ? { for sa in local.provider_callers : "${sa}/aiplatform.user" => { sa = sa, role = "roles/aiplatform.user" } } : {},
     # Function image builds write their logs.
     { "build/logging.logWriter" = { sa = "build", role = "roles/logging.logWriter" } },
     # Eventarc delivers storage events as the invoker identity.
@@ -62,6 +60,18 @@ resource "google_project_iam_member" "sa" {
   project = var.project_id
   role    = each.value.role
   member  = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
+}
+
+# Vertex AI calls run as the calling function's identity, in the Vertex project
+# (var.vertex_project; the same project unless set), whose quota and bill they use.
+resource "google_project_iam_member" "vertex_user" {
+  for_each = local.vertex_enabled ? local.provider_callers : toset([])
+
+  project = local.vertex_project
+  role    = "roles/aiplatform.user"
+  member  = "serviceAccount:${google_service_account.sa[each.value].email}"
+
+  depends_on = [google_project_service.vertex]
 }
 
 resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
@@ -144,15 +154,28 @@ resource "google_storage_bucket_iam_member" "input_bucket_reader" {
   member = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
 }
 
-# Vertex AI writes Veo output straight into vertex/ (storageUri) as its service agent.
+# A Vertex project other than this one needs the Vertex AI API there too (apis.tf enables
+# the APIs of this project only).
+resource "google_project_service" "vertex" {
+  count = local.vertex_enabled && local.vertex_project != var.project_id ? 1 : 0
+
+  project = local.vertex_project
+  service = "aiplatform.googleapis.com"
+
+  disable_on_destroy         = false
+  disable_dependent_services = false
+}
+
+# Vertex AI writes Veo output straight into vertex/ (storageUri) as the service agent of the
+# project the job runs in (the Vertex project), so that agent is granted on the bucket.
 resource "google_project_service_identity" "vertex" {
   count    = local.vertex_enabled ? 1 : 0
   provider = google-beta
 
-  project = var.project_id
+  project = local.vertex_project
   service = "aiplatform.googleapis.com"
 
-  depends_on = [time_sleep.apis]
+  depends_on = [time_sleep.apis, google_project_service.vertex]
 }
 
 resource "google_storage_bucket_iam_member" "vertex_agent" {
@@ -184,6 +207,22 @@ resource "google_storage_bucket_iam_member" "vertex_agent_inputs" {
   }
 }
 
+# ... and reads the stored video an extension continues (video.gcsUri, core/extension.py) from
+# the output prefix.
+resource "google_storage_bucket_iam_member" "vertex_agent_outputs" {
+  count = local.vertex_enabled ? 1 : 0
+
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_project_service_identity.vertex[0].email}"
+
+  condition {
+    title       = "vertex-agent-outputs"
+    description = "Only objects under the output prefix (videos an extension continues)"
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.data.name}/objects/${var.output_prefix}/\")"
+  }
+}
+
 # Storage events reach Eventarc through Pub/Sub, published by the GCS service agent.
 data "google_storage_project_service_account" "gcs" {
   count   = local.has_storage ? 1 : 0
@@ -196,6 +235,40 @@ resource "google_project_iam_member" "gcs_pubsub_publisher" {
   project = var.project_id
   role    = "roles/pubsub.publisher"
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs[0].email_address}"
+}
+
+# On a fresh project Eventarc's service agent (service-<number>@gcp-sa-eventarc) may not exist
+# yet, or not hold its role, when the storage trigger is created: the function's create then
+# fails with "Permission denied while using the Eventarc Service Agent" (docs/DEPLOY.md). So
+# the agent is created, granted roles/eventarc.serviceAgent, and the grant is given time to
+# be honoured before any function (and its trigger) is created.
+resource "google_project_service_identity" "eventarc" {
+  count    = local.has_storage ? 1 : 0
+  provider = google-beta
+
+  project = var.project_id
+  service = "eventarc.googleapis.com"
+
+  depends_on = [time_sleep.apis]
+}
+
+resource "google_project_iam_member" "eventarc_agent" {
+  #checkov:skip=CKV_GCP_49:The member is Google's own Eventarc service agent and the role is the predefined one Google documents for exactly that agent; it must mint tokens for the trigger's identity to deliver events, and no end user or workload of ours holds it.
+  count = local.has_storage ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = "serviceAccount:${google_project_service_identity.eventarc[0].email}"
+}
+
+resource "time_sleep" "eventarc_agent" {
+  count           = local.has_storage ? 1 : 0
+  create_duration = "60s"
+
+  depends_on = [
+    google_project_iam_member.eventarc_agent,
+    google_project_iam_member.gcs_pubsub_publisher,
+  ]
 }
 
 # --- Function image builds --------------------------------------------------
@@ -276,6 +349,7 @@ resource "time_sleep" "iam" {
   triggers = {
     grants = sha1(jsonencode([
       keys(local.project_grants),
+      sort(tolist(local.vertex_enabled ? local.provider_callers : toset([]))),
       keys(local.queue_grants),
       keys(local.secret_grants),
       keys(local.active_bucket_grants),
@@ -285,6 +359,7 @@ resource "time_sleep" "iam" {
 
   depends_on = [
     google_project_iam_member.sa,
+    google_project_iam_member.vertex_user,
     google_cloud_tasks_queue_iam_member.enqueuer,
     google_service_account_iam_member.act_as_tasks,
     google_service_account_iam_member.webhook_sign_blob,

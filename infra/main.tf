@@ -42,7 +42,7 @@ locals {
       secrets         = ["api_keys"]
       memory          = "512Mi"
       cpu             = "1"
-      timeout         = 60
+      timeout         = 180 # > the event stream's 150 s (VEO_EVENTS_MAX_SECONDS) and Prefer: wait's 60 s after the body
       concurrency     = 40
       min_instances   = 0
       max_instances   = 20
@@ -156,9 +156,13 @@ locals {
 
   functions = { for name, f in local.function_catalog : name => f if f.enabled }
 
-  # Deterministic URLs (no dependency on the function resources, so the
-  # functions can carry each other's URLs without a cycle).
-  function_urls = { for name, f in local.functions : name => "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" }
+  # The run.app URL of each function's Cloud Run service, in Cloud Run's deterministic form
+  # (https://<service>-<project number>.<region>.run.app), known before the functions exist, so
+  # they carry each other's URLs without a cycle. Internal ingress admits Cloud Tasks, Cloud
+  # Scheduler and Eventarc only through the default run.app URLs, never the cloudfunctions.net
+  # `url`: every task target, the Scheduler job and each OIDC audience use these
+  # (docs/DEPLOY.md, "The platform, as it really behaves").
+  function_urls = { for name, f in local.functions : name => "https://${name}-${data.google_project.this.number}.${var.region}.run.app" }
 
   # ---------------------------------------------------------------------------
   # Providers: base URL env var and default, secrets (env var => secret id),
@@ -278,6 +282,12 @@ locals {
     VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS = tostring(var.tuning.webhook_progress_interval_seconds)
     VEO_SIGNED_URL_TTL_SECONDS            = tostring(var.tuning.signed_url_ttl_seconds)
     VEO_LOG_LEVEL                         = var.tuning.log_level
+    VEO_FAILOVER_THROTTLED_SECONDS        = tostring(var.tuning.failover_throttled_seconds)
+    VEO_FAILOVER_UNAVAILABLE_ATTEMPTS     = tostring(var.tuning.failover_unavailable_attempts)
+
+    # Spend caps per client and failover chains per model family (README "Spend control", "Failover").
+    VEO_BUDGETS         = jsonencode(var.budgets)
+    VEO_FAILOVER_CHAINS = jsonencode(var.failover_chains)
   }
 
   # Settings of one function only, by deployed name. deliver_webhook signs the V4 URLs
@@ -288,6 +298,7 @@ locals {
 
   function_env = merge(
     local.base_env,
+    local.push_env, # completion events: where providers push, what gemini/vertex jobs ask for (push.tf)
     { for name, p in local.provider_catalog : p.base_url_env => lookup(var.provider_base_urls, name, p.base_url) },
     merge({}, [for p in values(local.provider_catalog) : p.extra_env]...),
     # VEO_SUBMIT_JOB_URL, VEO_POLL_JOB_URL, ...: the URL of every internal function, which is
@@ -461,7 +472,8 @@ locals {
   # Bucket grants, each limited to one prefix by an IAM condition. Together
   # they are the whole write access to the bucket: api and events create inputs/,
   # events writes the .result.json beside each request under requests/, finalize
-  # owns the output prefix (and reads vertex/), Vertex AI writes vertex/ (iam.tf).
+  # owns the output prefix (and reads, then removes, what Vertex wrote under vertex/),
+  # Vertex AI writes vertex/ (iam.tf).
   # Conditions match object names, so no grant allows listing (a bucket-level call).
   # ---------------------------------------------------------------------------
   bucket_grants = {
@@ -486,9 +498,12 @@ locals {
       role            = "roles/storage.objectUser"
       prefix          = "${var.output_prefix}/"
     }
-    finalize-vertex-read = {
+    # Reads what Vertex wrote under vertex/<job id>/ and, once the copy is in the output
+    # prefix, removes it (storage.objects.delete; objectUser is the narrowest predefined role
+    # with it). The vertex/ lifecycle rule (storage.tf) stays as the net.
+    finalize-vertex = {
       service_account = "finalize"
-      role            = "roles/storage.objectViewer"
+      role            = "roles/storage.objectUser"
       prefix          = "vertex/"
     }
     # Reads requests/<name>.json and writes (or replaces) requests/<name>.result.json.
@@ -514,6 +529,14 @@ locals {
       service_account = "events"
       role            = "roles/storage.objectViewer"
       prefix          = "uploads/"
+    }
+    # GET /v1/videos/{id}/content streams a job's video or poster to its client, and DELETE
+    # /v1/videos/{id} removes them (steps/delete.py, by name): objectUser is the narrowest
+    # predefined role with storage.objects.delete.
+    api-outputs = {
+      service_account = "api"
+      role            = "roles/storage.objectUser"
+      prefix          = "${var.output_prefix}/"
     }
     # A V4 signed URL is only as good as its signer's own read access.
     webhook-outputs-read = {

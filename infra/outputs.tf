@@ -14,8 +14,8 @@ output "output_prefix" {
 }
 
 output "function_urls" {
-  description = "URL of every deployed function (the internal ones answer only the tasks identity)."
-  value       = { for name, f in google_cloudfunctions2_function.fn : name => f.url }
+  description = "run.app URL of every deployed function (the internal ones answer only the tasks identity, through internal ingress)."
+  value       = { for name, f in google_cloudfunctions2_function.fn : name => f.service_config[0].uri }
 }
 
 output "queues" {

@@ -198,6 +198,10 @@ variable "tuning" {
     webhook_progress_interval_seconds = optional(number, 30)
     signed_url_ttl_seconds            = optional(number, 86400)
     log_level                         = optional(string, "INFO")
+    # Failover (README "Failover"): how long a throttled submission waits, how many
+    # unreachable attempts, before the job moves to its next provider.
+    failover_throttled_seconds    = optional(number, 120)
+    failover_unavailable_attempts = optional(number, 3)
   })
   default = {}
 
@@ -305,4 +309,63 @@ variable "labels" {
   description = "Labels added to every resource that supports them."
   type        = map(string)
   default     = {}
+}
+
+# ----------------------------------------------------------------------------- operations (monitoring.tf)
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) every alert policy notifies. Empty: alerts open incidents in the console only."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_failure_rate" {
+  description = "Alert when more than this fraction of the jobs that ended in 30 minutes failed."
+  type        = number
+  default     = 0.2
+}
+
+variable "alert_provider_error_rate" {
+  description = "Alert when one provider fails more than this fraction of its jobs in 30 minutes (safety filters excluded)."
+  type        = number
+  default     = 0.3
+}
+
+variable "alert_webhook_retries_per_hour" {
+  description = "Alert when more webhook attempts than this are being retried in an hour."
+  type        = number
+  default     = 50
+}
+
+variable "alert_queue_delay_seconds" {
+  description = "Alert when task attempts start more than this many seconds after their scheduled time (p99, 10 minutes)."
+  type        = number
+  default     = 120
+}
+
+variable "alert_queue_depth" {
+  description = "Alert when a task queue holds more tasks than this for 15 minutes."
+  type        = number
+  default     = 1000
+}
+
+# ----------------------------------------------------------------------------- spend control and failover
+variable "budgets" {
+  description = "Spend and in-flight caps per client id (and \"default\" for the others): VEO_BUDGETS. Empty: no caps. README \"Spend control\"."
+  type = map(object({
+    daily_usd     = optional(number)
+    monthly_usd   = optional(number)
+    max_in_flight = optional(number)
+  }))
+  default = {}
+}
+
+variable "failover_chains" {
+  description = "Providers, in order, a job that names none may move to if its provider refuses it before accepting it, by model family (e.g. { \"veo-3.1\" = [\"gemini\", \"vertex\"] }): VEO_FAILOVER_CHAINS."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for chain in values(var.failover_chains) : length(chain) > 0 && alltrue([for p in chain : contains(var.providers_enabled, p)])])
+    error_message = "every failover chain must be a non-empty list of enabled providers."
+  }
 }

@@ -34,6 +34,8 @@ def create_app() -> Flask:
 
     from . import admin
     app.register_blueprint(admin.bp)
+    from . import push
+    app.register_blueprint(push.bp)
     for name in DIALECT_MODULES:
         try:
             module = importlib.import_module(f".{name}", __package__)

@@ -42,6 +42,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Root URL written into URIs the simulator hands out; None = the Host the
     # request came in on. Set it when clients reach the simulator by another name.
     "public_base_url": os.environ.get("VEO_SIM_PUBLIC_URL") or None,
+    # Completion events (push.py): the fraction dropped at random, and a delay for all.
+    "event_drop_rate": 0.0,
+    "event_delay_s": 0.0,
 }
 
 CALL_LOG_MAX = 20000
@@ -65,8 +68,15 @@ KNOWN_DIRECTIVES = {
     "key", "duration", "samples", "size", "slow_poll", "op_error", "rai_filtered",
     "empty_success", "never_finish", "expired", "html_200", "truncated", "wrong_length",
     "redirect", "stream_break", "stream_reset", "token_expired", "upstream", "vertex_upstream", "history_twin",
+    # The video served unlike what was asked (media.py, clips.py): its length, its frame size,
+    # no audio track, no video track, tracks of zero seconds; `moov_last` puts the index last.
+    "clip_seconds", "clip_size", "no_audio", "no_video_track", "zero_duration", "moov_last",
+    # Completion events (push.py): delayed, duplicated, dropped, forged, badly signed.
+    "event_delay", "event_dup", "event_drop", "event_forge", "event_badsig",
 }
-_VALUED = {"duration": float, "samples": int, "slow_poll": float, "expired": float}
+_VALUED = {"duration": float, "samples": int, "slow_poll": float, "expired": float, "clip_seconds": float,
+           "event_delay": float, "event_dup": int}
+_CLIP_SIZE = re.compile(r"^(\d{1,4})x(\d{1,4})$")
 
 
 class DirectiveError(ValueError):
@@ -101,6 +111,20 @@ class Directives:
                     raise DirectiveError(f"[sim:] directive {name}={value!r} is not a number") from None
         if self.items.get("size"):
             self.size()
+        if self.has("clip_size"):
+            self.clip_size()
+        if self.has("clip_seconds") and not 0 < (self.float("clip_seconds") or 0) <= 60:
+            raise DirectiveError("[sim:] directive clip_seconds must be in (0, 60]")
+
+    def clip_size(self) -> tuple[int, int] | None:
+        """clip_size=WxH: the served video's frame size (even numbers, 16 to 3840)."""
+        value = self.items.get("clip_size")
+        if value is None:
+            return None
+        m = _CLIP_SIZE.match(value)
+        if not m or not all(16 <= int(n) <= 3840 and int(n) % 2 == 0 for n in m.groups()):
+            raise DirectiveError(f"[sim:] directive clip_size={value!r}: use WxH, even numbers from 16 to 3840")
+        return int(m.group(1)), int(m.group(2))
 
     def has(self, name: str) -> bool:
         return name in self.items

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import media
+from . import extension, media, push
 from .common import Directives, Operation, base_url, expected_key, google_error, json_body, poll_fault, state, submit_fault
 
 DIALECT = "gemini"
@@ -30,7 +30,23 @@ OP_ERRORS = {"3": (3, "INVALID_ARGUMENT"), "4": (4, "DEADLINE_EXCEEDED"),
              "8": (8, "RESOURCE_EXHAUSTED"), "13": (13, "INTERNAL"), "14": (14, "UNAVAILABLE")}
 
 ASPECT_RATIOS = {"16:9", "9:16"}
-RESOLUTIONS = {"720p", "1080p"}
+RESOLUTIONS = {"720p", "1080p", "4k"}
+# Models Google no longer serves (docs/PROVIDERS.md): predictLongRunning answers 404 NOT_FOUND,
+# as the real APIs do. Any other name is served (the 3.1 models, and names tests make up).
+RETIRED_GEMINI = frozenset({"veo-2.0-generate-001", "veo-3.0-generate-001", "veo-3.0-fast-generate-001",
+                            "veo-3.0-generate-preview", "veo-3.0-fast-generate-preview"})
+RETIRED_VERTEX = RETIRED_GEMINI | {"veo-3.1-generate-preview", "veo-3.1-fast-generate-preview"}
+
+
+def retired_model(model: str, *, vertex: bool) -> Response | None:
+    """Google's answer to a model it no longer serves, or None."""
+    if model not in (RETIRED_VERTEX if vertex else RETIRED_GEMINI):
+        return None
+    if vertex:
+        return google_error(404, f"Publisher Model `publishers/google/models/{model}` was not found or your project "
+                                 "does not have access to it.")
+    return google_error(404, f"models/{model} is not found for API version v1beta, or is not supported for "
+                             "predictLongRunning. Call ListModels to see the list of available models and their supported methods.")
 PERSON_GENERATION = {"allow_all", "allow_adult", "dont_allow"}
 REFERENCE_TYPES = {"asset", "style"}
 
@@ -105,7 +121,11 @@ def _parameters_problem(params: dict, model: str, *, vertex: bool) -> str | None
     if "aspectRatio" in params and params["aspectRatio"] not in ASPECT_RATIOS:
         return "`aspectRatio` must be 16:9 or 9:16."
     if "resolution" in params and params["resolution"] not in RESOLUTIONS:
-        return "`resolution` must be 720p or 1080p."
+        return "`resolution` must be 720p, 1080p or 4k."
+    if params.get("resolution") == "4k" and "lite" in model:
+        return f"4k output isn't supported by {model}."
+    if params.get("resolution") in ("1080p", "4k") and params.get("durationSeconds", 8) != 8:
+        return f"`resolution` {params['resolution']} requires `durationSeconds` 8."
     if "personGeneration" in params and params["personGeneration"] not in PERSON_GENERATION:
         return "`personGeneration` must be allow_all, allow_adult or dont_allow."
     if "storageUri" in params:
@@ -161,22 +181,32 @@ def add_google_ai_routes(bp: Blueprint, dialect: str, prefix: str,
         if denied is not None:
             st.record(dialect, "submit", None, denied.status_code)
             return denied
+        gone = retired_model(model, vertex=False)
+        if gone is not None:
+            st.record(dialect, "submit", None, 404)
+            return gone
         body = json_body()
         checked = validate_predict(body, model, vertex=False)
         if isinstance(checked, str):
             st.record(dialect, "submit", None, 400)
             return google_error(400, checked)
         prompt, samples = checked
+        extends = extension.gemini_source(st, dialect, body["instances"][0])
+        if isinstance(extends, str):
+            st.record(dialect, "submit", None, 400)
+            return google_error(400, extends)
         fault = submit_fault(st, dialect, Directives(prompt), prompt, google_error)
         if fault is not None:
             st.record(dialect, "submit", None, fault.status_code, prompt=prompt)
             return fault
         op = st.create_operation(dialect, prompt, model, samples,
-                                 extra={"parameters": body.get("parameters") or {}})
+                                 extra={"parameters": body.get("parameters") or {},
+                                        **({"extends": extends} if extends else {})})
         for out in op.outputs:
             out.url = file_uri(out.file_id)
             out.download_url = download_url(out.file_id)
         st.record(dialect, "submit", op, 200)
+        push.schedule(st, op, f"models/{model}/operations/{op.id}", body)
         return jsonify({"name": f"models/{model}/operations/{op.id}"})
 
     @bp.get(prefix + "/models/<model>/operations/<op_id>")

@@ -1,11 +1,12 @@
-"""Make dev/simulators/assets/sample.mp4, the clip every simulated provider serves.
+"""Make dev/simulators/assets/sample.mp4, the fixed clip the tests of the simulator's byte
+layout use (tests/tooling/test_sim_admin_media.py). The videos the simulated providers serve
+are made per request shape by clips.py (PyAV is a runtime dependency of the functions now, so
+it is in .venv); this script also needs numpy:
 
-Run once, by hand, in a throwaway venv -- PyAV is NOT a runtime dependency:
+    .venv/bin/pip install numpy   # or a throwaway venv with av and numpy
+    .venv/bin/python dev/simulators/make_sample.py
 
-    python3 -m venv /tmp/avenv && /tmp/avenv/bin/pip install av numpy
-    /tmp/avenv/bin/python dev/simulators/make_sample.py
-
-The result is committed, so nobody needs PyAV to run the simulator. The clip is
+The result is committed. The clip is
 2 s, 320x180, 24 fps H.264 (yuv420p) plus a 1 s-period AAC tone, muxed with
 `movflags=faststart` so the top-level boxes are ftyp, moov, ..., mdat: a real,
 playable MP4 that ffprobe/browsers accept, small enough (~tens of KiB) to keep

@@ -1,11 +1,13 @@
 """The video bytes every dialect serves, and the download faults on them.
 
-Each output = sample.mp4 (ftyp, moov, free, mdat) + a top-level `free` box
-naming the operation and output index + (when a size is asked for) a padding
-`free` box up to that size. Players skip `free` boxes, so every output is a
-valid, playable MP4 with its own sha256. Nothing is materialised: bytes are
-produced on the fly from the segments below, so a 512 MiB download or hash
-uses constant memory.
+Each output = a clip of the shape the job asked for (clips.py: width x height from
+resolution and aspect ratio, its duration, audio when on; ftyp, moov, mdat) + a
+top-level `free` box naming the operation and output index + (when a size is asked
+for) a padding `free` box up to that size. Players skip `free` boxes, so every output
+is a valid, playable MP4 with its own sha256. Nothing is materialised: bytes are
+produced on the fly from the segments below, so a 512 MiB download or hash uses
+constant memory. `moov_last` serves ftyp, mdat, the padding, then moov: a reader must
+seek to the end of the file for its index.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 
 from flask import Response, request
 
+from . import clips
 from .common import Operation, Output, html_page
 
 SAMPLE_PATH = pathlib.Path(__file__).with_name("assets") / "sample.mp4"
@@ -38,20 +41,24 @@ def _box_header(total_len: int) -> bytes:
 class Video:
     """The byte layout of one output; iterate ranges without building it."""
 
-    def __init__(self, op_id: str, index: int, size: int | None):
+    def __init__(self, op_id: str, index: int, size: int | None, clip: bytes | None = None, moov_last: bool = False):
+        sample = SAMPLE if clip is None else clip
         tag = f"veo-relay-sim op={op_id} output={index}\n".encode()
-        natural = len(SAMPLE) + 8 + len(tag)
+        natural = len(sample) + 8 + len(tag)
         gap = max(0, (size or 0) - natural)
         # A padding box needs >= 8 bytes; a smaller gap is folded into the tag box.
         if 0 < gap < 8:
             tag += b"\0" * gap
             gap = 0
-        self.segments: list[bytes | int] = [SAMPLE, _box_header(8 + len(tag)) + tag]
+        head, moov = (clips.split_moov(sample) if moov_last else (sample, b""))
+        self.segments: list[bytes | int] = [head, _box_header(8 + len(tag)) + tag]
         if gap:
             header = _box_header(gap)
             if len(header) == 16 and gap < 16:  # pragma: no cover - impossible sizes
                 raise ValueError("gap too small")
             self.segments += [header, gap - len(header)]  # int = that many zero bytes
+        if moov:
+            self.segments.append(moov)
         self.total = sum(s if isinstance(s, int) else len(s) for s in self.segments)
 
     def iter_range(self, start: int = 0, end: int | None = None):
@@ -81,7 +88,54 @@ class Video:
 
 
 def video_for(op: Operation, out: Output) -> Video:
-    return Video(op.id, out.index, out.size)
+    return Video(op.id, out.index, out.size, clip_for(op), moov_last=op.directives.has("moov_last"))
+
+
+# What a generation makes when the request leaves it open: Veo's defaults (8 s, 720p, 16:9).
+DEFAULT_SECONDS, DEFAULT_RESOLUTION, DEFAULT_ASPECT = 8.0, "720p", "16:9"
+FRAME_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+_PORTRAIT = {"9:16", "VIDEO_ASPECT_RATIO_PORTRAIT", "IMAGE_ASPECT_RATIO_PORTRAIT"}
+
+
+def requested_shape(op: Operation) -> dict:
+    """What the job's request asked for, in the dialect's own fields: Google's `parameters`
+    (gemini, litellm-gemini, vertex), newapi's `metadata` (the same names), genaipro's and
+    flow's aspect ratio (they carry no duration nor resolution: 8 s 720p)."""
+    extra = op.extra
+    params = extra.get("parameters") or extra.get("metadata") or {}
+    aspect = params.get("aspectRatio") or extra.get("aspect_ratio")
+    if not aspect and extra.get("requests"):
+        aspect = (extra["requests"][0] or {}).get("aspectRatio")
+    if not aspect and str(op.model).endswith("portrait"):
+        aspect = "9:16"
+    resolution = str(params.get("resolution") or DEFAULT_RESOLUTION).lower()
+    width, height = FRAME_SIZES.get(resolution, FRAME_SIZES[DEFAULT_RESOLUTION])
+    if aspect in _PORTRAIT:
+        width, height = height, width
+    seconds = params.get("durationSeconds")
+    audio = params.get("generateAudio")
+    extends = extra.get("extends")  # an extension (extension.py): the source's frame, its length + 7 s
+    if isinstance(extends, dict):
+        width, height, seconds = extends["width"], extends["height"], extends["seconds"]
+    return {
+        "width": width, "height": height,
+        "seconds": float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else DEFAULT_SECONDS,
+        "audio": audio if isinstance(audio, bool) else not str(op.model).startswith("veo-2"),  # Veo 3 makes sound; Veo 2 none
+    }
+
+
+def clip_for(op: Operation) -> bytes:
+    """The clip this operation's videos start with: the requested shape, unless a directive
+    asks for another (clip_seconds, clip_size, no_audio, no_video_track, zero_duration)."""
+    d = op.directives
+    shape = requested_shape(op)
+    width, height = d.clip_size() or (shape["width"], shape["height"])
+    seconds = d.float("clip_seconds") or shape["seconds"]
+    audio = shape["audio"] and not d.has("no_audio")
+    if d.has("no_video_track"):
+        return clips.audio_only(seconds)
+    data = clips.clip(width, height, seconds, audio=audio, faststart=not d.has("moov_last"))
+    return clips.zero_duration(data) if d.has("zero_duration") else data
 
 
 _sha_cache: dict[tuple, str] = {}

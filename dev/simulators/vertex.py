@@ -24,9 +24,9 @@ from urllib.parse import quote
 import requests
 from flask import Blueprint, Response, jsonify
 
-from . import media
+from . import extension, media, push
 from .common import Directives, Operation, bearer, expected_key, google_error, json_body, poll_fault, state, submit_fault
-from .gemini import op_error_object, rai_fields, validate_predict
+from .gemini import op_error_object, rai_fields, retired_model, validate_predict
 
 DIALECT = "vertex"
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -57,12 +57,20 @@ def predict(project: str, location: str, model: str):
     if denied is not None:
         st.record(DIALECT, "submit", None, denied.status_code)
         return denied
+    gone = retired_model(model, vertex=True)
+    if gone is not None:
+        st.record(DIALECT, "submit", None, 404)
+        return gone
     body = json_body()
     checked = validate_predict(body, model, vertex=True)
     if isinstance(checked, str):
         st.record(DIALECT, "submit", None, 400)
         return google_error(400, checked)
     prompt, samples = checked
+    extends = extension.vertex_source(body["instances"][0])
+    if isinstance(extends, str):
+        st.record(DIALECT, "submit", None, 400)
+        return google_error(400, extends)
     fault = submit_fault(st, DIALECT, Directives(prompt), prompt, google_error)
     if fault is not None:
         st.record(DIALECT, "submit", None, fault.status_code, prompt=prompt)
@@ -72,10 +80,12 @@ def predict(project: str, location: str, model: str):
     name = (f"projects/{project}/locations/{location}/publishers/google/models/{model}"
             f"/operations/{op_id}")
     op = st.create_operation(DIALECT, prompt, model, samples, op_id=op_id,
-                             extra={"name": name, "storage_uri": params.get("storageUri")})
+                             extra={"name": name, "storage_uri": params.get("storageUri"), "parameters": params,
+                                    **({"extends": extends} if extends else {})})
     for out in op.outputs:
         out.url = _gcs_uri(op, out.index) if op.extra["storage_uri"] else "inline:bytesBase64Encoded"
     st.record(DIALECT, "submit", op, 200)
+    push.schedule(st, op, name, body)
     return jsonify({"name": name})
 
 

@@ -21,17 +21,22 @@ import base64
 import json
 import os
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import field
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf, ValidationError, create_model, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from veorelay.core.api_keys import is_client_id, parse_api_keys
+from veorelay.core.budget import BudgetLimits
+from veorelay.core.catalog import Catalog, CatalogError, merge_catalog, parse_catalog
 
 PROVIDER_NAMES: tuple[str, ...] = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
 
@@ -47,7 +52,10 @@ DEFAULT_BASE_URLS: Mapping[str, str] = {
 # Provider-specific settings beyond base URL and key, by env suffix.
 PROVIDER_EXTRAS: Mapping[str, tuple[str, ...]] = {
     "flow": ("GOOGLE_BASE_URL", "GOOGLE_TOKEN", "PROJECT_ID"),
-    "vertex": ("PROJECT", "LOCATION", "ACCESS_TOKEN", "WRITE_TO_BUCKET"),
+    "vertex": ("PROJECT", "LOCATION", "ACCESS_TOKEN", "WRITE_TO_BUCKET", "PUBSUB_TOPIC"),
+    # Completion events (docs/PROVIDERS.md "Completion events (push)"): off | static | request.
+    "gemini": ("PUSH",),
+    "litellm-gemini": ("PUSH",),
 }
 # Extras that are credentials: kept out of repr() like the API key.
 SECRET_EXTRAS = frozenset({"GOOGLE_TOKEN", "ACCESS_TOKEN"})
@@ -60,6 +68,9 @@ TASK_TARGETS: tuple[str, ...] = ("submit_job", "poll_job", "finalize_job", "deli
 INTERNAL_ENTRY_POINTS: tuple[str, ...] = (*TASK_TARGETS, "sweep_jobs", "on_request_object")
 # Where Google publishes the keys of the ID tokens it signs (Cloud Tasks, Scheduler, Eventarc).
 GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+# Where the Gemini API publishes the keys of its per-request webhook JWTs (docs/PROVIDERS.md).
+GEMINI_JWKS_URL = "https://generativelanguage.googleapis.com/.well-known/jwks.json"
+PUSH_MODES = ("off", "static", "request")
 
 DEFAULT_PROVIDER = "litellm-gemini"
 
@@ -80,6 +91,37 @@ def task_url_env(target: str) -> str:
 
 class ConfigError(ValueError):
     """The environment does not describe a runnable deployment."""
+
+
+# ------------------------------------------------------------------------------ the model catalog
+# One TOML file per provider, shipped inside the deployed folder (functions/veorelay/catalog/).
+CATALOG_DIR = Path(__file__).parent / "catalog"
+
+
+def _read_toml(path: Path, name: str) -> Any:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise CatalogError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{name}: is not valid TOML ({exc})") from None
+
+
+@cache
+def shipped_catalog() -> Catalog:
+    """The catalog files shipped with the functions, read once per process."""
+    return parse_catalog({name: (f"{name}.toml", _read_toml(CATALOG_DIR / f"{name}.toml", f"{name}.toml")) for name in PROVIDER_NAMES})
+
+
+def load_catalog(override: str | None = None) -> Catalog:
+    """The shipped catalog with the file `override` names (VEO_CATALOG_FILE) applied: its
+    models replace (same id) or add to a provider's, and it may change a provider's default.
+    A bad file is a ValueError naming the file and the key."""
+    base = shipped_catalog()
+    if not override:
+        return base
+    return merge_catalog(base, override, _read_toml(Path(override), override))
 
 
 # ------------------------------------------------------------------------------ the settings
@@ -115,6 +157,44 @@ class PollSettings:
     prior_median_s: float | None = None  # overrides poll_plan's prior per model
     prior_sigma: float | None = None
     stats_ttl_s: float = 300.0  # an instance re-reads learned durations this often
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Provider completion events in (the provider_events function, edges/provider_events.py)."""
+
+    # The provider_events function's public URL: per-request webhook URIs and the Pub/Sub
+    # push audience are made from it. Not set: no provider is asked to push.
+    events_url: str | None = None
+    # The Gemini API static (project-level) webhook's whsec_ signing secrets, current first.
+    gemini_secrets: tuple[str, ...] = field(default=(), repr=False)
+    gemini_jwks_url: str = GEMINI_JWKS_URL  # dev only: the simulator serves its own
+    # The service account the Vertex Pub/Sub push subscription's OIDC token names.
+    pubsub_service_account: str | None = None
+    oidc_certs_url: str = GOOGLE_OIDC_CERTS_URL  # dev only: the simulator signs its pushes itself
+    jwks_ttl_s: float = 3600.0  # the per-request webhook keys are kept this long (or as Cache-Control says)
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Spend and in-flight caps per client (core/budget.py); VEO_BUDGETS. No caps: no reservation."""
+
+    default: BudgetLimits = field(default_factory=BudgetLimits)  # for clients not named
+    clients: Mapping[str, BudgetLimits] = field(default_factory=dict)
+
+    def limits_for(self, client_id: str) -> BudgetLimits:
+        return self.clients.get(client_id, self.default)
+
+
+@dataclass(frozen=True)
+class FailoverSettings:
+    """A job moved to its next provider before any provider accepted it (steps/failover.py)."""
+
+    # model family (core/failover.py model_family) -> providers in order, for jobs that name
+    # neither a provider nor fallback_providers (VEO_FAILOVER_CHAINS)
+    chains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    throttled_s: float = 120.0  # a throttled submission waits this long before the next provider takes it
+    unavailable_attempts: int = 3  # submissions that found the provider unreachable, then the next provider
 
 
 # Delays before each webhook attempt (the first is immediate): about three days in all.
@@ -158,6 +238,9 @@ class Settings:
     queues: QueueSettings = field(default_factory=QueueSettings)
     poll: PollSettings = field(default_factory=PollSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    push: PushSettings = field(default_factory=PushSettings)
+    failover: FailoverSettings = field(default_factory=FailoverSettings)
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
     storage_emulator_host: str | None = None  # local stack: signed URLs point at the emulator
     # Jobs from request objects dropped in the bucket belong to this client (request_objects.py).
     requests_client_id: str = "bucket"
@@ -176,6 +259,11 @@ class Settings:
     input_buckets: frozenset[str] = frozenset()
     # A request body must have arrived within this (a multipart one: 3x); then 408 (edges/reading.py).
     body_timeout_s: float = 15.0
+    # GET /jobs/{id}/events holds a stream this long at most, then ends it with a retry: hint
+    # (EventSource reconnects): below the api function's timeout (infra/main.tf), with a margin.
+    events_max_s: float = 150.0
+    # Every provider's models (core/catalog.py): the shipped files, with VEO_CATALOG_FILE applied.
+    catalog: InstanceOf[Catalog] = field(default_factory=shipped_catalog, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -190,7 +278,8 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """Every credential this deployment holds, for redaction.py to scrub from logs and errors."""
-        values = [self.webhooks.default_secret, *(s for ss in self.webhooks.secrets.values() for s in ss)]
+        values = [self.webhooks.default_secret, *(s for ss in self.webhooks.secrets.values() for s in ss),
+                  *self.push.gemini_secrets]
         for p in self.providers.values():
             values.append(p.api_key)
             values.extend(v for k, v in p.extras.items() if k in SECRET_EXTRAS)
@@ -262,6 +351,27 @@ def _webhook_secrets(raw: Any) -> dict[str, tuple[str, ...]]:
     return secrets
 
 
+def _gemini_secrets(raw: Any) -> tuple[str, ...]:
+    """VEO_GEMINI_WEBHOOK_SECRET = whsec_new[,whsec_old]: every one is tried while Google rotates."""
+    values = tuple(part.strip() for part in str(raw).split(",") if part.strip())
+    if not values or not all(_is_webhook_secret(v) for v in values):
+        raise ValueError("must be whsec_<base64> secrets (16 bytes or more), comma-separated")
+    return values
+
+
+def _push_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in PUSH_MODES:
+        raise ValueError(f"must be one of {', '.join(PUSH_MODES)}")
+    return mode
+
+
+def _pubsub_topic(value: str) -> str:
+    if not re.fullmatch(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/[A-Za-z][A-Za-z0-9._~%+-]{2,254}", value):
+        raise ValueError("must be a topic name projects/<project>/topics/<topic>")
+    return value
+
+
 def _retry_schedule(raw: Any) -> tuple[float, ...]:
     try:
         delays = tuple(float(part) for part in str(raw).split(","))
@@ -270,6 +380,48 @@ def _retry_schedule(raw: Any) -> tuple[float, ...]:
     if not all(0 <= d <= MAX_TASK_DELAY_S for d in delays):
         raise ValueError(f"delays must be between 0 and {MAX_TASK_DELAY_S} seconds")
     return delays
+
+
+_BUDGET_KEYS = {"daily_usd", "monthly_usd", "max_in_flight"}
+
+
+def _budget_limits(who: str, raw: Any) -> BudgetLimits:
+    if not isinstance(raw, dict) or not set(raw) <= _BUDGET_KEYS:
+        raise ValueError(f"{who}: must be an object with any of {', '.join(sorted(_BUDGET_KEYS))}")
+    for key in ("daily_usd", "monthly_usd"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9):
+            raise ValueError(f"{who}.{key}: must be a number of USD, 0 or more")
+    cap = raw.get("max_in_flight")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= 1_000_000):
+        raise ValueError(f"{who}.max_in_flight: must be a whole number of jobs, 0 or more")
+    return BudgetLimits(raw.get("daily_usd"), raw.get("monthly_usd"), cap)
+
+
+def _budgets(raw: Any) -> BudgetSettings:
+    """VEO_BUDGETS = {"default": {"daily_usd": 50, "monthly_usd": 500, "max_in_flight": 20}, "<client>": {...}}."""
+    try:
+        given = json.loads(str(raw))
+    except ValueError:
+        raise ValueError('must be a JSON object, e.g. {"default": {"daily_usd": 50}, "acme": {"monthly_usd": 900}}') from None
+    if not isinstance(given, dict):
+        raise ValueError("must be a JSON object of client ids (and \"default\") to caps")
+    limits = {who: _budget_limits(who, caps) for who, caps in given.items()}
+    default = limits.pop("default", BudgetLimits())
+    return BudgetSettings(default=default, clients=limits)
+
+
+def _failover_chains(raw: Any) -> dict[str, tuple[str, ...]]:
+    """VEO_FAILOVER_CHAINS = {"veo-3.1": ["gemini", "vertex"], ...}: a model family's providers, in order."""
+    try:
+        chains = json.loads(str(raw))
+    except ValueError:
+        raise ValueError('must be a JSON object, e.g. {"veo-3.1": ["gemini", "vertex"]}') from None
+    if not isinstance(chains, dict) or not all(
+            isinstance(family, str) and isinstance(chain, list) and chain and all(isinstance(p, str) for p in chain)
+            for family, chain in chains.items()):
+        raise ValueError("must map each model family to a non-empty list of provider names")
+    return {family: tuple(dict.fromkeys(chain)) for family, chain in chains.items()}
 
 
 def _bucket_list(raw: Any) -> frozenset[str]:
@@ -351,6 +503,8 @@ class _FixedVariables(BaseSettings):
     VEO_OIDC_CERTS_URL: Url | None = None
     VEO_INPUT_BUCKETS: Annotated[frozenset[str], BeforeValidator(_bucket_list)] | None = None
     VEO_BODY_TIMEOUT_SECONDS: Seconds | None = None
+    VEO_EVENTS_MAX_SECONDS: Seconds | None = None
+    VEO_CATALOG_FILE: Annotated[InstanceOf[Catalog], BeforeValidator(lambda path: load_catalog(str(path)))] | None = None
 
     VEO_POLL_INITIAL_DELAY_SECONDS: SecondsOrZero | None = None
     VEO_POLL_MIN_DELAY_SECONDS: Seconds | None = None
@@ -360,6 +514,17 @@ class _FixedVariables(BaseSettings):
     VEO_POLL_PRIOR_MEDIAN_SECONDS: Seconds | None = None
     VEO_POLL_PRIOR_SIGMA: Positive | None = None
     VEO_POLL_STATS_TTL_SECONDS: SecondsOrZero | None = None
+
+    VEO_BUDGETS: Annotated[InstanceOf[BudgetSettings], BeforeValidator(_budgets)] | None = None
+    VEO_FAILOVER_CHAINS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_failover_chains)] | None = None
+    VEO_FAILOVER_THROTTLED_SECONDS: Seconds | None = None
+    VEO_FAILOVER_UNAVAILABLE_ATTEMPTS: Count | None = None
+
+    VEO_PROVIDER_EVENTS_URL: Url | None = None
+    VEO_GEMINI_WEBHOOK_SECRET: Annotated[tuple[str, ...], BeforeValidator(_gemini_secrets)] | None = None
+    VEO_GEMINI_JWKS_URL: Url | None = None
+    VEO_PUBSUB_PUSH_SERVICE_ACCOUNT: str | None = None
+    VEO_PUSH_OIDC_CERTS_URL: Url | None = None
 
     VEO_WEBHOOK_SECRETS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_webhook_secrets)] | None = None
     VEO_WEBHOOK_SECRET: WebhookSecret | None = None
@@ -389,6 +554,9 @@ class _FixedVariables(BaseSettings):
         poll = PollSettings()
         if (self.VEO_POLL_MIN_DELAY_SECONDS or poll.min_delay_s) > (self.VEO_POLL_MAX_DELAY_SECONDS or poll.max_delay_s):
             raise ValueError("VEO_POLL_MIN_DELAY_SECONDS must not exceed VEO_POLL_MAX_DELAY_SECONDS")
+        for family, chain in (self.VEO_FAILOVER_CHAINS or {}).items():
+            if unknown := [p for p in chain if p not in enabled]:
+                raise ValueError(f"VEO_FAILOVER_CHAINS: {family} names providers that are not enabled: {', '.join(unknown)}")
         if self.VEO_BUCKET in (self.VEO_INPUT_BUCKETS or ()):
             raise ValueError("VEO_INPUT_BUCKETS must not name VEO_BUCKET: clients read it only under uploads/<client id>/, always")
         return self
@@ -396,7 +564,9 @@ class _FixedVariables(BaseSettings):
 
 def _per_provider_variables() -> dict[str, Any]:
     """VEO_<PROVIDER>_BASE_URL, _API_KEY and the provider's extras; VEO_<ENTRY>_URL of each internal function."""
-    types: dict[str, Any] = {"BASE_URL": Url, "GOOGLE_BASE_URL": Url, "WRITE_TO_BUCKET": Flag}
+    types: dict[str, Any] = {"BASE_URL": Url, "GOOGLE_BASE_URL": Url, "WRITE_TO_BUCKET": Flag,
+                             "PUSH": Annotated[str, AfterValidator(_push_mode)],
+                             "PUBSUB_TOPIC": Annotated[str, AfterValidator(_pubsub_topic)]}
     variables: dict[str, Any] = {}
     for provider in PROVIDER_NAMES:
         prefix = provider_env_prefix(provider)
@@ -413,7 +583,7 @@ Environment: type[_FixedVariables] = create_model(
 ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(Environment.model_fields)
 # The ones holding credentials: never quoted, scrubbed from logs (Settings.secret_values).
 SECRET_VARIABLES: frozenset[str] = frozenset(
-    {"VEO_WEBHOOK_SECRETS", "VEO_WEBHOOK_SECRET", "VEO_API_KEYS"}
+    {"VEO_WEBHOOK_SECRETS", "VEO_WEBHOOK_SECRET", "VEO_API_KEYS", "VEO_GEMINI_WEBHOOK_SECRET"}
     | {provider_env_prefix(p) + "API_KEY" for p in PROVIDER_NAMES}
     | {provider_env_prefix(p) + key for p, keys in PROVIDER_EXTRAS.items() for key in keys if key in SECRET_EXTRAS}
 )
@@ -474,6 +644,18 @@ def _settings(env: _FixedVariables) -> Settings:
             signed_url_ttl_s=env.VEO_SIGNED_URL_TTL_SECONDS,
             signing_service_account=env.VEO_SIGNING_SERVICE_ACCOUNT,
         )),
+        failover=FailoverSettings(**_given(
+            chains=env.VEO_FAILOVER_CHAINS,
+            throttled_s=env.VEO_FAILOVER_THROTTLED_SECONDS,
+            unavailable_attempts=env.VEO_FAILOVER_UNAVAILABLE_ATTEMPTS,
+        )),
+        push=PushSettings(**_given(
+            events_url=env.VEO_PROVIDER_EVENTS_URL,
+            gemini_secrets=env.VEO_GEMINI_WEBHOOK_SECRET,
+            gemini_jwks_url=env.VEO_GEMINI_JWKS_URL,
+            pubsub_service_account=env.VEO_PUBSUB_PUSH_SERVICE_ACCOUNT,
+            oidc_certs_url=env.VEO_PUSH_OIDC_CERTS_URL,
+        )),
         **_given(
             tasks_service_account=env.VEO_TASKS_SERVICE_ACCOUNT,
             tasks_emulator_host=env.CLOUD_TASKS_EMULATOR_HOST,
@@ -492,6 +674,9 @@ def _settings(env: _FixedVariables) -> Settings:
             oidc_certs_url=env.VEO_OIDC_CERTS_URL,
             input_buckets=env.VEO_INPUT_BUCKETS,
             body_timeout_s=env.VEO_BODY_TIMEOUT_SECONDS,
+            events_max_s=env.VEO_EVENTS_MAX_SECONDS,
+            catalog=env.VEO_CATALOG_FILE,
+            budgets=env.VEO_BUDGETS,
         ),
     )
 

@@ -23,7 +23,7 @@ def test_quick_benchmark_runs_every_part_and_writes_every_figure(tmp_path):
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())["figures"]
-    assert {f["part"] for f in figures} == {"1 copy", "2 polling", "3 e2e", "4 cost"}
+    assert {f["part"] for f in figures} == {"1 copy", "2 polling", "3 e2e", "4 cost", "5 cold start"}
     for figure in figures:
         assert set(figure) >= FIELDS, figure
         assert isinstance(figure["value"], (int, float)), figure

@@ -63,7 +63,10 @@ def test_refused_requests_say_why_and_create_nothing(call, jobs_collection, kwar
     ("get", "/jobs/0123456789abcdef0123456789abcdef", 404, "not_found", "id"),
     ("get", "/jobs/../../etc", 404, "not_found", None),
     ("get", "/nowhere", 404, "not_found", None),
-    ("get", "/jobs", 405, "invalid_request", None),
+    ("put", "/jobs", 405, "invalid_request", None),
+    ("get", "/jobs?limit=0", 400, "invalid_request", "limit"),
+    ("post", "/jobs/0123456789abcdef0123456789abcdef/events", 405, "invalid_request", None),
+    ("get", "/jobs/0123456789abcdef0123456789abcdef/events", 404, "not_found", "id"),
     ("delete", "/jobs/0123456789abcdef0123456789abcdef", 405, "invalid_request", None),
     ("post", "/jobs/0123456789abcdef0123456789abcdef:cancel", 404, "not_found", "id"),
 ])
@@ -80,7 +83,7 @@ def test_providers_lists_capabilities(call):
     table = resp.get_json()
     assert table["default"] == "litellm-gemini"
     caps = table["providers"]["litellm-gemini"]
-    assert "veo-3.0-generate-preview" in caps["models"] and "aspect_ratio" in caps["options"]
+    assert "veo-3.1-generate-preview" in caps["models"] and "aspect_ratio" in caps["options"]
 
 
 def test_cancel_ends_the_job_once(call):

@@ -110,7 +110,9 @@ CASES = [
     ("seed-400-digits", raw('{"prompt": "p", "seed": ' + "9" * 400 + "}"), 400, "invalid_request", "seed"),
     ("duration-zero", body(duration_seconds=0), 400, "invalid_request", "duration_seconds"),
     ("aspect-ratio-4-3", body(aspect_ratio="4:3"), 400, "invalid_request", "aspect_ratio"),
-    ("resolution-4k", body(resolution="4k"), 400, "invalid_request", "resolution"),
+    ("resolution-8k", body(resolution="8k"), 400, "invalid_request", "resolution"),
+    ("resolution-4k-at-4s", body(resolution="4k", duration_seconds=4), 400, "unsupported_option", "duration_seconds"),  # 4k: 8 s
+    ("retired-model", body(model="veo-3.0-generate-preview"), 400, "unsupported_option", "model"),  # the catalog names its replacement
     ("person-generation-everyone", body(person_generation="everyone"), 400, "invalid_request", "person_generation"),
     ("deadline-too-short", body(deadline_seconds=5), 400, "invalid_request", "deadline_seconds"),
     ("deadline-over-a-day", body(deadline_seconds=86401), 400, "invalid_request", "deadline_seconds"),

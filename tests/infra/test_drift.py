@@ -26,6 +26,8 @@ DEV_ONLY_ENV = {
     "VEO_AUTH_DISABLED": "turns API keys off for local experiments (production always checks them)",
     "VEO_HTTP_TIMEOUT_SECONDS": "caps provider call timeouts so the tests see a timeout in seconds",
     "VEO_OIDC_CERTS_URL": "the local Tasks emulator's throwaway signing key; deployed functions trust Google's keys (the default)",
+    "VEO_GEMINI_JWKS_URL": "the simulator's per-request webhook keys; deployed functions trust Google's JWKS (the default)",
+    "VEO_PUSH_OIDC_CERTS_URL": "the simulator's Pub/Sub push signing key; deployed functions trust Google's keys (the default)",
 }
 
 # Read by config.py, left to the code's default in production on purpose: not a knob a team
@@ -36,8 +38,14 @@ CODE_DEFAULT_ENV = {
     "VEO_POLL_PRIOR_SIGMA": "same as VEO_POLL_PRIOR_MEDIAN_SECONDS: an experiment knob, unset = per-model priors",
     "VEO_POLL_STATS_TTL_SECONDS": "how often an instance re-reads learned durations (cache lifetime, 300 s): "
                                   "an implementation detail with no cost or latency trade-off worth exposing",
+    "VEO_LITELLM_GEMINI_PUSH": "off (the default) unless the gateway passes webhookConfig through; a deployment whose "
+                               "LiteLLM does sets it by hand, as docs/PROVIDERS.md says",
     "VEO_BODY_TIMEOUT_SECONDS": "how long a client may take to send its body (15 s, 3x for multipart): a defence "
-                                "against slow clients within the api's 60 s timeout, not a knob (tests shorten it)",
+                                "against slow clients within the api's timeout, not a knob (tests shorten it)",
+    "VEO_CATALOG_FILE": "the model catalog ships with the functions (functions/veorelay/catalog/*.toml); an override "
+                        "file is a deployment's own addition to its source, not a Terraform setting",
+    "VEO_EVENTS_MAX_SECONDS": "how long GET /jobs/{id}/events holds a stream (150 s) before a clean end with a retry: "
+                              "hint; tied to the api's timeout in infra/main.tf (tests/infra/test_api_timeout.py), not a knob",
 }
 
 
@@ -75,6 +83,10 @@ def terraform_env_names(tf: Terraform) -> set[str]:
     names.update(tf.locals["api_key_secrets"])
     for own in tf.locals["function_own_env"].values():
         names.update(own)
+    names.update(tf.locals.get("push_env") or {})  # infra/push.tf: completion events, every function
+    for key, body in tf.resources_of("google_cloudfunctions2_function").items():  # functions of their own
+        if key != "fn":
+            names.update(s["key"] for s in body["service_config"][0].get("secret_environment_variables") or [])
     names.update(url_env_name(f["entry_point"]) for f in catalog(tf).values() if not f["public"])  # every internal function's
     return names
 
@@ -177,8 +189,18 @@ def test_terraform_deploys_exactly_the_functions_in_main_py(tf: Terraform):
     if not MAIN_PY.exists():
         pytest.fail(f"{MAIN_PY.relative_to(REPO)} does not exist: it must define the entry points "
                     f"Terraform deploys ({', '.join(sorted(f['entry_point'] for f in enabled(tf).values()))})", pytrace=False)
-    problems = function_drift(catalog(tf), decorated_functions(MAIN_PY))
+    problems = function_drift({**catalog(tf), **standalone_functions(tf)}, decorated_functions(MAIN_PY))
     assert not problems, "\n".join(problems)
+
+
+def standalone_functions(tf: Terraform) -> dict[str, dict]:
+    """Functions declared by a resource of their own (infra/push.tf's provider_events), as
+    catalog entries: deployed, their entry point, an HTTP trigger unless they have an event one."""
+    return {
+        body["name"]: {"entry_point": body["build_config"][0]["entry_point"], "enabled": True,
+                       "trigger": "storage" if body.get("event_trigger") else "http"}
+        for key, body in tf.resources_of("google_cloudfunctions2_function").items() if key != "fn"
+    }
 
 
 # ------------------------------------------------------------------------------ environment
@@ -248,6 +270,11 @@ def names_config_reads(tf: Terraform) -> set[str]:
     values.update(tuned_env(tf))
     # Secrets as a fresh deployment mounts them: their placeholder versions.
     values.update(secret_placeholders(tf))
+    # infra/push.tf's, as a deployment renders them: its secret's placeholder, the default push
+    # mode, the Vertex topic when vertex is enabled.
+    if "push_env" in tf.locals:
+        values.update({"VEO_GEMINI_WEBHOOK_SECRET": "UNSET", "VEO_GEMINI_PUSH": tf.variables["gemini_push_mode"]["default"],
+                       "VEO_VERTEX_PUBSUB_TOPIC": "projects/my-project/topics/veo-vertex-done"})
     values.update({
         "GOOGLE_CLOUD_PROJECT": "p",
         "VEO_BUCKET": "b",
@@ -256,6 +283,8 @@ def names_config_reads(tf: Terraform) -> set[str]:
         "VEO_PROVIDERS_ENABLED": ",".join(providers),
         "VEO_DEFAULT_PROVIDER": providers[0],
         "VEO_INPUT_BUCKETS": "gs-input-bucket",  # join(",", var.input_buckets): bucket names ("1" is none)
+        "VEO_BUDGETS": "{}",  # jsonencode(var.budgets) of its default
+        "VEO_FAILOVER_CHAINS": "{}",  # jsonencode(var.failover_chains) of its default
     })
     env = RecordingEnv(values)
     settings_cls.from_env(env)
@@ -294,7 +323,8 @@ def test_function_own_env_targets_real_functions(tf: Terraform):
     webhook = catalog(tf)["deliver-webhook"]
     assert own["deliver-webhook"]["VEO_SIGNING_SERVICE_ACCOUNT"] == f'${{local.sa_emails["{webhook["service_account"]}"]}}'
     fn = tf.resource("google_cloudfunctions2_function", "fn")
-    assert fn["service_config"][0]["environment_variables"] == "${merge(local.function_env, lookup(local.function_own_env, each.key, {}))}"
+    env = fn["service_config"][0]["environment_variables"]
+    assert env.startswith("${merge(local.function_env, lookup(local.function_own_env, each.key, {}), "), env
 
 
 # ------------------------------------------------------------------------------ tuning defaults
@@ -353,7 +383,9 @@ def test_task_url_names_follow_the_code(tf: Terraform):
     """Terraform computes VEO_<ENTRY>_URL with the same rule as the code, for every Cloud Tasks target."""
     env_expr = tf.locals["function_env"]
     assert 'VEO_${upper(f.entry_point)}_URL' in env_expr, "function_env no longer builds VEO_<ENTRY>_URL names"
-    assert "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" in tf.locals["function_urls"]
+    # The run.app URL (Cloud Run's deterministic form), not the cloudfunctions.net one: internal
+    # ingress admits Cloud Tasks only through run.app (test_internal_callers_use_run_app_urls).
+    assert "https://${name}-${data.google_project.this.number}.${var.region}.run.app" in tf.locals["function_urls"]
     config = importlib.import_module("veorelay.config")
     targets = getattr(config, "TASK_TARGETS", None)
     assert targets is not None, "config.py must list TASK_TARGETS, the functions Cloud Tasks invokes"
@@ -372,7 +404,7 @@ def test_every_internal_function_knows_its_url_the_audience_of_its_callers_token
         f"config.INTERNAL_ENTRY_POINTS {sorted(config.INTERNAL_ENTRY_POINTS)} != Terraform's internal functions {sorted(internal)}")
     assert "if !f.public" in tf.locals["function_env"], "function_env no longer gives every internal function its URL"
     oidc = tf.resource("google_cloud_scheduler_job", "schedule")["http_target"][0]
-    assert oidc["uri"] == oidc["oidc_token"][0]["audience"] == "${local.function_urls[each.key]}"
+    assert oidc["uri"] == oidc["oidc_token"][0]["audience"] == "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
 
 
 def test_providers_match_the_code(tf: Terraform):
@@ -521,3 +553,123 @@ def test_tf_sh_sets_only_declared_variables(tf: Terraform):
     assert not unknown, f"infra/tf.sh sets TF_VAR_ for undeclared variables: {unknown}"
     required = {name for name, v in tf.variables.items() if "default" not in v}
     assert required <= exported, f"variables without default that tf.sh does not set: {sorted(required - exported)}"
+
+
+# ------------------------------------------------------------------------------ threads = concurrency
+# functions-framework serves with gunicorn, threads = int(THREADS or cpu_count() * 4)
+# (functions_framework/_http/gunicorn.py): a function given more concurrent requests than it has
+# threads queues them inside the instance. Every function's THREADS is its concurrency.
+_LAST_MERGE_OBJECT = re.compile(r',\s*\{\s*THREADS\s*=\s*(?P<value>"[^"]*"|[^{}\s][^{}]*?)\s*\}\s*\)\}$')
+
+
+def threads_problems(name: str, body: dict) -> list[str]:
+    """What is wrong with one google_cloudfunctions2_function's THREADS (empty: it equals the
+    function's max_instance_request_concurrency, and nothing merged after it can override it)."""
+    config = (body.get("service_config") or [{}])[0]
+    concurrency = config.get("max_instance_request_concurrency", 1)  # Cloud Functions' default: 1
+    expr = concurrency[2:-1] if is_expression(concurrency) else None
+    wanted_exprs = {f"tostring({expr})", expr} if expr else set()
+    wanted_literal = None if expr else str(concurrency)
+    env = config.get("environment_variables")
+
+    def matches(value) -> bool:
+        if is_expression(value):
+            return value[2:-1] in wanted_exprs
+        return wanted_literal is not None and str(value).strip('"') == wanted_literal
+
+    if isinstance(env, dict):
+        if "THREADS" not in env:
+            return [f"{name}: no THREADS in environment_variables (functions-framework then serves cpu x 4 threads, "
+                    f"not its concurrency {concurrency})"]
+        value = env["THREADS"]
+    elif is_expression(env):
+        m = _LAST_MERGE_OBJECT.search(env)
+        if not env.startswith("${merge(") or m is None:
+            return [f"{name}: environment_variables must end with {{ THREADS = tostring(<its concurrency>) }} as merge()'s "
+                    f"last argument, so nothing overrides it: {env}"]
+        value = m.group("value")
+        value = value if value.startswith('"') else "${" + value + "}"
+    else:
+        return [f"{name}: no environment_variables, so no THREADS (concurrency {concurrency})"]
+    if not matches(value):
+        return [f"{name}: THREADS = {value} is not its max_instance_request_concurrency ({concurrency})"]
+    return []
+
+
+def test_threads_drift_is_detected():
+    """The checker itself: each way THREADS and the concurrency can part is caught."""
+    ok_expr = {"service_config": [{"max_instance_request_concurrency": "${each.value.concurrency}",
+                                   "environment_variables": "${merge(local.env, {THREADS = tostring(each.value.concurrency)})}"}]}
+    ok_literal = {"service_config": [{"max_instance_request_concurrency": 80, "environment_variables": {"THREADS": "80", "A": "b"}}]}
+    ok_default = {"service_config": [{"environment_variables": {"THREADS": "1"}}]}
+    assert threads_problems("a", ok_expr) == threads_problems("b", ok_literal) == threads_problems("c", ok_default) == []
+    bad = {
+        "none": {"service_config": [{"max_instance_request_concurrency": 80, "environment_variables": {"A": "b"}}]},
+        "other": {"service_config": [{"max_instance_request_concurrency": 80, "environment_variables": {"THREADS": "8"}}]},
+        "overridden": {"service_config": [{"max_instance_request_concurrency": "${each.value.concurrency}",
+                                           "environment_variables": "${merge({THREADS = tostring(each.value.concurrency)}, local.env)}"}]},
+        "another expr": {"service_config": [{"max_instance_request_concurrency": "${each.value.concurrency}",
+                                             "environment_variables": "${merge(local.env, {THREADS = tostring(each.value.cpu)})}"}]},
+        "no env": {"service_config": [{"max_instance_request_concurrency": 4}]},
+        "default 1": {"service_config": [{"environment_variables": {"THREADS": "4"}}]},
+    }
+    for name, body in bad.items():
+        assert threads_problems(name, body), f"{name}: drift not detected"
+
+
+def test_every_function_serves_as_many_threads_as_its_concurrency(tf: Terraform):
+    """Every google_cloudfunctions2_function in any infra/*.tf, not only the catalog's."""
+    functions = tf.resources_of("google_cloudfunctions2_function")
+    assert "fn" in functions, "infra/ declares no google_cloudfunctions2_function.fn"
+    problems = [p for name, body in sorted(functions.items()) for p in threads_problems(name, body)]
+    assert not problems, "\n".join(problems)
+    for name, f in catalog(tf).items():  # each.value.concurrency is a number for every catalog entry
+        assert isinstance(f["concurrency"], int) and f["concurrency"] >= 1, f"{name}: concurrency {f['concurrency']!r}"
+
+
+def test_functions_framework_takes_its_threads_from_the_threads_variable(monkeypatch):
+    """The installed functions-framework does what the Terraform relies on: THREADS sets gunicorn's
+    threads; without it, cpu_count() x 4 (so 4 on a 1-vCPU function, far below concurrency 40)."""
+    import os
+
+    gunicorn = importlib.import_module("functions_framework._http.gunicorn")  # a runtime dependency: never skipped
+    monkeypatch.setenv("THREADS", "40")
+    assert gunicorn.GunicornApplication(object(), "127.0.0.1", 0, False).options["threads"] == 40
+    monkeypatch.delenv("THREADS")
+    assert gunicorn.GunicornApplication(object(), "127.0.0.1", 0, False).options["threads"] == (os.cpu_count() or 1) * 4
+
+
+# ------------------------------------------------------------------------------ run.app URLs
+_FUNCTION_DOT_URL = re.compile(r"google_cloudfunctions2_function\.[a-z0-9_]+(?:\[[^\]]*\])?\.url\b")
+
+
+def test_internal_callers_use_run_app_urls(tf: Terraform):
+    """Internal ingress admits Cloud Tasks, Scheduler and Eventarc only through a function's default
+    run.app URL: the task targets (VEO_<ENTRY>_URL), the Scheduler job and the OIDC audiences use it,
+    never the function's `url` (cloudfunctions.net)."""
+    assert tf.locals["function_urls"] == (
+        '${{for name, f in local.functions : name => "https://${name}-${data.google_project.this.number}.${var.region}.run.app"}}'
+    )
+    assert "local.function_urls[name] if !f.public" in tf.locals["function_env"]
+    sched = tf.resource("google_cloud_scheduler_job", "schedule")["http_target"][0]
+    assert sched["uri"] == "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+    assert sched["oidc_token"][0]["audience"] == sched["uri"]
+    fn = tf.resource("google_cloudfunctions2_function", "fn")
+    post = fn["lifecycle"][0]["postcondition"][0]
+    assert post["condition"] == '${endswith(self.service_config[0].uri, ".run.app")}'
+    # No caller is configured with a cloudfunctions.net URL: not in any local or resource (what
+    # Terraform evaluates; comments may name it), and no Scheduler job, Pub/Sub push or Eventarc
+    # trigger with a function's `url` (its cloudfunctions.net URL).
+    assert "cloudfunctions.net" not in repr(tf.locals) + repr(tf.resources)
+    callers = ("google_cloud_scheduler_job", "google_pubsub_subscription", "google_eventarc_trigger")
+    for (rtype, name), body in tf.resources.items():
+        if rtype in callers:
+            assert not _FUNCTION_DOT_URL.search(repr(body)), f"{rtype}.{name} calls a function's cloudfunctions.net `url`"
+    # The code sends each task to that URL with that URL as its token's audience (gcp/tasks.py),
+    # and the function accepts a token for its own run.app URL (gcp/oidc.py).
+    oidc = importlib.import_module("veorelay.gcp.oidc")
+    own = "https://poll-job-123456789012.us-central1.run.app"
+    assert oidc.is_own_audience(own, own) and oidc.is_own_audience("https://poll-job-abcdefgh12-uc.a.run.app", own)
+    assert not oidc.is_own_audience("https://submit-job-123456789012.us-central1.run.app", own)
+    tasks_src = (REPO / "functions" / "veorelay" / "gcp" / "tasks.py").read_text(encoding="utf-8")
+    assert '"url": url' in tasks_src and '"audience": url' in tasks_src

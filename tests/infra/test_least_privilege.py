@@ -9,11 +9,13 @@ from infra_helpers import Terraform
 # Project-level roles allowed at all, and why (everything else is bound to a resource).
 PROJECT_ROLES = {
     "roles/datastore.user": "Firestore has no per-collection IAM",
+    "roles/datastore.viewer": "provider_events (infra/push.tf) reads jobs and writes none",
     "roles/aiplatform.user": "Vertex AI predictions run as the calling function",
     "roles/logging.logWriter": "function image builds write logs",
     "roles/eventarc.eventReceiver": "Eventarc delivers storage events as the invoker identity",
     "roles/storage.objectViewer": "build identity, limited by condition to the gcf-v2-sources bucket",
     "roles/pubsub.publisher": "the GCS service agent publishes storage events for Eventarc",
+    "roles/eventarc.serviceAgent": "Eventarc's own service agent, granted before the storage trigger exists",
 }
 WRITE_ROLES = {"roles/storage.objectCreator", "roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin"}
 TASKS_DISPATCH_DEADLINE_MAX = 1800  # Cloud Tasks waits at most 30 min for an HTTP target
@@ -109,10 +111,13 @@ def test_bucket_writes_are_prefix_bound(tf: Terraform):
         ("events", "inputs/"),
         ("events", "requests/"),
         ("finalize", "${var.output_prefix}/"),
+        ("finalize", "vertex/"),  # removes what Vertex wrote there once it is copied (delete)
+        ("api", "${var.output_prefix}/"),  # DELETE /v1/videos/{id} removes a job's videos (steps/delete.py)
     }, f"bucket writers: {sorted(writers)}"
-    # Readers of the outputs: finalize (owner) and deliver_webhook, whose signed URLs need it.
+    # Readers of the outputs: finalize (owner), deliver_webhook, whose signed URLs need it, and the
+    # api, which streams a video to its client (GET /v1/videos/{id}/content).
     readers = {g["service_account"] for g in grants.values() if g["prefix"] == "${var.output_prefix}/"}
-    assert readers == {"finalize", "webhook"}, f"output prefix readers: {sorted(readers)}"
+    assert readers == {"finalize", "webhook", "api"}, f"output prefix readers: {sorted(readers)}"
     # Create-only where the code only creates (objectCreator cannot read, replace or delete).
     creators = {(g["service_account"], g["prefix"]) for g in grants.values() if g["role"] == "roles/storage.objectCreator"}
     assert creators == {("api", "inputs/"), ("events", "inputs/")}

@@ -56,8 +56,17 @@ def assert_videos_match_the_provider(client: Client, bucket, job: dict[str, Any]
         assert output["uri"] == f"gs://{bucket.name}/videos/{job['id']}/{output['index']}.mp4"
         data = bucket.blob(output["name"]).download_as_bytes()
         assert hashlib.sha256(data).hexdigest() == output["sha256"] and data[4:8] == b"ftyp"
+        # Read back (gcp/media_probe.py): the simulator served what the request asked for.
+        assert output["media"]["video_codec"] == "h264" and output["media"]["duration_seconds"] > 0
+        assert output["poster"]["name"] == f"videos/{job['id']}/{output['index']}.jpg"
+    assert job["warnings"] == [], job["warnings"]  # a normal job: every video as asked
+    # job.json is written right after the job reads succeeded (last, so consumers find every video).
+    deadline = time.monotonic() + 10
+    while not bucket.blob(f"videos/{job['id']}/job.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     names = {b.name for b in bucket.list_blobs(prefix=f"videos/{job['id']}/")}
-    assert names == {f"videos/{job['id']}/{o['index']}.mp4" for o in job["outputs"]} | {f"videos/{job['id']}/job.json"}
+    assert names == ({f"videos/{job['id']}/{o['index']}.mp4" for o in job["outputs"]}
+                     | {f"videos/{job['id']}/{o['index']}.jpg" for o in job["outputs"]} | {f"videos/{job['id']}/job.json"}), names
 
 
 def provider_calls(client: Client, prompt: str, kind: str | None = None) -> list[dict[str, Any]]:

@@ -38,10 +38,11 @@ def stored_objects(bucket, job_id: str) -> set[str]:
 
 
 def expected_objects(job: dict[str, Any]) -> set[str]:
-    """A succeeded job leaves its videos and job.json; any other job leaves nothing."""
+    """A succeeded job leaves its videos, their posters and job.json; any other job leaves nothing."""
     if job["status"] != "succeeded":
         return set()
-    return {o["uri"].split(f"gs://{BUCKET}/", 1)[1] for o in job["outputs"]} | {f"videos/{job['id']}/job.json"}
+    posters = {o["poster"]["name"] for o in job["outputs"] if o.get("poster")}
+    return {o["uri"].split(f"gs://{BUCKET}/", 1)[1] for o in job["outputs"]} | posters | {f"videos/{job['id']}/job.json"}
 
 
 def assert_objects(bucket, job: dict[str, Any], timeout_s: float = 30) -> None:

@@ -51,13 +51,13 @@ def test_300_jobs_at_once_all_succeed_once_with_their_video_and_webhook(stack):
     accepted = Counter(c["prompt"] for c in submits if c["status"] == 200 and c["prompt"] in set(prompts))
     assert accepted == Counter(dict.fromkeys(prompts, 1))
 
-    # Exactly one video and one job.json per job.
+    # Exactly one video, its poster and one job.json per job.
     bucket = gcs_bucket(stack)
     names = {b.name for b in bucket.list_blobs(prefix="videos/")}
     for job_id, job in final.items():
         [output] = job["outputs"]
         assert output["uri"].endswith(f"/videos/{job_id}/0.mp4")
-        assert {n for n in names if f"/{job_id}/" in n} == {f"videos/{job_id}/0.mp4", f"videos/{job_id}/job.json"}
+        assert {n for n in names if f"/{job_id}/" in n} == {f"videos/{job_id}/0.jpg", f"videos/{job_id}/0.mp4", f"videos/{job_id}/job.json"}
 
     # Every job's job.succeeded webhook arrived, all deliveries of one event under one id.
     deadline = time.monotonic() + 120

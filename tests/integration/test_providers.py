@@ -23,7 +23,9 @@ def test_providers_lists_every_dialect_with_what_it_can_do(client):
     assert set(table) == {"litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex"}
     assert table["genaipro"]["streaming"] is True and table["newapi"]["streaming"] is False
     assert table["newapi"]["max_samples"] == 1
-    assert table["newapi"]["option_models"]["reference_images"] == ["veo-3.1-generate-preview"]
+    references = {m["id"]: m["max_reference_images"] for m in table["newapi"]["catalog"] if m["status"] != "retired"}
+    assert references == {"veo-3.1-generate-preview": 3, "veo-3.1-fast-generate-preview": 0}
+    assert table["vertex"]["default_model"] == "veo-3.1-generate-001" and table["gemini"]["default_model"] == "veo-3.1-generate-preview"
     assert set(table["flow"]["models"]) == {"veo_3_1_t2v_fast", "veo_3_1_t2v_fast_portrait", "veo_3_1_i2v_s_fast_fl", "veo_3_0_r2v_fast_ultra"}
     assert "generate_audio" in table["vertex"]["options"] and "generate_audio" not in table["gemini"]["options"]
     for caps in table.values():
@@ -92,7 +94,7 @@ def test_documented_failures_end_failed_with_their_code(client, bucket):
 # (provider, request fields, the field named in the 400)
 UNSUPPORTED = [
     ("newapi", {"sample_count": 2}, "sample_count"),  # one video per task
-    ("newapi", {"model": "veo-3.0-generate-001", "image": IMAGE, "last_frame": IMAGE}, "last_frame"),  # Veo 3.1 only
+    ("newapi", {"model": "veo-3.0-generate-001", "image": IMAGE, "last_frame": IMAGE}, "model"),  # retired: its replacement named
     ("newapi", {"model": "veo-3.1-fast-generate-preview", "reference_images": [{"image": IMAGE}]}, "reference_images"),
     ("newapi", {"seed": 7}, "seed"),
     ("genaipro", {"duration_seconds": 8}, "duration_seconds"),
@@ -102,9 +104,11 @@ UNSUPPORTED = [
     ("flow", {"model": "veo_3_1_i2v_s_fast_fl"}, "image"),  # the frames model needs a first frame
     ("flow", {"image": IMAGE, "reference_images": [{"image": IMAGE}]}, "image"),
     ("gemini", {"generate_audio": True}, "generate_audio"),
-    ("gemini", {"model": "veo-2.0-generate-001", "duration_seconds": 4}, "duration_seconds"),
-    ("vertex", {"model": "veo-3.0-generate-001", "image": IMAGE, "last_frame": IMAGE}, "last_frame"),
-    ("vertex", {"resolution": "4k"}, "resolution"),
+    ("gemini", {"resolution": "1080p", "duration_seconds": 4}, "duration_seconds"),  # 1080p and 4k need 8 s
+    ("gemini", {"model": "veo-3.1-lite-generate-preview", "resolution": "4k"}, "resolution"),  # no 4k on lite
+    ("vertex", {"model": "veo-3.0-generate-001", "image": IMAGE, "last_frame": IMAGE}, "model"),  # retired 2026-06-30
+    ("vertex", {"reference_images": [{"image": IMAGE}], "duration_seconds": 6}, "duration_seconds"),  # references: 8 s
+    ("vertex", {"resolution": "8k"}, "resolution"),
 ]
 
 
@@ -114,7 +118,7 @@ def test_an_option_the_provider_cannot_honour_is_refused_before_any_call(client,
     prompt = unique_prompt("an impossible request")
     resp = client.submit({"provider": provider, "prompt": prompt, **fields})
     error = resp.json()["error"]
-    if field == "resolution":  # not even a valid value: refused by the schema, still before any call
+    if fields.get("resolution") == "8k":  # not even a valid value: refused by the schema, still before any call
         assert (resp.status_code, error["code"], error["field"]) == (400, "invalid_request", field)
     else:
         assert (resp.status_code, error["code"], error["field"]) == (400, "unsupported_option", field), error

@@ -30,7 +30,7 @@ def test_a_job_ends_as_a_verified_video_in_the_bucket_and_a_signed_webhook(clien
     assert job["status"] == "succeeded", job
     assert set(job["timestamps"]) == {"accepted", "running", "downloading", "succeeded"}
     assert job["metadata"] == {"order": 42}
-    assert job["provider"] == "litellm-gemini" and job["model"] == "veo-3.0-generate-preview"
+    assert job["provider"] == "litellm-gemini" and job["model"] == "veo-3.1-generate-preview"
 
     served = client.sim_operation(prompt)["outputs"]
     [output] = job["outputs"]
@@ -46,7 +46,7 @@ def test_a_job_ends_as_a_verified_video_in_the_bucket_and_a_signed_webhook(clien
     blob.reload()
     assert blob.content_type == "video/mp4"
     assert blob.metadata["job_id"] == job["id"] and blob.metadata["sha256"] == output["sha256"]
-    assert set(objects_of(bucket, job["id"])) == {f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/job.json"}
+    assert set(objects_of(bucket, job["id"])) == {f"videos/{job['id']}/0.jpg", f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/job.json"}
     assert json.loads(bucket.blob(f"videos/{job['id']}/job.json").download_as_text())["status"] == "succeeded"
 
     [hook] = client.webhooks(hook_path, event="job.succeeded")

@@ -8,6 +8,7 @@ duplicate task reached no provider.
 """
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -15,6 +16,7 @@ from typing import Any
 
 import requests
 
+from dev.simulators import clips
 from veorelay.core.capabilities import Capabilities
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest
@@ -31,11 +33,22 @@ FAKE_STREAMING_CAPABILITIES = replace(FAKE_CAPABILITIES, streaming=True)
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
-def mp4(size: int = 4096, seed: int = 0) -> bytes:
-    """`size` bytes that start like an MP4 (an ftyp box); `seed` makes two videos differ."""
-    body = bytes((i * 7 + seed) % 251 for i in range(min(size, 65536)))
-    filler = (body * (size // len(body) + 1)) if body else b""
-    return (MP4_HEAD + filler)[:size]
+def mp4(size: int = 4096, seed: int = 0, clip: bytes | None = None) -> bytes:
+    """A real, playable MP4 of `size` bytes (at least its clip's): `clip` (default: a 2 s 64x36
+    H.264 + AAC clip, dev/simulators/clips.py, ~3 KB) then a top-level `free` box naming `seed`,
+    so two videos differ, padded to `size`. Players and demuxers skip `free` boxes, so
+    finalize's read-back (gcp/media_probe.py) finds the clip's tracks whatever the size."""
+    head = clip if clip is not None else small_clip()
+    tag = f"fake video seed={seed}\n".encode()
+    room = size - len(head) - 8
+    if room > len(tag):
+        tag += bytes((i * 7 + seed) % 251 for i in range(min(room - len(tag), 65536)))
+        tag = (tag * (room // len(tag) + 1))[:room]
+    return head + struct.pack(">I4s", 8 + len(tag), b"free") + tag
+
+
+def small_clip() -> bytes:
+    return clips.clip(64, 36, 2.0)
 
 
 # ---------------------------------------------------------------------------- answers

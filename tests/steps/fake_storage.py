@@ -45,6 +45,7 @@ class FakeBucket:
         self.faults = Faults()
         self.upload_reads: list[int] = []  # the size each upload asked its stream for, in order
         self.rewrite_steps = 1  # calls a rewrite takes (each but the last answers a token)
+        self.bytes_read: dict[str, int] = {}  # object name -> bytes its readers (FakeBlob.open) returned
         self._generation = 1000
 
     # --- the google.cloud.storage.Bucket interface
@@ -85,6 +86,23 @@ class FakeBucket:
         current = self.objects.get(name)
         if (current.generation if current else 0) != if_generation_match:
             raise gexc.PreconditionFailed(f"At least one of the pre-conditions you specified did not hold: {name}")
+
+
+class FakeBlobReader(io.BytesIO):
+    """google.cloud.storage.fileio.BlobReader over a stored object's bytes."""
+
+    def __init__(self, bucket: FakeBucket, name: str, data: bytes):
+        super().__init__(data)
+        self._bucket, self._name = bucket, name
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._bucket.faults.check("read", self._name)
+        data = super().read(size)
+        self._bucket.bytes_read[self._name] = self._bucket.bytes_read.get(self._name, 0) + len(data)
+        return data
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
 
 
 class FakeBlob:
@@ -153,11 +171,13 @@ class FakeBlob:
         self.bucket.faults.check("download", self.name)
         return self._stored().data
 
-    def open(self, mode: str = "r", chunk_size: int | None = None, **_: Any) -> io.BufferedIOBase:
+    def open(self, mode: str = "r", chunk_size: int | None = None, **_: Any) -> FakeBlobReader:
+        """As Blob.open("rb") gives a BlobReader: seekable, read through (what each reader took is
+        added to `bucket.bytes_read[name]`), and a "read" fault raises in the middle of a read."""
         if mode != "rb":
             raise NotImplementedError(f"FakeBlob.open({mode!r})")
         self.bucket.faults.check("open", self.name)
-        return io.BytesIO(self._stored().data)
+        return FakeBlobReader(self.bucket, self.name, self._stored().data)
 
     def exists(self, **_: Any) -> bool:
         self.bucket.faults.check("exists", self.name)

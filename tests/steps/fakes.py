@@ -27,9 +27,10 @@ from google.cloud.firestore_v1 import _helpers as firestore_values
 from veorelay.config import Settings
 from veorelay.core import poll_plan
 from veorelay.core.clock import utcnow
+from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.job import JobStatus, TransitionRefused, allowed
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.gcp.store import DISCARD_AFTER, FINISHED_JOB_RETENTION, backend_errors, retry_contention
+from veorelay.gcp.store import DISCARD_AFTER, FINISHED_JOB_RETENTION, MAX_LIST_LIMIT, SETTLE_AFTER, backend_errors, retry_contention
 from veorelay.gcp.tasks import _NAME_OK as TASK_NAME_OK
 from veorelay.gcp.tasks import TaskRequest
 from veorelay.providers.base import Provider
@@ -78,6 +79,7 @@ class FakeStore:
         self._lock = threading.RLock()
         self.faults = Faults()
         self.writes: list[tuple[str, str]] = []  # (operation, job id), every write in order
+        self._watchers: dict[str, list[Callable[[dict[str, Any] | None], None]]] = {}  # job id -> watches
 
     def _check(self, op: str, name: str | None = None) -> None:
         """An injected fault, as the real store maps it."""
@@ -112,6 +114,7 @@ class FakeStore:
             changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
+                changes["settle_due_at"] = now + SETTLE_AFTER
             if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
                 changes["discard_due_at"] = now + DISCARD_AFTER
             return changes
@@ -179,6 +182,18 @@ class FakeStore:
             found.sort(key=lambda j: j["discard_due_at"])
             return [copy.deepcopy(j) for j in found[:limit]]
 
+    def settle_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        self._check("settle_due")
+        with self._lock:
+            due = [j for j in self._jobs.values() if isinstance(j.get("settle_due_at"), datetime) and j["settle_due_at"] < before]
+        return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j["settle_due_at"])[:limit]]
+
+    def job_for_operation(self, operation: str) -> dict[str, Any] | None:
+        self._check("job_for_operation")
+        with self._lock:
+            found = [j for j in self._jobs.values() if (j.get("handle") or {}).get("operation") == operation]
+            return copy.deepcopy(found[0]) if len(found) == 1 else None
+
     def jobs_posting(self, generation_key: str, since: datetime, limit: int) -> list[dict[str, Any]]:
         self._check("jobs_posting")
         with self._lock:
@@ -186,6 +201,60 @@ class FakeStore:
                      and isinstance(j.get("stream_submitted_at"), datetime) and j["stream_submitted_at"] >= since]
             found.sort(key=lambda j: j["stream_submitted_at"])
             return [copy.deepcopy(j) for j in found[:limit]]
+
+    def list_jobs(self, client_id: str, *, status: str | None = None, provider: str | None = None,
+                  created_after: datetime | None = None, created_before: datetime | None = None,
+                  after: str | None = None, limit: int = 20, order: str = "desc",
+                  after_created_at: datetime | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """JobStore.list_jobs: the client's jobs by (created_at, id) in `order`, filtered, past
+        `after`, deleted ones left out; (page, has_more)."""
+        self._check("list_jobs")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}")
+        with self._lock:
+            desc = order == "desc"
+            start: tuple[datetime, str] | None = None
+            if after is not None:
+                if after_created_at is not None:
+                    start = (after_created_at, after)
+                else:
+                    cursor_job = self._jobs.get(after)
+                    if cursor_job is None or cursor_job.get("client_id") != client_id:
+                        raise ApiError(400, ErrorCode.INVALID_REQUEST, "after: no such job", "after")
+                    start = (cursor_job["created_at"], after)
+
+            def keep(job: dict[str, Any]) -> bool:
+                key = (job["created_at"], job["id"])
+                return (job.get("client_id") == client_id and not job.get("deleted_at")
+                        and (status is None or job.get("status") == status)
+                        and (provider is None or job.get("provider") == provider)
+                        and (created_after is None or job["created_at"] > created_after)
+                        and (created_before is None or job["created_at"] < created_before)
+                        and (start is None or (key < start if desc else key > start)))
+
+            found = sorted((j for j in self._jobs.values() if keep(j)), key=lambda j: (j["created_at"], j["id"]), reverse=desc)
+            return [copy.deepcopy(j) for j in found[:limit]], len(found) > limit
+
+    def watch(self, job_id: str, on_change: Callable[[dict[str, Any] | None], None]) -> Callable[[], None]:
+        """JobStore.watch: `on_change` gets the job now, then after each write (on the writer's
+        thread here; on the listener's thread in Firestore). Returns the call that stops it."""
+        self._check("watch", job_id)
+        with self._lock:
+            self._watchers.setdefault(job_id, []).append(on_change)
+            current = self._jobs.get(job_id)
+        on_change(copy.deepcopy(current) if current is not None else None)
+
+        def stop() -> None:
+            with self._lock:
+                if on_change in self._watchers.get(job_id, []):
+                    self._watchers[job_id].remove(on_change)
+
+        return stop
+
+    def watching(self, job_id: str) -> int:
+        """For tests: how many watches of the job are still open."""
+        with self._lock:
+            return len(self._watchers.get(job_id, []))
 
     def generation_owners(self, provider: str, history_ids: Iterable[str]) -> dict[str, str]:
         self._check("generation_owners")
@@ -250,6 +319,8 @@ class FakeStore:
     def _write(self, op: str, job_id: str, doc: dict[str, Any]) -> None:
         self._jobs[job_id] = doc
         self.writes.append((op, job_id))
+        for on_change in list(self._watchers.get(job_id, [])):
+            on_change(copy.deepcopy(doc))
 
 
 # ---------------------------------------------------------------------------- Cloud Tasks
@@ -427,6 +498,7 @@ class RecordingDurations(DurationStats):
         super().__init__(None, settings.poll, settings.job_deadline_s)
         self._settings_key = (repr(settings.poll), float(settings.job_deadline_s))
         self.recorded: list[tuple[str, str, str, float, float]] = []
+        self.pushed: list[tuple[str, bool | None]] = []  # (job id, event came first), per record()
 
     def current(self, provider: str, model: str) -> tuple[poll_plan.Durations, poll_plan.Plan]:
         key = (*self._settings_key, provider, model)
@@ -434,8 +506,10 @@ class RecordingDurations(DurationStats):
             self._plans[key] = super().current(provider, model)
         return self._plans[key]
 
-    def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float) -> None:
+    def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float,
+               pushed: bool | None = None) -> None:
         self.recorded.append((provider, model, job_id, after_s, at_s))
+        self.pushed.append((job_id, pushed))
 
 
 WEBHOOK_SECRET = "whsec_dmVvLXJlbGF5LXN0ZXAtdGVzdHMtc2VjcmV0IQ=="
@@ -466,19 +540,27 @@ def make_runtime(env: Mapping[str, str | None] | None = None, providers: Iterabl
     queues), FakeBucket, FakeHttp for both sessions, and the providers (a FakeProvider
     named "fake" when none are given)."""
     settings = make_settings(env)
+    store_ = store or FakeStore()
     by_name: dict[str, Provider] = {p.name: p for p in (providers if providers is not None else [FakeProvider()])}
     q = settings.queues
     queues = [q.poll, q.finalize, q.webhooks, q.stream, *(q.submit(name) for name in by_name)]
     return Runtime(
         settings=settings,
-        store=cast(Any, store or FakeStore()),
+        store=cast(Any, store_),
         scheduler=cast(Any, FakeScheduler(settings, queues)),
         bucket=cast(Any, FakeStorageClient().bucket(settings.bucket)),
         providers=by_name,
         http=cast(Any, FakeHttp()),
         durations=RecordingDurations(settings),
+        budgets=cast(Any, _ledger(store_)),
         user_http=cast(Any, FakeHttp()),
     )
+
+
+def _ledger(store: FakeStore) -> Any:
+    from .fake_budgets import FakeLedger  # it builds on FakeStore, defined here
+
+    return FakeLedger(store)
 
 
 __all__ = [

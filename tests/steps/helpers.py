@@ -87,5 +87,9 @@ def video_name(rt: Runtime, job_id: str, index: int) -> str:
     return f"{rt.settings.output_prefix}/{job_id}/{index}.mp4"
 
 
+def poster_name(rt: Runtime, job_id: str, index: int) -> str:
+    return f"{rt.settings.output_prefix}/{job_id}/{index}.jpg"
+
+
 def job_json_name(rt: Runtime, job_id: str) -> str:
     return f"{rt.settings.output_prefix}/{job_id}/job.json"

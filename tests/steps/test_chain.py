@@ -14,7 +14,7 @@ from veorelay.steps.sweep import stall_after_s, sweep
 
 from .driver import drain, errors
 from .fake_providers import Video, broken, mp4, rai_filtered, running, status, succeeded, unavailable
-from .helpers import WEBHOOK_URL, accepted_job, job_json_name, video_name
+from .helpers import WEBHOOK_URL, accepted_job, job_json_name, poster_name, video_name
 
 
 def test_a_job_goes_from_accepted_to_succeeded_with_its_video_and_events(rt, provider, store, tasks, bucket, receiver):
@@ -30,7 +30,7 @@ def test_a_job_goes_from_accepted_to_succeeded_with_its_video_and_events(rt, pro
     job = store.job(job_id)
     assert job["status"] == JobStatus.SUCCEEDED
     assert bucket.data(video_name(rt, job_id, 0)) == video
-    assert bucket.names(f"videos/{job_id}/") == [video_name(rt, job_id, 0), job_json_name(rt, job_id)]
+    assert bucket.names(f"videos/{job_id}/") == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0), job_json_name(rt, job_id)]
     assert tasks.names() == [
         f"{job_id}-submit", f"{job_id}-wh-job_running-1", f"{job_id}-poll-1",
         f"{job_id}-poll-2", f"{job_id}-poll-3", f"{job_id}-finalize", f"{job_id}-wh-job_succeeded-1",
@@ -63,7 +63,7 @@ def test_a_streamed_job_goes_from_accepted_to_succeeded(rt, streamer, store, buc
     assert errors(log) == [] and store.job(job_id)["status"] == JobStatus.SUCCEEDED
     # Found again by search (candidates) once, claimed, then followed by its pinned handle.
     assert [c.method for c in streamer.calls] == ["open_stream", "candidates", "check", "check", "open_output"]
-    assert bucket.names(f"videos/{job_id}/") == [video_name(rt, job_id, 0), job_json_name(rt, job_id)]
+    assert bucket.names(f"videos/{job_id}/") == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0), job_json_name(rt, job_id)]
 
 
 def test_crashes_and_outages_along_the_chain_are_retried_to_one_video_and_one_payment(rt, provider, store, tasks, bucket):

@@ -21,7 +21,7 @@ from veorelay.steps.sweep import sweep
 
 from .driver import drain, run_named
 from .fake_providers import Video, mp4
-from .helpers import WEBHOOK_URL, downloading_job, job_json_name, past, video_name
+from .helpers import WEBHOOK_URL, downloading_job, job_json_name, past, poster_name, video_name
 
 pytestmark = pytest.mark.faults
 
@@ -42,7 +42,7 @@ def half_stored(rt, provider, bucket, store) -> str:
     job_id = downloading_job(rt, mp4(5000, seed=1), Video(mp4(3 * CHUNK, seed=2), cut_after=10), webhook_url=WEBHOOK_URL)
     with pytest.raises(TransientError):
         finalize_job(rt, job_id, 1)
-    assert videos(bucket, job_id) == [video_name(rt, job_id, 0)]
+    assert videos(bucket, job_id) == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0)]
     return job_id
 
 
@@ -90,7 +90,7 @@ def test_a_crash_between_storing_and_recording_success_is_removed_when_the_job_e
     store.faults.add("transition", RuntimeError("instance killed"), times=1)
     with pytest.raises(RuntimeError):
         finalize_job(rt, job_id, 1)
-    assert videos(bucket, job_id) == [video_name(rt, job_id, 0)]
+    assert videos(bucket, job_id) == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0)]
     cancel_job(rt, job_id)
 
     drain(rt)  # the queue's retry of the killed attempt, the discard task
@@ -105,7 +105,7 @@ def test_when_the_discard_task_cannot_be_queued_the_cancel_still_answers_and_the
     tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue finalize_job"), name=f"{job_id}-discard")
 
     assert cancel_job(rt, job_id)["status"] == JobStatus.CANCELLED
-    assert videos(bucket, job_id) == [video_name(rt, job_id, 0)] and f"{job_id}-discard" not in tasks.names()
+    assert videos(bucket, job_id) == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0)] and f"{job_id}-discard" not in tasks.names()
 
     store.edit(job_id, discard_due_at=past())  # DISCARD_AFTER later
     sweep(rt)
@@ -131,7 +131,7 @@ def test_a_succeeded_job_keeps_its_videos_whatever_discard_or_sweep_comes(rt, pr
     """A stray discard for a succeeded job, and sweeps, leave its videos and job.json alone."""
     job_id = downloading_job(rt, mp4(5000))
     run_named(rt, f"{job_id}-finalize")
-    kept = [video_name(rt, job_id, 0), job_json_name(rt, job_id)]
+    kept = [poster_name(rt, job_id, 0), video_name(rt, job_id, 0), job_json_name(rt, job_id)]
     assert videos(bucket, job_id) == kept and "discard_due_at" not in store.job(job_id)
 
     finalize_job(rt, job_id, 1)  # as a discard task would run

@@ -16,7 +16,7 @@ from veorelay.steps.finalize import finalize_job
 
 from .driver import run_named
 from .fake_providers import Video, mp4, succeeded
-from .helpers import PROMPT, WEBHOOK_URL, downloading_job, job_json_name, past, running_job, video_name
+from .helpers import PROMPT, WEBHOOK_URL, downloading_job, job_json_name, past, poster_name, running_job, video_name
 
 CHUNK = 256 * 1024
 
@@ -38,17 +38,26 @@ def test_a_finished_job_has_its_verified_videos_then_job_json_then_succeeded(rt,
     job = store.job(job_id)
     assert job["status"] == JobStatus.SUCCEEDED and job["progress"] == {"percent": 100, "stage": "succeeded"}
     names = [video_name(rt, job_id, 0), video_name(rt, job_id, 1)]
+    posters = [poster_name(rt, job_id, 0), poster_name(rt, job_id, 1)]
+    media = {"duration_seconds": 2.0, "width": 64, "height": 36, "video_codec": "h264", "audio_codec": "aac", "has_audio": True}
     assert job["outputs"] == [
-        {"index": i, "uri": f"gs://{bucket.name}/{n}", "name": n, "size": len(v), "sha256": sha256(v), "content_type": "video/mp4"}
-        for i, (n, v) in enumerate(zip(names, (first, second)))]
+        {"index": i, "uri": f"gs://{bucket.name}/{n}", "name": n, "size": len(v), "sha256": sha256(v), "content_type": "video/mp4",
+         "media": media, "poster": {"uri": f"gs://{bucket.name}/{p}", "name": p, "size": len(bucket.data(p)), "content_type": "image/jpeg"}}
+        for i, (n, p, v) in enumerate(zip(names, posters, (first, second)))]
+    assert job["warnings"] == []  # the request set nothing a video could differ from
     assert bucket.data(names[0]) == first and bucket.data(names[1]) == second
     stored = bucket.objects[names[1]]
     assert stored.content_type == "video/mp4" and stored.metadata == {
         "job_id": job_id, "provider": "fake", "model": "veo-fake-1", "output_index": "1",
         "prompt_sha256": sha256(PROMPT.encode()), "sha256": sha256(second)}
+    poster = bucket.objects[posters[1]]
+    assert poster.content_type == "image/jpeg" and poster.metadata == {
+        "job_id": job_id, "provider": "fake", "model": "veo-fake-1", "output_index": "1",
+        "prompt_sha256": sha256(PROMPT.encode()), "sha256": sha256(poster.data), "video_sha256": sha256(second)}
     view = json.loads(bucket.data(job_json_name(rt, job_id)))
     assert view["status"] == "succeeded" and [o["sha256"] for o in view["outputs"]] == [sha256(first), sha256(second)]
-    assert bucket.objects[job_json_name(rt, job_id)].generation > stored.generation  # job.json comes last
+    assert view["outputs"][1]["media"] == media and view["outputs"][1]["poster"]["name"] == posters[1] and view["warnings"] == []
+    assert bucket.objects[job_json_name(rt, job_id)].generation > max(stored.generation, poster.generation)  # job.json comes last
     assert all(d.closed for d in provider.downloads) and provider.count("open_output") == 2
     assert tasks.names()[-1] == f"{job_id}-wh-job_succeeded-1"
 
@@ -137,7 +146,7 @@ def test_a_job_that_fails_after_download_attempts_keeps_none_of_the_videos_it_ha
     for attempt in range(1, rt.settings.download_attempts):
         with pytest.raises(TransientError):
             finalize_job(rt, job_id, attempt)
-    assert videos_of(bucket, rt, job_id) == [video_name(rt, job_id, 0)]  # kept between attempts, as it should be
+    assert videos_of(bucket, rt, job_id) == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0)]  # kept between attempts, as it should be
     finalize_job(rt, job_id, rt.settings.download_attempts)
 
     assert store.job(job_id)["status"] == JobStatus.FAILED
@@ -262,7 +271,7 @@ def test_a_retry_that_finds_the_job_ended_removes_the_videos_earlier_attempts_st
     job_id = downloading_job(rt, mp4(5000), Video(mp4(3 * CHUNK), cut_after=10))
     with pytest.raises(TransientError):
         finalize_job(rt, job_id, 1)
-    assert videos_of(bucket, rt, job_id) == [video_name(rt, job_id, 0)]
+    assert videos_of(bucket, rt, job_id) == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0)]
     if end == "cancel":
         cancel_job(rt, job_id)
     else:  # what the sweep does to a job past its deadline

@@ -20,7 +20,7 @@ from veorelay.steps.sweep import stall_after_s, sweep
 from .driver import run_named
 from .fake_providers import mp4
 from .fakes import make_runtime
-from .helpers import PROMPT, WEBHOOK_URL, bucket_of, downloading_job, running_job, store_of, tasks_of, video_name
+from .helpers import PROMPT, WEBHOOK_URL, bucket_of, downloading_job, poster_name, running_job, store_of, tasks_of, video_name
 
 pytestmark = pytest.mark.faults
 
@@ -139,4 +139,4 @@ def test_cancelling_a_job_that_ended_otherwise_is_a_409(rt):
     status, body, _ = call(rt, "POST", f"/jobs/{job_id}:cancel")
     assert (status, body["error"]["code"], body["error"]["field"]) == (409, "conflict", None) and "succeeded" in body["error"]["message"]
     assert store_of(rt).job(job_id)["status"] == JobStatus.SUCCEEDED
-    assert bucket_of(rt).names(f"videos/{job_id}/") == [video_name(rt, job_id, 0), f"videos/{job_id}/job.json"]
+    assert bucket_of(rt).names(f"videos/{job_id}/") == [poster_name(rt, job_id, 0), video_name(rt, job_id, 0), f"videos/{job_id}/job.json"]

@@ -94,8 +94,9 @@ def test_only_an_object_of_our_bucket_inside_the_folder_is_adopted(rt, provider,
 
 
 def test_a_provider_original_finalize_may_not_delete_is_left_and_the_job_succeeds():
-    """In the cloud finalize may only read the provider's folder: the delete answers 403, the
-    video is in place all the same and the bucket's lifecycle rule removes the original."""
+    """A delete of the provider's original that is refused (403: a grant missing or revoked) is
+    no failure: the video is in place all the same and the bucket's lifecycle rule removes the
+    original (with the grant, finalize removes it itself: tests/steps/test_vertex_cleanup.py)."""
     from google.api_core import exceptions as gexc
 
     provider = WritesInto("generated")

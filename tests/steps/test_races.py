@@ -25,7 +25,7 @@ from veorelay.steps.finalize import finalize_job
 from .driver import drain, errors
 from .fake_providers import FakeDownload, FakeProvider, Video, mp4
 from .fakes import make_runtime
-from .helpers import WEBHOOK_URL, bucket_of, downloading_job, job_json_name, store_of, tasks_of, video_name
+from .helpers import WEBHOOK_URL, bucket_of, downloading_job, job_json_name, poster_name, store_of, tasks_of, video_name
 
 pytestmark = pytest.mark.faults
 
@@ -98,7 +98,7 @@ def race(point: str, delay_s: float) -> dict[str, Any]:
     job = store.job(job_id)
     events = [t.payload["event"] for t in tasks.created if t.target == "deliver_webhook"]
     return {"status": job["status"], "answers": answers, "copy_s": took[0], "objects": bucket.names(f"videos/{job_id}/"), "job": job,
-            "events": events, "tasks": tasks.names(), "expected": [video_name(rt, job_id, 0), job_json_name(rt, job_id)]}
+            "events": events, "tasks": tasks.names(), "expected": [poster_name(rt, job_id, 0), video_name(rt, job_id, 0), job_json_name(rt, job_id)]}
 
 
 def test_concurrent_cancels_against_a_finishing_download_end_one_way_only():

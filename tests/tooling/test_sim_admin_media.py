@@ -23,7 +23,7 @@ KEY = {"x-goog-api-key": "sim-key-litellm-gemini"}
 
 
 def submit(sim, prompt):
-    r = requests.post(f"{sim.url}/gemini/v1beta/models/veo-3.0-generate-preview:predictLongRunning",
+    r = requests.post(f"{sim.url}/gemini/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
                       headers=KEY, json={"instances": [{"prompt": prompt}]})
     assert r.status_code == 200
     return r.json()["name"].rsplit("/", 1)[1]
@@ -78,7 +78,7 @@ def test_large_download_streams_and_hashes(sim, until):
 
 def test_calls_operations_reset_config(sim):
     op_id = submit(sim, "logged")
-    requests.get(f"{sim.url}/gemini/v1beta/models/veo-3.0-generate-preview/operations/{op_id}",
+    requests.get(f"{sim.url}/gemini/v1beta/models/veo-3.1-generate-preview/operations/{op_id}",
                  headers=KEY)
     calls = sim.calls(dialect="litellm-gemini")
     assert [c["kind"] for c in calls] == ["submit", "poll"]

@@ -15,7 +15,7 @@ from dev.simulators.mp4check import check_mp4
 
 GKEY = {"x-goog-api-key": "sim-key-gemini"}
 VAUTH = {"Authorization": "Bearer sim-key-vertex"}
-VMODEL = "veo-3.0-generate-001"
+VMODEL = "veo-3.1-generate-001"
 VPATH = f"/v1/projects/proj-1/locations/us-central1/publishers/google/models/{VMODEL}"
 IMG = {"bytesBase64Encoded": base64.b64encode(b"\x89PNG fake").decode(), "mimeType": "image/png"}
 
@@ -48,7 +48,7 @@ def test_gemini_happy_path_redirects_to_bytes(sim, until):
 
 
 def test_gemini_auth_like_google(sim):
-    url = f"{sim.url}/v1beta/models/veo-3.0-generate-preview:predictLongRunning"
+    url = f"{sim.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     body = {"instances": [{"prompt": "x"}]}
     r = requests.post(url, json=body)
     assert r.status_code == 403 and r.json()["error"]["status"] == "PERMISSION_DENIED"
@@ -59,7 +59,7 @@ def test_gemini_auth_like_google(sim):
 
 
 def test_gemini_rejects_bad_params(sim):
-    url = f"{sim.url}/v1beta/models/veo-3.0-generate-preview:predictLongRunning"
+    url = f"{sim.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     for params in ({"durationSeconds": 5}, {"aspectRatio": "4:3"}, {"storageUri": "gs://b/x"}):
         r = requests.post(url, headers=GKEY, json={"instances": [{"prompt": "x"}],
                                                    "parameters": params})
@@ -171,3 +171,34 @@ def test_vertex_storage_uri_without_emulator_fails_op(sim, until, monkeypatch):
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     _, done = vertex_done(sim, until, "city", storageUri="gs://bkt/out/")
     assert done["error"]["code"] == 13
+
+
+def test_the_google_simulators_serve_todays_models_only(sim):
+    """Veo 3.0 and 2.0 are gone from both APIs and Vertex's 3.1 previews too: 404 NOT_FOUND,
+    as Google answers; the 3.1 models (lite included) are served."""
+    gemini = f"{sim.url}/v1beta/models/%s:predictLongRunning"
+    body = {"instances": [{"prompt": "x"}]}
+    for model in ("veo-3.0-generate-001", "veo-3.0-fast-generate-001", "veo-2.0-generate-001"):
+        r = requests.post(gemini % model, headers=GKEY, json=body)
+        assert (r.status_code, r.json()["error"]["status"]) == (404, "NOT_FOUND"), model
+    for model in ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview", "veo-3.1-lite-generate-preview"):
+        assert requests.post(gemini % model, headers=GKEY, json=body).status_code == 200, model
+    vertex = f"{sim.url}/v1/projects/proj-1/locations/us-central1/publishers/google/models/%s:predictLongRunning"
+    for model in ("veo-3.0-generate-001", "veo-3.1-generate-preview"):
+        r = requests.post(vertex % model, headers=VAUTH, json=body)
+        assert (r.status_code, r.json()["error"]["status"]) == (404, "NOT_FOUND"), model
+    for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"):
+        assert requests.post(vertex % model, headers=VAUTH, json=body).status_code == 200, model
+
+
+@pytest.mark.parametrize("model,params,status", [
+    ("veo-3.1-generate-preview", {"resolution": "4k", "durationSeconds": 8}, 200),
+    ("veo-3.1-generate-preview", {"resolution": "4k", "durationSeconds": 4}, 400),  # 1080p and 4k need 8 s
+    ("veo-3.1-generate-preview", {"resolution": "1080p", "durationSeconds": 6}, 400),
+    ("veo-3.1-lite-generate-preview", {"resolution": "4k"}, 400),  # no 4k on lite
+    ("veo-3.1-lite-generate-preview", {"resolution": "1080p"}, 200),
+])
+def test_gemini_resolutions_and_their_durations(sim, model, params, status):
+    r = requests.post(f"{sim.url}/v1beta/models/{model}:predictLongRunning", headers=GKEY,
+                      json={"instances": [{"prompt": "x"}], "parameters": params})
+    assert r.status_code == status, r.text

@@ -11,7 +11,7 @@ import urllib3
 
 from dev.simulators.mp4check import check_mp4
 
-MODEL = "veo-3.0-generate-preview"
+MODEL = "veo-3.1-generate-preview"
 KEY = {"x-goog-api-key": "sim-key-litellm-gemini"}
 GOOGLE = "https://generativelanguage.googleapis.com/"
 

@@ -238,3 +238,31 @@ def test_keys_that_cannot_be_fetched_are_unavailable_not_a_refusal_and_stale_one
     endpoint.down = True
     clock.now += 10_000
     assert check(verifier, f"Bearer {key.token()}")  # expired keys, but Google's endpoint is down: still checked with them
+
+
+# The URL infra/ gives each internal function (VEO_<ENTRY>_URL): its deterministic run.app URL.
+RUN_EVENTS_URL = "https://on-request-object-123456789012.us-central1.run.app"
+
+
+@pytest.mark.parametrize("aud", [
+    RUN_EVENTS_URL,
+    RUN_EVENTS_URL + "/",
+    "https://on-request-object-abcdefghij-uc.a.run.app/?__GCP_CloudEventsMode=GCS_NOTIFICATION",  # as Eventarc pushes
+    "https://us-central1-my-proj.cloudfunctions.net/on-request-object",  # the same service's function URL
+])
+def test_a_function_known_by_its_run_app_url_takes_each_of_its_urls_as_its_own(aud):
+    assert is_own_audience(aud, RUN_EVENTS_URL)
+
+
+@pytest.mark.parametrize("aud", [
+    "https://poll-job-123456789012.us-central1.run.app",  # another function
+    "https://on-request-object-210987654321.us-central1.run.app",  # another project's service
+    "https://on-request-object-123456789012.europe-west1.run.app",  # another region
+    "https://on-request-object-2-abcdefghij-uc.a.run.app",  # another service whose name starts alike
+    "https://on-request-object-2-123456789012.us-central1.run.app",
+    "https://europe-west1-my-proj.cloudfunctions.net/on-request-object",
+    "https://us-central1-my-proj.cloudfunctions.net/poll-job",
+    "https://on-request-object-123456789012.us-central1.run.app.evil.example",
+])
+def test_no_other_url_is_the_own_of_a_function_known_by_its_run_app_url(aud):
+    assert not is_own_audience(aud, RUN_EVENTS_URL)

@@ -267,7 +267,7 @@ def test_vertex_token_and_storage_uri(extras, token, storage):
                             ProviderEnv(bucket="veo-bucket", project="proj", location="us-central1"))
     handle = adapter.submit("J1", parse_request({"prompt": "p", "generate_audio": True}))
     _method, url, kwargs = session.calls[0]
-    assert url == "https://us-central1-aiplatform.googleapis.com/v1/projects/proj/locations/us-central1/publishers/google/models/veo-3.0-generate-001:predictLongRunning"
+    assert url == "https://us-central1-aiplatform.googleapis.com/v1/projects/proj/locations/us-central1/publishers/google/models/veo-3.1-generate-001:predictLongRunning"  # the default
     assert kwargs["headers"]["Authorization"] == f"Bearer {token}"
     assert kwargs["json"]["parameters"].get("storageUri") == storage and kwargs["json"]["parameters"]["generateAudio"] is True
     assert handle["storage_prefix"] == storage

@@ -31,7 +31,7 @@ def test_options_lists_only_what_the_client_set():
     ({"prompt": "p", "sample_count": 0}, "sample_count", "greater than or equal"),
     ({"prompt": "p", "sample_count": 5}, "sample_count", "less than or equal"),
     ({"prompt": "p", "aspect_ratio": "4:3"}, "aspect_ratio", "16:9"),
-    ({"prompt": "p", "resolution": "4k"}, "resolution", "720p"),
+    ({"prompt": "p", "resolution": "8k"}, "resolution", "720p"),
     ({"prompt": "p", "seed": -1}, "seed", "greater than or equal"),
     ({"prompt": "p", "generate_audio": "yes"}, "generate_audio", "boolean"),
     ({"prompt": "p", "colour": "red"}, "colour", "unknown field"),

@@ -1,10 +1,17 @@
 """Can this provider honour this request? Checked when a job is submitted, before anything is
-stored or paid for: a refusal is a 400 `unsupported_option` naming the field at fault."""
+stored or paid for: a refusal is a 400 `unsupported_option` naming the field at fault.
+
+Two sources: what the dialect can send (its `options`, reference types, pairs it cannot combine:
+providers/<dialect>.py) and what each model can do (the catalog, core/catalog.py: durations,
+per-resolution durations, aspect ratios, frames, reference images, samples, audio, status)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+from veorelay.core.catalog import RESOLUTIONS, ModelSpec, ProviderCatalog
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
 
@@ -12,11 +19,15 @@ from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
 @dataclass(frozen=True)
 class Capabilities:
     """What a provider can honour; a request asking for more is refused before any call
-    (check_request below reads these). GET /providers shows them as they are."""
+    (check_request below reads these). GET /providers shows them as they are.
 
-    models: tuple[str, ...]
+    Built from the catalog with `from_catalog` (every real provider): `specs` holds its models,
+    retired ones too, and the provider-wide fields are what its offered models allow together.
+    Without specs (test doubles) every model follows the provider-wide fields."""
+
+    models: tuple[str, ...]  # the models a job may run on (not retired), the default first
     default_model: str
-    options: frozenset[str]
+    options: frozenset[str]  # the request fields the dialect can send
     aspect_ratios: tuple[str, ...] = ("16:9", "9:16")
     durations: tuple[int, ...] = (4, 6, 8)
     resolutions: tuple[str, ...] = ("720p", "1080p")
@@ -25,22 +36,58 @@ class Capabilities:
     reference_types: tuple[str, ...] = ("asset", "style")
     image_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
     max_image_bytes: int = MAX_IMAGE_BYTES
-    # option -> the only models that honour it (e.g. last_frame on Veo 3.1 only)
-    option_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # model -> options it cannot run without (Flow's image-to-video model needs an image)
-    model_requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # model -> its own aspect ratios / durations where they differ from the provider's
-    model_aspect_ratios: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    model_durations: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # pairs of options the provider cannot combine in one job
     exclusive: tuple[tuple[str, str], ...] = ()
     streaming: bool = False  # answers with a stream held by stream_job, not polled
     notes: tuple[str, ...] = ()
+    specs: tuple[ModelSpec, ...] = field(default=(), repr=False)  # the catalog's models
+
+    @classmethod
+    def from_catalog(cls, catalog: ProviderCatalog, *, options: Iterable[str], notes: Iterable[str] = (),
+                     **dialect: Any) -> Capabilities:
+        """The dialect's own limits (options, reference_types, exclusive, streaming...) with its
+        catalog's models."""
+        live = [m for m in catalog.models if not m.retired]
+        return cls(
+            models=catalog.offered, default_model=catalog.default_model, options=frozenset(options),
+            aspect_ratios=tuple(dict.fromkeys(a for m in live for a in m.aspect_ratios)),
+            durations=tuple(sorted({d for m in live for d in m.durations})),
+            resolutions=tuple(r for r in RESOLUTIONS if any(r in m.resolutions for m in live)),
+            max_samples=max(m.max_samples for m in live),
+            max_reference_images=max(m.max_reference_images for m in live),
+            notes=(*notes, *catalog.notes), specs=catalog.models, **dialect,
+        )
+
+    def model_spec(self, model_id: str) -> ModelSpec | None:
+        """The catalog's entry for `model_id` (retired models too); None if the catalog has none."""
+        return next((m for m in self.specs if m.id == model_id), None)
+
+    def spec_for(self, model_id: str) -> ModelSpec:
+        """The rules `model_id` follows: its catalog entry, else the provider-wide fields."""
+        spec = self.model_spec(model_id)
+        if spec is not None:
+            return spec
+        durations = self.durations or (8,)
+        return ModelSpec(
+            id=model_id, status="ga", tier="", durations=durations,
+            resolutions=MappingProxyType(dict.fromkeys(self.resolutions or ("720p",), durations)),
+            aspect_ratios=self.aspect_ratios, audio="optional", first_frame=True, last_frame=True,
+            max_reference_images=self.max_reference_images, reference_durations=durations,
+            max_samples=self.max_samples, price_per_second=MappingProxyType({}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["options"] = sorted(self.options)
-        return data
+        """GET /providers: the provider-wide limits and, under `catalog`, every model with its
+        status, replacement, rules and list prices."""
+        return {
+            "models": list(self.models), "default_model": self.default_model, "options": sorted(self.options),
+            "aspect_ratios": list(self.aspect_ratios), "durations": list(self.durations),
+            "resolutions": list(self.resolutions), "max_samples": self.max_samples,
+            "max_reference_images": self.max_reference_images, "reference_types": list(self.reference_types),
+            "image_types": list(self.image_types), "max_image_bytes": self.max_image_bytes,
+            "exclusive": [list(pair) for pair in self.exclusive], "streaming": self.streaming, "notes": list(self.notes),
+            "catalog": [spec.to_dict() for spec in self.specs],
+        }
 
 
 def unsupported(field: str, message: str) -> ApiError:
@@ -55,9 +102,25 @@ def check_request(caps: Capabilities, req: GenerationRequest) -> str:
     for first, second in caps.exclusive:
         if first in asked and second in asked:
             raise unsupported(second, f"this provider cannot combine {first} with {second}")
+    if req.model is not None:
+        _check_named_model(caps, req.model)
     _check_values(caps, req)
     _check_images(caps, req)
     return resolve_model(caps, req)
+
+
+def _check_named_model(caps: Capabilities, model: str) -> None:
+    """A model the provider does not offer: retired (named with its replacement) or unknown."""
+    spec = caps.model_spec(model)
+    if spec is not None and spec.retired:
+        raise retired(spec)
+    if model not in caps.models:
+        raise unsupported("model", f"model {model!r} is not offered; choose one of {', '.join(caps.models)}")
+
+
+def retired(spec: ModelSpec) -> ApiError:
+    when = f" on {spec.retired_on.isoformat()}" if spec.retired_on else ""
+    return unsupported("model", f"model {spec.id!r} was retired{when}; use {spec.replacement!r} instead")
 
 
 def _check_values(caps: Capabilities, req: GenerationRequest) -> None:
@@ -90,8 +153,7 @@ def resolve_model(caps: Capabilities, req: GenerationRequest) -> str:
     default first) that does, so `last_frame` alone picks a model that supports it. A duration
     never changes the model (a silent switch to an older model would surprise more than help)."""
     if req.model is not None:
-        if req.model not in caps.models:
-            raise unsupported("model", f"model {req.model!r} is not offered; choose one of {', '.join(caps.models)}")
+        _check_named_model(caps, req.model)
         problem = model_problem(caps, req.model, req)
         if problem:
             raise problem
@@ -108,18 +170,78 @@ def resolve_model(caps: Capabilities, req: GenerationRequest) -> str:
     raise first_problem  # type: ignore[misc]  # candidates is never empty
 
 
+def _having(caps: Capabilities, test: Any) -> str:
+    """The offered models that pass `test`, for a message ("A or B")."""
+    found = [m for m in caps.models if test(caps.spec_for(m))]
+    return " or ".join(found) if found else "a model this provider does not offer"
+
+
 def model_problem(caps: Capabilities, model: str, req: GenerationRequest) -> ApiError | None:
+    """Why `model` cannot run `req` (the first rule it breaks), or None. Every rule reads the
+    model's catalog entry."""
+    spec = caps.spec_for(model)
+    if spec.retired:
+        return retired(spec)
+    return _inputs_problem(caps, spec, req) or _shape_problem(spec, req) or _output_problem(spec, req)
+
+
+def _inputs_problem(caps: Capabilities, spec: ModelSpec, req: GenerationRequest) -> ApiError | None:
+    """First frame, last frame, reference images, and the inputs the model cannot run without."""
+    model = spec.id
+    refs = len(req.reference_images or [])
+    if req.image is not None and not spec.first_frame:
+        return unsupported("image", f"image needs model {_having(caps, lambda s: s.first_frame)} on this provider (not {model})")
+    if req.last_frame is not None and not spec.last_frame:
+        having = _having(caps, lambda s: s.last_frame)
+        return unsupported("last_frame", f"last_frame needs model {having} on this provider (not {model})")
+    if refs > spec.max_reference_images:
+        if spec.max_reference_images == 0:
+            return unsupported("reference_images", f"reference_images needs model "
+                               f"{_having(caps, lambda s: s.max_reference_images > 0)} on this provider (not {model})")
+        return unsupported("reference_images", f"model {model} takes at most {spec.max_reference_images} reference images")
+    if req.extend is not None and spec.extension is None:
+        extending = _having(caps, lambda s: s.extension is not None)
+        return unsupported("extend", f"extend needs model {extending} on this provider (not {model})")
     asked = req.options()
-    for option, models in caps.option_models.items():
-        if option in asked and model not in models:
-            return unsupported(option, f"{option} needs model {' or '.join(models)} on this provider (not {model})")
-    for option in caps.model_requires.get(model, ()):
+    for option in spec.requires:
         if option not in asked:
             return unsupported(option, f"model {model} needs {option}")
-    aspects = caps.model_aspect_ratios.get(model)
-    if aspects and req.aspect_ratio is not None and req.aspect_ratio not in aspects:
-        return unsupported("aspect_ratio", f"model {model} makes {' or '.join(aspects)} videos only")
-    durations = caps.model_durations.get(model)
-    if durations and req.duration_seconds is not None and req.duration_seconds not in durations:
-        return unsupported("duration_seconds", f"model {model} takes duration_seconds {', '.join(map(str, durations))}")
+    return None
+
+
+def _shape_problem(spec: ModelSpec, req: GenerationRequest) -> ApiError | None:
+    """Aspect ratio, duration and resolution, and the durations each resolution and reference
+    images allow (1080p and 4k: 8 s; reference images: 8 s)."""
+    model = spec.id
+    refs = bool(req.reference_images)
+    if req.aspect_ratio is not None and req.aspect_ratio not in spec.aspect_ratios:
+        return unsupported("aspect_ratio", f"model {model} makes {' or '.join(spec.aspect_ratios)} videos only")
+    ref_aspects = spec.reference_aspect_ratios or spec.aspect_ratios
+    if refs and req.aspect_ratio is not None and req.aspect_ratio not in ref_aspects:
+        return unsupported("aspect_ratio", f"reference images on model {model} need aspect_ratio {' or '.join(ref_aspects)}")
+    if req.duration_seconds is not None and req.duration_seconds not in spec.durations:
+        return unsupported("duration_seconds", f"model {model} takes duration_seconds {', '.join(map(str, spec.durations))}")
+    if req.resolution is not None and req.resolution not in spec.resolutions:
+        return unsupported("resolution", f"model {model} makes {', '.join(spec.resolutions)} videos only")
+    resolution = req.resolution or spec.default_resolution
+    seconds = req.duration_seconds or spec.default_duration
+    allowed = spec.durations_at(resolution)
+    if seconds not in allowed:
+        return unsupported("duration_seconds" if req.duration_seconds is not None else "resolution",
+                           f"{resolution} on model {model} needs duration_seconds {' or '.join(map(str, allowed))}")
+    if refs and seconds not in spec.reference_durations:
+        return unsupported("duration_seconds", f"reference images on model {model} need duration_seconds "
+                           f"{' or '.join(map(str, spec.reference_durations))}")
+    return None
+
+
+def _output_problem(spec: ModelSpec, req: GenerationRequest) -> ApiError | None:
+    """How many videos, and audio."""
+    model = spec.id
+    if req.sample_count is not None and req.sample_count > spec.max_samples:
+        return unsupported("sample_count", f"model {model} makes at most {spec.max_samples} videos per job")
+    if req.generate_audio is False and spec.audio == "always":
+        return unsupported("generate_audio", f"model {model} always makes audio")
+    if req.generate_audio is True and spec.audio == "none":
+        return unsupported("generate_audio", f"model {model} makes no audio")
     return None

@@ -3,10 +3,12 @@ between them. Pure, no I/O."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
+
+from veorelay.core.media import JobWarning, Media, Poster
 
 
 class JobStatus(StrEnum):
@@ -96,7 +98,7 @@ class Lease(TypedDict):
 
 
 class Output(TypedDict):
-    """One stored video (gcp/sink.py StoredObject plus its index)."""
+    """One stored video (gcp/sink.py StoredObject plus its index, what it is and its poster)."""
 
     index: int
     uri: str  # gs://BUCKET/<output prefix>/<job id>/<index>.mp4
@@ -104,11 +106,22 @@ class Output(TypedDict):
     size: int
     sha256: str
     content_type: str
+    media: Media  # read back from the stored object (gcp/media_probe.py): duration, size, codecs, audio
+    poster: Poster | None  # its first frame as a JPEG, <index>.jpg beside it (None: could not be made; see warnings)
+    provider_uri: NotRequired[str]  # the provider's own file URI (Gemini API), which an extension names the video by
 
 
 class LateResult(TypedDict):
     state: str  # "succeeded": the provider finished after the job had ended
     outputs: list[dict[str, Any]]  # what it said (redacted), never copied or delivered
+    at: datetime
+
+
+class ProviderAttempt(TypedDict):
+    provider: str
+    model: str | None  # None: the provider was skipped, it cannot honour the request
+    error_code: str  # why it did not take the job (core/errors.py ErrorCode)
+    message: str
     at: datetime
 
 
@@ -127,6 +140,7 @@ class Job(TypedDict, total=False):
     webhook: Webhook
     progress: Progress
     outputs: list[Output]  # only a succeeded job has any
+    warnings: list[JobWarning]  # succeeded, but not as asked (core/media.py warnings_for): set with the outputs
     error: dict[str, Any] | None  # core.errors.JobError.to_dict() of a failed or cancelled job
     created_at: datetime
     updated_at: datetime  # every write; the sweep reads it to find chains that stopped
@@ -145,3 +159,14 @@ class Job(TypedDict, total=False):
     sweep_gen: int  # how many times the sweep restarted the task chain (task names carry it)
     poll_chain: str  # the poll chain that took the job over in its generation (steps/chain.py); absent: its first
     deliveries: list[dict[str, Any]]  # webhook attempts (net/webhooks.py DeliveryAttempt.record())
+    cost: Mapping[str, Any]  # core/cost.py Cost: the list-price estimate made at acceptance
+    budget: dict[str, Any]  # core/budget.py Reservation: what admission reserved of the client's budget, and when
+    settle_due_at: datetime | None  # ended and not yet settled: the sweep settles it then (gcp/store.py SETTLE_AFTER)
+    settled_at: datetime  # the ended job was counted in its client's budget and usage (gcp/budgets.py), once
+    fallback_providers: list[str]  # providers the job may still move to, in order (core/failover.py)
+    attempts: list[ProviderAttempt]  # providers that refused the job before one accepted it, in order
+    provider_hop: int  # how many times the job moved to a fallback provider (its submit task names carry it)
+    throttled_since: datetime | None  # the current provider first throttled the submission then
+    submit_failures: int  # submissions that found the current provider unreachable
+    extends: dict[str, Any]  # core/extension.py: the job whose video this one extends {job_id, output, root_job_id, depth, ...}
+    deleted_at: datetime | None  # the client deleted it (DELETE /v1/videos/{id}, steps/delete.py): a 404 everywhere, its objects removed

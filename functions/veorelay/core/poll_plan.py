@@ -14,6 +14,16 @@ where ∫ rho = k - 1/2; a few sweeps of coordinate descent on the exact discret
 then polish the handful of checks (the continuous picture is only approximate at 5-10
 checks). Gaps are held within [min_gap, max_gap], and a cap on expected checks keeps very
 wide spreads affordable.
+
+The backstop under completion events (`push_plan`). When a provider pushes an event with
+probability r as its job ends (learned per provider+model: `push_reliability`), a check is still
+paid while the job runs, but its delay only counts for the (1 - r) of jobs whose event never
+comes: the same optimum with the delay weighted w·(1 - r). While events arrive (r above
+R_DENSE) the checks also wait for the tail of the spread: none before its quantile
+TAIL_Q·(r - R_DENSE)/(R_MAX - R_DENSE) (the 90th percentile at r = R_MAX), so they are placed
+where a job whose event was lost is overdue, not where jobs usually end. r is capped at R_MAX:
+the backstop never stops, and a job whose event never comes still finishes. When events stop
+arriving, r falls and the plan is the dense one again (r = 0: exactly `plan`).
 """
 from __future__ import annotations
 
@@ -33,6 +43,15 @@ BINS = math.ceil(math.log(GRID_MAX_S / GRID_MIN_S) / math.log(GRID_RATIO))
 EDGES: tuple[float, ...] = tuple(GRID_MIN_S * GRID_RATIO ** i for i in range(BINS + 1))
 
 _TAIL = 1e-4  # the plan stops once P(not done yet) is below this; max_gap checks follow
+
+# The push backstop (module docstring). Before any job of a provider+model told us, its events
+# count as unreliable (a Beta(0, PUSH_PRIOR_JOBS) prior): polling starts dense and thins out as
+# events are seen to come first; each hour's counts weigh half as much PUSH_HALF_LIFE_H later.
+R_DENSE = 0.5
+R_MAX = 0.95
+TAIL_Q = 0.9
+PUSH_PRIOR_JOBS = 2.0
+PUSH_HALF_LIFE_H = 2.0
 
 
 @dataclass(frozen=True)
@@ -193,14 +212,52 @@ def evaluate(d: Durations | _Table, times: tuple[float, ...] | list[float]) -> t
     return checks, delay
 
 
+def push_reliability(counts: Mapping[int, tuple[float, float]], now_hour: int) -> float:
+    """How reliably events come before a check finds the job done: `counts` maps an hour
+    (hours since the epoch) to (jobs that asked for push, jobs whose event came first)."""
+    jobs = first = 0.0
+    for hour, (n, k) in counts.items():
+        weight = 0.5 ** (max(0, now_hour - hour) / PUSH_HALF_LIFE_H)
+        jobs += weight * max(0.0, n)
+        first += weight * min(max(0.0, k), max(0.0, n))
+    return min(R_MAX, first / (jobs + PUSH_PRIOR_JOBS))
+
+
+def evaluate_push(d: Durations | _Table, times: tuple[float, ...] | list[float], reliability: float) -> tuple[float, float]:
+    """(expected checks, expected delay) of checking at `times` when the event comes at the end
+    with probability `reliability`: check i happens if the job still runs at t_i, or if it
+    ended since t_(i-1) and its event was lost; only lost events wait for a check."""
+    table = d if isinstance(d, _Table) else _Table(d)
+    r = min(max(reliability, 0.0), 1.0)
+    checks, prev = 0.0, 0.0
+    for t in times:
+        checks += r * table.survival(t) + (1 - r) * table.survival(prev)
+        prev = t
+    return checks, (1 - r) * evaluate(table, times)[1]
+
+
+def push_plan(d: Durations, reliability: float, delay_cost_checks: float, max_checks: float, min_gap_s: float,
+              max_gap_s: float, first_max_s: float, horizon_s: float) -> Plan:
+    """The backstop checks of a job whose provider pushes an event with probability `reliability`."""
+    r = min(max(reliability, 0.0), R_MAX)
+    if r <= 0:
+        return plan(d, delay_cost_checks, max_checks, min_gap_s, max_gap_s, first_max_s, horizon_s)
+    tail_q = TAIL_Q * max(0.0, (r - R_DENSE) / (R_MAX - R_DENSE))
+    not_before = min(d.quantile(tail_q), horizon_s) if tail_q > 0 else 0.0
+    p = plan(d, delay_cost_checks * (1 - r), max_checks, min_gap_s, max_gap_s, max(first_max_s, not_before), horizon_s,
+             not_before_s=not_before)
+    checks, delay = evaluate_push(d, p.times, r)
+    return Plan(p.times, checks, delay)
+
+
 def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: float,
-         max_gap_s: float, first_max_s: float, horizon_s: float) -> Plan:
+         max_gap_s: float, first_max_s: float, horizon_s: float, not_before_s: float = 0.0) -> Plan:
     """Check times minimising E[checks] + delay_cost_checks * E[delay in seconds].
 
     That optimum has rho = sqrt(delay_cost_checks / 2) * sqrt(f / S). If it would cost more
     than `max_checks` expected checks (a very wide spread), the density is lowered until it
-    costs exactly that. The first check comes no later than first_max_s; gaps stay within
-    [min_gap_s, max_gap_s]; nothing is planned past horizon_s (the job's deadline).
+    costs exactly that. The first check comes no later than first_max_s (and no earlier than
+    not_before_s); gaps stay within [min_gap_s, max_gap_s]; nothing is planned past horizon_s.
     """
     table = _Table(d)
 
@@ -209,7 +266,7 @@ def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: f
         prev, k = 0.0, 1
         while True:
             raw = table.at_A((k - 0.5) / c)
-            t = min(max(raw, prev + min_gap_s), prev + (max_gap_s if out else first_max_s))
+            t = min(max(raw, prev + min_gap_s, not_before_s), prev + (max_gap_s if out else first_max_s))
             if t > horizon_s:
                 break
             out.append(t)
@@ -232,13 +289,13 @@ def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: f
                 lo = mid
         c = lo
         times = times_for(c)
-    times = _refine(table, times, 2 * c * c, min_gap_s, max_gap_s, first_max_s, horizon_s)
+    times = _refine(table, times, 2 * c * c, min_gap_s, max_gap_s, first_max_s, horizon_s, not_before_s=not_before_s)
     checks, delay = evaluate(table, times)
     return Plan(tuple(round(t, 3) for t in times), checks, delay)
 
 
-def _refine(table: _Table, times: list[float], weight: float, min_gap_s: float, max_gap_s: float,
-            first_max_s: float, horizon_s: float, sweeps: int = 6) -> list[float]:
+def _refine(table: _Table, times: list[float], weight: float, min_gap_s: float, max_gap_s: float,  # noqa: PLR0913
+            first_max_s: float, horizon_s: float, sweeps: int = 6, not_before_s: float = 0.0) -> list[float]:
     """Coordinate descent on the exact discrete objective E[checks] + weight * E[delay].
 
     The continuous placement is close but not optimal at a handful of checks. With its
@@ -250,7 +307,7 @@ def _refine(table: _Table, times: list[float], weight: float, min_gap_s: float, 
         for k in range(len(times)):
             prev = times[k - 1] if k else 0.0
             nxt = times[k + 1] if k + 1 < len(times) else None
-            lo = prev + (min_gap_s if k else 0.0)
+            lo = prev + (min_gap_s if k else not_before_s)
             hi = prev + (max_gap_s if k else first_max_s)
             if nxt is not None:
                 lo, hi = max(lo, nxt - max_gap_s), min(hi, nxt - min_gap_s)

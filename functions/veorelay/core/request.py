@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.storable import NotStorable, check_field_value, check_unicode, render_path
@@ -59,6 +60,33 @@ class ReferenceImage(BaseModel):
     type: Literal["asset", "style"] = "asset"
 
 
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class SourceVideo(BaseModel):
+    """The video an extension continues, as accepted (steps/extension.py fills it in from the
+    source job; a client never gives it): the provider's own file URI (Gemini API), the stored
+    object (gs://, Vertex), its length."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    provider_uri: str | None = Field(default=None, max_length=2048)
+    gcs_uri: str | None = Field(default=None, max_length=1100)
+    mime_type: Literal["video/mp4"] = "video/mp4"
+    duration_seconds: float | None = None
+
+
+class ExtendInput(BaseModel):
+    """`extend`: continue the video of a finished job of the same client (its output `output`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    output: int = Field(default=0, ge=0, le=3)
+    # Set at acceptance only (parse_request refuses it from a client), so not in the public schema.
+    video: SkipJsonSchema[SourceVideo | None] = None
+
+
 class GenerationRequest(BaseModel):
     """One video generation job, as a client asks for it (provider-neutral)."""
 
@@ -67,11 +95,13 @@ class GenerationRequest(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     provider: str | None = None
+    # Providers to move to, in order, if `provider` refuses the job before accepting it (core/failover.py).
+    fallback_providers: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(default=None, min_length=1, max_length=5)
     model: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     aspect_ratio: Literal["16:9", "9:16"] | None = None
     duration_seconds: int | None = Field(default=None, ge=1, le=60)
-    resolution: Literal["720p", "1080p"] | None = None
+    resolution: Literal["720p", "1080p", "4k"] | None = None
     sample_count: int | None = Field(default=None, ge=1, le=4)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = None
@@ -79,6 +109,7 @@ class GenerationRequest(BaseModel):
     image: ImageInput | None = None  # the first frame
     last_frame: ImageInput | None = None
     reference_images: list[ReferenceImage] | None = Field(default=None, min_length=1, max_length=MAX_REFERENCE_IMAGES)
+    extend: ExtendInput | None = None  # continue a finished job's video (steps/extension.py)
     webhook_url: str | None = Field(default=None, max_length=2048)
     # Which events the webhook receives (default: all but job.progress). Kept in step with core.events.EVENT_TYPES.
     webhook_events: list[Literal["job.running", "job.progress", "job.succeeded", "job.failed", "job.cancelled"]] | None = Field(
@@ -105,6 +136,13 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"control character U+{ord(control[0]):04X}: only newline and tab are allowed")
         if all(_shows_nothing(char) for char in value):
             raise ValueError("must not be blank (nothing but whitespace or invisible characters)")
+        return value
+
+    @field_validator("fallback_providers")
+    @classmethod
+    def _fallbacks_differ(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("fallback_providers must not name a provider twice")
         return value
 
     @field_validator("webhook_url")
@@ -139,7 +177,7 @@ class GenerationRequest(BaseModel):
 
     def options(self) -> set[str]:
         """The optional fields the client actually set (what a provider must be able to honour)."""
-        not_options = {"prompt", "provider", "webhook_url", "webhook_events", "metadata", "deadline_seconds"}
+        not_options = {"prompt", "provider", "fallback_providers", "webhook_url", "webhook_events", "metadata", "deadline_seconds"}
         return {name for name in self.model_fields_set if name not in not_options}
 
 
@@ -152,7 +190,23 @@ def parse_request(body: Any) -> GenerationRequest:
         raise _api_error(exc) from None
     if req.last_frame is not None and req.image is None:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "last_frame needs image (the first frame)", "last_frame")
+    if req.extend is not None:
+        _check_extend(req, req.extend)
     return req
+
+
+# What an extension cannot be given: it continues its source video, at the source's length rule.
+EXTEND_CONFLICTS = ("image", "last_frame", "reference_images", "duration_seconds")
+
+
+def _check_extend(req: GenerationRequest, extend: ExtendInput) -> None:
+    if extend.video is not None:  # filled in from the source job at acceptance, never taken from a client
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "unknown field 'extend.video'", "extend.video")
+    for name in EXTEND_CONFLICTS:
+        if name in req.model_fields_set and getattr(req, name) is not None:
+            why = ("an extension adds the model's own fixed length" if name == "duration_seconds"
+                   else "an extension starts from its source video's last frames")
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"extend cannot be combined with {name}: {why}", name)
 
 
 def _shows_nothing(char: str) -> bool:

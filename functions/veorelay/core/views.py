@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from veorelay.core.cost import view as cost_view
 from veorelay.core.events import DEFAULT_EVENTS
 from veorelay.core.job import Job, webhook_of
 
@@ -17,6 +18,11 @@ def job_view(job: Job) -> dict[str, Any]:
     view["deadline_at"] = _jsonable(job.get("deadline_at"))
     view["timestamps"] = _jsonable(job.get("timestamps") or {})
     view["outputs"] = view["outputs"] or []
+    view["cost"] = cost_view(job)  # estimated list price, and whether it was billed once ended
+    view["attempts"] = _jsonable(job.get("attempts") or [])  # providers that refused it before one accepted it
+    view["fallback_providers"] = list(job.get("fallback_providers") or [])
+    view["extends"] = _jsonable(job.get("extends"))  # core/extension.py: the video this job extends (None: a new one)
+    view["warnings"] = _jsonable(job.get("warnings") or [])  # core/media.py: succeeded, but not as asked
     webhook = webhook_of(job)
     view["webhook"] = {
         "url": webhook.get("url"),

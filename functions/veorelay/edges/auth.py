@@ -9,10 +9,14 @@ Without VEO_API_KEYS every request is refused, unless VEO_AUTH_DISABLED says so 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 
 from veorelay.core.api_keys import hash_key
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.job import Job
+from veorelay.gcp import logs
+from veorelay.runtime import Runtime
 
 # The client id every request gets when auth is explicitly disabled.
 ANONYMOUS_CLIENT = "default"
@@ -46,3 +50,17 @@ def authenticate(authorization: str | None, api_keys: Mapping[str, tuple[str, ..
 
 def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, ErrorCode.UNAUTHENTICATED, message, "Authorization")
+
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def owned_job(rt: Runtime, job_id: str, client_id: str) -> Job | None:
+    """The client's own job; None for a malformed id, a missing job, another client's job and a
+    deleted one (steps/delete.py): a caller answers all four exactly alike, so nothing tells one
+    client what another has."""
+    job = rt.store.get(job_id) if JOB_ID.match(job_id) else None
+    if job is None or job.get("client_id") != client_id or job.get("deleted_at") is not None:
+        return None
+    logs.set_job(job_id)
+    return job

@@ -4,6 +4,9 @@ Handing the upload a file (rather than writing into a BlobWriter) puts a downloa
 very code path of a plain file upload: the client reads one upload chunk, sends it, reads
 the next. A resumable upload only ever goes back to the start of the block it last read
 (to resend it after a failed request), so that block is all this keeps.
+
+A source chunk that fits a read whole is handed on as the very bytes object it is: a source
+whose chunks are the reader's block size (the sink's) is never joined or copied here.
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ class ChunkStream:
                 chunk = next(self._chunks, None)
                 if chunk is None:
                     break
+                if len(chunk) <= want - got:  # fits whole: no view, no copy
+                    parts.append(chunk)
+                    got += len(chunk)
+                    continue
                 self._leftover = memoryview(chunk)
             view = self._leftover[: int(min(want - got, len(self._leftover)))]
             self._leftover = self._leftover[len(view):]

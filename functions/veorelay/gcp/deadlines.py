@@ -13,9 +13,10 @@ and GET /jobs/{id} make one Firestore call each before they answer 503.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from google.api_core import exceptions as gexc
 from google.api_core import retry as api_retry
-from google.cloud.storage import retry as storage_retry
 
 FIRESTORE_CALL_S = 5.0  # one Firestore RPC (a read, a write, a batch commit)
 FIRESTORE_BUDGET_S = 10.0  # all attempts of one call, when it fails quickly (UNAVAILABLE, ...)
@@ -37,5 +38,17 @@ def _retry(budget_s: float) -> api_retry.Retry:
 FIRESTORE_RETRY = _retry(FIRESTORE_BUDGET_S)
 TASKS_RETRY = _retry(TASKS_BUDGET_S)
 # Cloud Storage's own policy (its retryable errors, conditional on preconditions where it
-# matters), with a shorter budget than its default two minutes.
-GCS_RETRY = storage_retry.DEFAULT_RETRY.with_timeout(GCS_BUDGET_S)
+# matters), with a shorter budget than its default two minutes. Built on first use (module
+# __getattr__ below): importing this module does not import Cloud Storage's library, which only
+# the functions that use Storage load (cold starts, veorelay/runtime.py).
+GCS_RETRY: api_retry.Retry
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GCS_RETRY":
+        from google.cloud.storage import retry as storage_retry
+
+        policy = storage_retry.DEFAULT_RETRY.with_timeout(GCS_BUDGET_S)
+        globals()["GCS_RETRY"] = policy
+        return policy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

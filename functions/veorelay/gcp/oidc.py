@@ -36,6 +36,10 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 # A Cloud Functions (2nd gen) URL: https://<region>-<project>.cloudfunctions.net/<name>.
 _FUNCTION_URL = re.compile(r"^https://(?P<region>[a-z]+-[a-z]+[0-9]+)-(?P<project>[a-z][a-z0-9-]*[a-z0-9])"
                            r"\.cloudfunctions\.net/(?P<name>[a-z0-9-]+)$")
+# Its Cloud Run service's deterministic URL: https://<name>-<project number>.<region>.run.app
+# (what infra/ gives every internal function: the run.app URL internal ingress admits).
+_RUN_URL = re.compile(r"^https://(?P<name>[a-z][a-z0-9-]*[a-z0-9])-(?P<number>[0-9]{6,20})"
+                      r"\.(?P<region>[a-z]+-[a-z]+[0-9]+)\.run\.app$")
 
 
 class TokenRefused(Exception):
@@ -80,20 +84,26 @@ def is_own_audience(audience: str, own_url: str) -> bool:
     """Whether a token's `aud` names the function at `own_url` (VEO_<ENTRY>_URL).
 
     Cloud Tasks and Cloud Scheduler put exactly the URL they were created with (infra sets it:
-    the function's cloudfunctions.net URL). Eventarc delivers to the function's Cloud Run
-    service, whose run.app URL Terraform cannot hand the function without a cycle; for a
-    cloudfunctions.net URL the run.app URLs of the same service are therefore its own too:
-    https://<name>-<project number>.<region>.run.app and https://<name>-<hash>-<region code>.a.run.app.
-    The name is the service's, so a token for another function never matches."""
+    the function's deterministic run.app URL, https://<name>-<project number>.<region>.run.app,
+    the only kind internal ingress admits them through). Eventarc delivers to the function's
+    Cloud Run service under the URL Cloud Run reports for it, which may be the hash-based one
+    (https://<name>-<hash>-<region code>.a.run.app) and which Terraform cannot hand the function
+    without a cycle; so the other URLs of the same service are its own too: both run.app forms
+    and the cloudfunctions.net one (https://<region>-<project>.cloudfunctions.net/<name>). The
+    name and region are the service's (and a deterministic URL's project number), so a token
+    for another function never matches."""
     aud, own = normalised_url(audience), normalised_url(own_url)
     if aud == own:
         return True
-    fn = _FUNCTION_URL.match(own)
-    if fn is None:
+    fn, run = _FUNCTION_URL.match(own), _RUN_URL.match(own)
+    found = fn or run
+    if found is None:
         return False
-    name, region = re.escape(fn["name"]), re.escape(fn["region"])
-    return bool(re.fullmatch(rf"https://{name}-[0-9]{{6,20}}\.{region}\.run\.app", aud)
-                or re.fullmatch(rf"https://{name}-[a-z0-9]{{6,16}}-[a-z]{{2,4}}\.a\.run\.app", aud))
+    name, region = re.escape(found["name"]), re.escape(found["region"])
+    number = re.escape(run["number"]) if run is not None else "[0-9]{6,20}"
+    return bool(re.fullmatch(rf"https://{name}-{number}\.{region}\.run\.app", aud)
+                or re.fullmatch(rf"https://{name}-[a-z0-9]{{6,16}}-[a-z]{{2,4}}\.a\.run\.app", aud)
+                or (run is not None and re.fullmatch(rf"https://{region}-[a-z][a-z0-9-]*[a-z0-9]\.cloudfunctions\.net/{name}", aud)))
 
 
 class CertCache:

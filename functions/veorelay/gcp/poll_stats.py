@@ -8,6 +8,10 @@ this week and the last one lets the schedule follow a provider that got slower o
 
 Reads: an instance reads the 2 x SHARDS documents of a provider+model once per
 `stats_ttl_s` and keeps the resulting plan in memory.
+
+Completion events (the push backstop, core/poll_plan.py push_plan): the same write of a job
+that asked for push also counts, under `push.h<hour since the epoch>`, the job and whether its
+event came before a check found it done; the plan of such jobs follows how reliably they do.
 """
 from __future__ import annotations
 
@@ -58,6 +62,8 @@ class DurationStats:
         self._clock = clock
         self._now = now or (lambda: datetime.now(UTC))
         self._cache: dict[tuple[str, str], tuple[float, ps.Durations, ps.Plan]] = {}
+        self._push: dict[tuple[str, str], tuple[float, float, ps.Plan]] = {}  # (fetched, reliability, plan)
+        self._counts: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}  # push counts, as last read
         self._lock = threading.Lock()
 
     def prior(self, model: str) -> ps.Durations:
@@ -82,11 +88,34 @@ class DurationStats:
             self._cache[key] = (self._clock(), durations, plan)
         return durations, plan
 
-    def plan(self, provider: str, model: str) -> ps.Plan:
-        return self.current(provider, model)[1]
+    def plan(self, provider: str, model: str, push: bool = False) -> ps.Plan:
+        """The checks of a job; `push`: of one whose provider was asked to push its end."""
+        if not push:
+            return self.current(provider, model)[1]
+        key = (provider, model)
+        durations, _ = self.current(provider, model)
+        with self._lock:
+            hit = self._push.get(key)
+        if hit and self._clock() - hit[0] < self._poll.stats_ttl_s:
+            return hit[2]
+        r = self.reliability(provider, model)
+        p = self._poll
+        plan = ps.push_plan(durations, r, p.delay_cost_checks, p.max_checks, p.min_delay_s, p.max_delay_s,
+                            p.initial_delay_s, self._horizon_s)
+        with self._lock:
+            self._push[key] = (self._clock(), r, plan)
+        return plan
 
-    def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float) -> None:
-        """A job of this provider+model ended in (after_s, at_s] seconds after submission."""
+    def reliability(self, provider: str, model: str) -> float:
+        """How reliably this provider+model's events came before a check found the job done."""
+        with self._lock:
+            counts = dict(self._counts.get((provider, model)) or {})
+        return ps.push_reliability(counts, int(self._now().timestamp() // 3600))
+
+    def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float,
+               pushed: bool | None = None) -> None:
+        """A job of this provider+model ended in (after_s, at_s] seconds after submission;
+        `pushed` (jobs that asked for push): whether its event came before a check saw it."""
         if self._db is None:
             return
         durations, _ = self.current(provider, model)
@@ -94,7 +123,12 @@ class DurationStats:
         now = self._now()
         week = week_of(now)
         ref = self._db.collection(COLLECTION).document(doc_id(provider, model, week, shard_of(job_id)))
+        push: dict[str, Any] = {}
+        if pushed is not None:
+            push = {"push": {f"h{int(now.timestamp() // 3600)}": {
+                "jobs": firestore.Increment(1), "first": firestore.Increment(1 if pushed else 0)}}}
         ref.set({
+            **push,
             "provider": provider, "model": model, "week": week, "updated_at": now,
             "expire_at": now + timedelta(days=EXPIRE_DAYS),  # for a Firestore TTL policy: old weeks go
             "jobs": firestore.Increment(1),
@@ -108,12 +142,22 @@ class DurationStats:
         weeks = [week_of(now), week_of(now - timedelta(days=7))]
         refs = [self._db.collection(COLLECTION).document(doc_id(provider, model, w, s)) for w in weeks for s in range(SHARDS)]
         learned: dict[int, float] = {}
+        counts: dict[int, tuple[float, float]] = {}
         for snap in self._db.get_all(refs, timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY):
             if not snap.exists:
                 continue
-            bins: dict[str, Any] = (snap.to_dict() or {}).get("bins") or {}
+            doc = snap.to_dict() or {}
+            for hour, row in (doc.get("push") or {}).items():
+                if isinstance(hour, str) and hour[1:].isdigit() and isinstance(row, dict):
+                    n, k = counts.get(int(hour[1:]), (0.0, 0.0))
+                    jobs, first = row.get("jobs"), row.get("first")
+                    if isinstance(jobs, (int, float)) and isinstance(first, (int, float)):
+                        counts[int(hour[1:])] = (n + float(jobs), k + float(first))
+            bins: dict[str, Any] = doc.get("bins") or {}
             for name, weight in bins.items():
                 if name.startswith("b") and name[1:].isdigit() and isinstance(weight, (int, float)):
                     i = int(name[1:])
                     learned[i] = learned.get(i, 0.0) + float(weight)
+        with self._lock:
+            self._counts[(provider, model)] = counts
         return learned

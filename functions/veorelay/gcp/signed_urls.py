@@ -10,13 +10,15 @@ from __future__ import annotations
 import functools
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from google.cloud import storage
 
 from veorelay.config import Settings
 from veorelay.gcp import logs
+
+if TYPE_CHECKING:
+    from google.cloud import storage  # the bucket is handed in: the library is its caller's import
 
 _LOCAL_SIGNER = "veo-relay-local@localhost.invalid"
 SIGN_CALL_S = 10.0  # one token refresh or signBlob call
@@ -24,25 +26,32 @@ _lock = threading.Lock()
 
 
 def with_signed_urls(view: dict[str, Any], bucket: storage.Bucket, settings: Settings) -> dict[str, Any]:
-    """The job view with `signed_url` and `signed_url_expires_at` beside each output's `uri`.
+    """The job view with `signed_url` and `signed_url_expires_at` beside each output's `uri`,
+    and the same inside its `poster`.
 
     A signing failure leaves the URL null (and logs an error) instead of holding the event
     back: the receiver still learns the job's outcome and the gs:// URI.
     """
     ttl = timedelta(seconds=settings.webhooks.signed_url_ttl_s)
-    expires_at = (datetime.now(UTC) + ttl).replace(microsecond=0)
+    expires_at = (datetime.now(UTC) + ttl).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     outputs = []
     for output in view.get("outputs") or []:
-        url = None
-        name = output.get("name")
-        if name:
-            try:
-                url = sign(bucket, name, ttl, settings)
-            except Exception as exc:
-                logs.error("signing an output URL failed", object=name, error=type(exc).__name__)
-        expires = expires_at.isoformat().replace("+00:00", "Z") if url else None
-        outputs.append({**output, "signed_url": url, "signed_url_expires_at": expires})
+        signed = {**output, **_signed(bucket, output.get("name"), ttl, settings, expires_at)}
+        poster = output.get("poster")
+        if isinstance(poster, dict):
+            signed["poster"] = {**poster, **_signed(bucket, poster.get("name"), ttl, settings, expires_at)}
+        outputs.append(signed)
     return {**view, "outputs": outputs}
+
+
+def _signed(bucket: storage.Bucket, name: str | None, ttl: timedelta, settings: Settings, expires_at: str) -> dict[str, Any]:
+    url = None
+    if name:
+        try:
+            url = sign(bucket, name, ttl, settings)
+        except Exception as exc:
+            logs.error("signing an output URL failed", object=name, error=type(exc).__name__)
+    return {"signed_url": url, "signed_url_expires_at": expires_at if url else None}
 
 
 def sign(bucket: storage.Bucket, name: str, ttl: timedelta, settings: Settings) -> str:

@@ -26,7 +26,9 @@ from veorelay.gcp.deadlines import GCS_CALL_S, GCS_CHUNK_S, GCS_RETRY
 from veorelay.gcp.readahead import ReadAhead
 
 VIDEO_CONTENT_TYPE = "video/mp4"
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 1024 * 1024  # reading back an object of the bucket (stored_video, adopt_object)
+# Blocks of the copy read ahead of the upload: one is being uploaded, this many wait, one is being read.
+_READ_AHEAD_BLOCKS = 1
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,11 @@ def store_video(
     blob.metadata = metadata
     digest = hashlib.sha256()
     try:
-        # Read ahead up to one upload chunk (in a thread, which also hashes), so the download
-        # keeps flowing while a chunk is being uploaded.
-        with ReadAhead(_verified_chunks(download, digest), depth=chunk_bytes // _READ_CHUNK + 1) as chunks:
+        # The download is read in blocks of exactly one upload chunk, ahead of the upload (in a
+        # thread, which also hashes), so it keeps flowing while a chunk is being uploaded. Each
+        # block is one bytes object from the socket to the upload request: never joined, sliced
+        # or copied again (docs/BENCHMARKS.md, "Where the copy's CPU goes").
+        with ReadAhead(_verified_chunks(download, digest, chunk_bytes), depth=_READ_AHEAD_BLOCKS) as chunks:
             blob.upload_from_file(ChunkStream(chunks), rewind=False, size=download.content_length,
                                   content_type=VIDEO_CONTENT_TYPE, if_generation_match=0, timeout=GCS_CHUNK_S)
     except gexc.PreconditionFailed:
@@ -116,19 +120,21 @@ def stored_video(bucket: storage.Bucket, name: str, chunk_bytes: int) -> StoredO
     return _with_sha256(bucket, blob, name, digest.hexdigest())
 
 
-def _verified_chunks(download: Download, digest: hashlib._Hash) -> Iterator[bytes]:
-    """The download's bytes, hashed into `digest`; refuses anything that does not start like
-    an MP4, and raises before the caller can finish the upload unless the bytes are exactly
-    the ones the Content-Length promised (no fewer: at the end; no more: at once)."""
+def _verified_chunks(download: Download, digest: hashlib._Hash, block_bytes: int = _READ_CHUNK) -> Iterator[bytes]:
+    """The download's bytes in blocks of `block_bytes` (as the download gives them), hashed into
+    `digest`; refuses anything that does not start like an MP4, and raises before the caller
+    can finish the upload unless the bytes are exactly the ones the Content-Length promised
+    (no fewer: at the end; no more: at once, and the block that reaches the Content-Length is
+    handed on only once the download is seen to end there)."""
     head: bytes | None = b""  # the first bytes, until they show an MP4 header; then None
     size = 0
     try:
-        source = download.iter_bytes(_READ_CHUNK)
+        source = download.iter_bytes(block_bytes)
         for chunk in source:
             if not chunk:
                 continue
             if head is not None:
-                head += chunk
+                head = head + chunk if head else chunk  # (a first block of 12+ bytes is not copied)
                 if len(head) < 12:
                     continue
                 if not is_mp4_head(head):
@@ -142,6 +148,11 @@ def _verified_chunks(download: Download, digest: hashlib._Hash) -> Iterator[byte
                                      f"the download is longer than the {download.content_length} bytes it announced")
             digest.update(chunk)
             size += len(chunk)
+            if size == download.content_length and any(source):
+                # The upload stops at the Content-Length and creates the object with this block:
+                # a download with anything after it must fail first.
+                raise TransientError(ErrorCode.DOWNLOAD_INVALID,
+                                     f"the download is longer than the {download.content_length} bytes it announced")
             yield chunk
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError) as exc:
         raise TransientError(ErrorCode.DOWNLOAD_INVALID, f"the download was cut off: {type(exc).__name__}") from exc
@@ -173,8 +184,8 @@ def _move_into_place(bucket: storage.Bucket, source: storage.Blob, final_name: s
     except gexc.NotFound:
         pass
     except gexc.Forbidden:
-        # finalize may only read the provider's folder (least privilege): the copy is in place and
-        # the bucket's lifecycle rule removes the provider's original.
+        # finalize may delete in the provider's folder (infra: objectUser on vertex/), but a refusal
+        # costs nothing: the copy is in place and the bucket's lifecycle rule removes the original.
         logs.info("provider's original left for the lifecycle rule", object=source.name)
     final.reload(timeout=GCS_CALL_S, retry=GCS_RETRY)
     return final

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from veorelay.core.clock import utcnow
-from veorelay.core.errors import ErrorCode, TransientError
+from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.job import Job, JobStatus, TransitionRefused, allowed
 from veorelay.gcp.deadlines import FIRESTORE_CALL_S, FIRESTORE_QUERY_S, FIRESTORE_RETRY
 
@@ -38,9 +38,13 @@ FINISHED_JOB_RETENTION = timedelta(days=30)
 # can be running (finalize's timeout, 1800 s = steps/chain.py FINALIZE_DEADLINE_S, and a margin)
 # the sweep has the job's videos removed once more: `discard_due_at`.
 DISCARD_AFTER = timedelta(seconds=1800 + 300)
+# An ended job is settled (its budget and usage: gcp/budgets.py) at once; one that is not by then
+# (the settling write failed) is settled by the sweep.
+SETTLE_AFTER = timedelta(minutes=5)
 # A checked write that finds the job changed since it was read reads it again, this many times.
 CONTENTION_ROUNDS = 6
 CONTENTION_RETRY_AFTER_S = 1.0
+MAX_LIST_LIMIT = 100  # jobs in one page of list_jobs (GET /jobs, /v1/videos)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _T = TypeVar("_T")
 
@@ -117,6 +121,7 @@ class JobStore:
             changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
+                changes["settle_due_at"] = now + SETTLE_AFTER  # the sweep settles its budget then, if nothing did
             if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
                 changes["discard_due_at"] = now + DISCARD_AFTER  # it ended while downloading
             return changes
@@ -194,6 +199,23 @@ class JobStore:
         with backend_errors("listing jobs with videos to remove"):
             return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
 
+    def settle_due(self, before: datetime, limit: int) -> list[Job]:
+        """Ended jobs not yet counted in their client's budget and usage by `before`
+        (`settle_due_at`, cleared when settled; a single-field index)."""
+        query = (self._jobs.where(filter=firestore.FieldFilter("settle_due_at", "<", before))
+                 .order_by("settle_due_at").limit(limit))
+        with backend_errors("listing jobs to settle"):
+            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def job_for_operation(self, operation: str) -> Job | None:
+        """The one job whose provider handle names `operation` (a completion event that names no
+        job: the Gemini API's static webhooks, Vertex's Pub/Sub messages); None if none, or not
+        exactly one. `handle.operation` has a single-field index: Firestore keeps it unasked."""
+        query = self._jobs.where(filter=firestore.FieldFilter("handle.operation", "==", operation)).limit(2)
+        with backend_errors("finding the job of an operation"):
+            found = [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+        return found[0] if len(found) == 1 else None
+
     def jobs_posting(self, generation_key: str, since: datetime, limit: int) -> list[Job]:
         """Jobs that POSTed a request of this `generation_key` (steps/recover.py) at or after
         `since`: the jobs whose generations look alike in a provider's histories."""
@@ -202,6 +224,77 @@ class JobStore:
                  .order_by("stream_submitted_at").limit(limit))
         with backend_errors("listing jobs of the same request"):
             return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def list_jobs(self, client_id: str, *, status: str | None = None, provider: str | None = None,  # noqa: PLR0913 (the agreed interface)
+                  created_after: datetime | None = None, created_before: datetime | None = None,
+                  after: str | None = None, limit: int = 20, order: Literal["desc", "asc"] = "desc",
+                  after_created_at: datetime | None = None) -> tuple[list[Job], bool]:
+        """One page of a client's jobs: (jobs, has_more), ordered by (created_at, id), newest
+        first unless `order="asc"`. Only `client_id`'s jobs, never one marked deleted
+        (`deleted_at`). Filters: `status`, `provider` (equal), `created_after` < created_at <
+        `created_before` (strict).
+
+        `after` is a job id: the page starts just past that job in this order, so pages stay
+        stable while jobs are added (a new job sorts before the first page, never inside a later
+        one). Its position is read from the job (one read), unless `after_created_at` gives it
+        (a cursor that carries it survives the job's own removal by the TTL). An `after` that is
+        no job of this client: ApiError 400 (field "after"). `limit`: 1..MAX_LIST_LIMIT.
+
+        Query: client_id == C [and status == S] [and provider == P] [and created_at range]
+        order by created_at, __name__ (both `order`): the composite indexes jobs-client-*
+        in infra/firestore.tf. Deleted jobs are skipped as read (a soft delete keeps the
+        document); a page reads on until it is full or the jobs run out."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}")
+        direction = firestore.Query.DESCENDING if order == "desc" else firestore.Query.ASCENDING
+        query = self._jobs.where(filter=firestore.FieldFilter("client_id", "==", client_id))
+        for name, op, value in (("status", "==", status), ("provider", "==", provider),
+                                ("created_at", ">", created_after), ("created_at", "<", created_before)):
+            if value is not None:
+                query = query.where(filter=firestore.FieldFilter(name, op, value))
+        query = query.order_by("created_at", direction=direction).order_by("__name__", direction=direction)
+        start = self._listing_start(client_id, after, after_created_at)
+        page: list[Job] = []
+        with backend_errors("listing jobs"):
+            while True:
+                batch_query = query.start_after(start) if start is not None else query
+                batch = list(batch_query.limit(limit + 1).stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY))
+                for snap in batch:
+                    start = snap
+                    document = snap.to_dict() or {}
+                    if document.get("deleted_at"):
+                        continue
+                    if len(page) == limit:
+                        return page, True
+                    page.append(_job(document))
+                if len(batch) <= limit:
+                    return page, False
+
+    def _listing_start(self, client_id: str, after: str | None, after_created_at: datetime | None) -> Any:
+        """Where a listing page starts: past job `after` (its snapshot, or its position)."""
+        if after is None:
+            return None
+        if after_created_at is not None:
+            return {"created_at": after_created_at, "__name__": self._jobs.document(after)}
+        with backend_errors("reading the listing's cursor"):
+            snap = self._jobs.document(after).get(timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
+        if not snap.exists or (snap.to_dict() or {}).get("client_id") != client_id:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, "after: no such job", "after")
+        return snap
+
+    def watch(self, job_id: str, on_change: Callable[[Job | None], None]) -> Callable[[], None]:
+        """Follow a job document with a Firestore listener (on_snapshot): `on_change` gets the
+        job as it is at once, then after each write (None while there is no such document), on
+        the listener's own thread. Returns the call that stops it. Each watch holds one Listen
+        stream and one consumer thread until stopped."""
+
+        def on_snapshot(docs: Sequence[Any], _changes: Any, _read_time: Any) -> None:
+            snaps = [snap for snap in docs if snap.exists]
+            on_change(_job(snaps[-1].to_dict()) if snaps else None)
+
+        with backend_errors("watching the job"):
+            handle = self._jobs.document(job_id).on_snapshot(on_snapshot)
+        return cast(Callable[[], None], handle.unsubscribe)
 
     def generation_owners(self, provider: str, history_ids: Iterable[str]) -> dict[str, str]:
         """{history id: job id} of those of the provider's history entries a job has claimed."""

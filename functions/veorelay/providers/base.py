@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from veorelay.config import shipped_catalog
 from veorelay.core.capabilities import Capabilities
+from veorelay.core.catalog import Catalog, ProviderCatalog
 from veorelay.core.download import Download
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.request import GenerationRequest, ImageInput
@@ -73,6 +75,30 @@ class ProviderEnv:
     bucket: str | None = None  # veo-relay's bucket (Vertex writes outputs there with storageUri)
     project: str | None = None  # the deployment's project and region (Vertex's defaults)
     location: str | None = None
+    events_url: str | None = None  # the provider_events function's URL (completion events in)
+    catalog: Catalog | None = None  # the models (Settings.catalog); None: the shipped files
+
+    def provider_catalog(self, name: str) -> ProviderCatalog:
+        """The catalog entry of provider `name`: this deployment's, else the shipped one."""
+        if self.catalog is not None:
+            return self.catalog.provider(name)
+        return shipped_catalog().provider(name)
+
+
+PUSH_MODES = ("static", "request", "pubsub")
+
+
+def push_mode(handle: object) -> str | None:
+    """How the provider was asked to tell us that the job ended (a handle's "push": the Gemini
+    API's static or per-request webhook, or Vertex's Pub/Sub topic); None: it was not."""
+    mode = handle.get("push") if isinstance(handle, dict) else None
+    return mode if mode in PUSH_MODES else None
+
+
+def request_webhook_url(events_url: str, job_id: str) -> str:
+    """The per-request webhook URI of one job: the provider_events URL naming the job (the
+    webhook's JWT is for exactly this URL, so it cannot be replayed for another job)."""
+    return f"{events_url.rstrip('/')}?job={job_id}"
 
 
 if TYPE_CHECKING:
@@ -83,11 +109,21 @@ class KeyedDialect:
     """The start every single-endpoint dialect shares: its base URL, one credential header, the
     HTTP session, and the reader for the job's stored input images."""
 
+    capabilities: Capabilities
+
     def __init__(self, settings: ProviderSettings, session: Any, env: ProviderEnv = ProviderEnv()):
+        self.capabilities = self.capabilities_for(env.provider_catalog(self.name))
         self._base = settings.base_url
         self._headers = self.auth_headers(settings.api_key or "")
         self._session = session
         self._inputs = env.inputs
+
+    name: str
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        """What this dialect can send, with the catalog's models."""
+        raise NotImplementedError
 
     @staticmethod
     def auth_headers(key: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import requests
 
 from veorelay.config import ProviderSettings
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers import google_ops
@@ -44,29 +45,24 @@ UNSAFE = "MEDIA_GENERATION_STATUS_ERROR_UNSAFE_GENERATION"
 IMAGE_WAIT_S = 60.0
 TOKEN_HELP = "the Flow Google token was refused (it lasts about an hour): set a fresh VEO_FLOW_GOOGLE_TOKEN"  # noqa: S105 (help text)
 
-CAPABILITIES = Capabilities(
-    models=(T2V, T2V_PORTRAIT, FRAMES, R2V),
-    default_model=T2V,
-    options=frozenset({"model", "aspect_ratio", "sample_count", "seed", "image", "last_frame", "reference_images"}),
-    durations=(),
-    resolutions=(),
-    max_samples=4,
-    max_reference_images=3,
-    reference_types=("asset",),
-    option_models={"image": (FRAMES,), "last_frame": (FRAMES,), "reference_images": (R2V,)},
-    model_requires={FRAMES: ("image",), R2V: ("reference_images",)},
-    model_aspect_ratios={T2V: ("16:9",), T2V_PORTRAIT: ("9:16",)},
-    notes=("the model follows from the request when not given: text -> veo_3_1_t2v_fast(_portrait), "
-           "image/last_frame -> veo_3_1_i2v_s_fast_fl, reference_images -> veo_3_0_r2v_fast_ultra",
-           "the Google token expires after about an hour: jobs then fail with access_denied"),
-)
+# What the dialect can send (no duration, no resolution: Flow makes 8-second 720p videos); which
+# model key takes images, last frames or references, and each key's aspect ratio, are the
+# catalog's (catalog/flow.toml).
+OPTIONS = frozenset({"model", "aspect_ratio", "sample_count", "seed", "image", "last_frame", "reference_images"})
+NOTES = ("the model follows from the request when not given: text -> veo_3_1_t2v_fast(_portrait), "
+         "image/last_frame -> veo_3_1_i2v_s_fast_fl, reference_images -> veo_3_0_r2v_fast_ultra",)
 
 
 class Flow:
     name = "flow"
-    capabilities = CAPABILITIES
+    capabilities: Capabilities
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(catalog, options=OPTIONS, notes=NOTES, reference_types=("asset",))
 
     def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
+        self.capabilities = self.capabilities_for(env.provider_catalog(self.name))
         self._proxy = settings.base_url
         self._proxy_headers = {"Authorization": f"Bearer {settings.api_key or ''}"}
         self._google = (settings.extras.get("GOOGLE_BASE_URL") or DEFAULT_GOOGLE_BASE).rstrip("/")
@@ -77,7 +73,7 @@ class Flow:
 
     # ------------------------------------------------------------------ the interface
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
-        model = req.model or CAPABILITIES.default_model
+        model = req.model or self.capabilities.default_model
         frames = {field: self._media_id(req, image) for field, image in (("image", req.image), ("last_frame", req.last_frame)) if image}
         references = [self._media_id(req, ref.image) for ref in req.reference_images or []]
         body_json = video_body(req, model, self._project, frames, references)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, PermanentError
 from veorelay.core.request import GenerationRequest
 from veorelay.providers import google_ops
@@ -21,34 +22,32 @@ from veorelay.providers.http import open_download, request_json
 
 T = TypeVar("T")
 
-CAPABILITIES = Capabilities(
-    models=google_ops.GOOGLE_MODELS,
-    default_model="veo-3.0-generate-001",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
-                       "person_generation"})
-    | google_ops.IMAGE_OPTIONS,
-    durations=(4, 5, 6, 7, 8),
-    max_reference_images=3,
-    option_models=google_ops.GOOGLE_OPTION_MODELS,
-    model_durations=google_ops.GOOGLE_MODEL_DURATIONS,
-    notes=("a wrong API key answers 400 API_KEY_INVALID (shown as access_denied)", "videos are kept by Google for 2 days"),
-)
+# What the dialect can send; the models and their rules are the catalog's (catalog/gemini.toml).
+OPTIONS = frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                     "person_generation"}) | google_ops.IMAGE_OPTIONS | {"extend"}
+NOTES = ("a wrong API key answers 400 API_KEY_INVALID (shown as access_denied)",)
 
 
 class Gemini(google_ops.GoogleKeyDialect):
     name = "gemini"
-    capabilities = CAPABILITIES
+    default_push = "request"
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(catalog, options=OPTIONS, notes=NOTES)
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
-        model = req.model or CAPABILITIES.default_model
+        model = req.model or self.capabilities.default_model
         body = google_ops.predict_body(req, image_field=self._image)
+        push_fields, push = self.push_request(job_id)
+        body.update(push_fields)
         url = f"{self._base}/v1beta/models/{model}:predictLongRunning"
         answer = _keyed(lambda: request_json(self._session, self.name, "POST", url, json=body, headers=self._headers))
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
                                  str(answer)[:500])
-        return {"operation": name, "model": model}
+        return {"operation": name, "model": model, **({"push": push} if push else {})}
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/v1beta/{handle['operation']}"

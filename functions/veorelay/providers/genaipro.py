@@ -29,6 +29,7 @@ import requests
 import sseclient
 import urllib3
 
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers.base import Capabilities, Download, Generation, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
@@ -45,21 +46,11 @@ MATCH_SKEW_S = 60.0
 HISTORY_PAGES, HISTORY_PAGE_SIZE = 5, 100
 LOST_AFTER_S = 600.0  # the pinned entries gone this long after the submit: the provider has no such job
 
-CAPABILITIES = Capabilities(
-    models=("auto",),
-    default_model="auto",
-    options=frozenset({"aspect_ratio", "sample_count", "image", "last_frame", "reference_images"}),
-    durations=(),
-    resolutions=(),
-    max_samples=4,
-    max_reference_images=3,
-    reference_types=("asset",),
-    exclusive=(("image", "reference_images"), ("reference_images", "aspect_ratio")),
-    streaming=True,
-    notes=("answers with a Server-Sent Events stream held by stream_job (no polling); a broken stream is "
-           "recovered through the histories, matched by prompt and time",
-           "ingredients-to-video (reference_images) is landscape only; genaipro picks the model"),
-)
+# What the dialect can send; its one model ("auto": genaipro picks) is the catalog's (catalog/genaipro.toml).
+OPTIONS = frozenset({"aspect_ratio", "sample_count", "image", "last_frame", "reference_images"})
+NOTES = ("answers with a Server-Sent Events stream held by stream_job (no polling); a broken stream is "
+         "recovered through the histories, matched by prompt and time",
+         "ingredients-to-video (reference_images) is landscape only; genaipro picks the model")
 
 
 @dataclass(frozen=True)
@@ -127,7 +118,12 @@ def stream_error(value: Any) -> JobError:
 
 class Genaipro(KeyedDialect):
     name = "genaipro"
-    capabilities = CAPABILITIES
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(
+            catalog, options=OPTIONS, notes=NOTES, reference_types=("asset",), streaming=True,
+            exclusive=(("image", "reference_images"), ("reference_images", "aspect_ratio")))
 
     # ------------------------------------------------------------------ the stream
     def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> GenaiproStream:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from veorelay.core.errors import ErrorCode, JobError
-from veorelay.core.request import GenerationRequest, ImageInput
-from veorelay.providers.base import KeyedDialect, OutputRef, Progress, inline_image
+from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
+from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image, request_webhook_url
 
 
 def inline_part(inputs, image: ImageInput) -> dict[str, str]:
@@ -26,6 +26,31 @@ class GoogleKeyDialect(KeyedDialect):
     def _image(self, image: ImageInput) -> dict[str, str]:
         return inline_part(self._inputs, image)
 
+    # Completion events: VEO_<PROVIDER>_PUSH (off | static | request); the direct API asks for
+    # the per-request webhook by default, a gateway (litellm-gemini) only when told to (it must
+    # pass `webhookConfig` through).
+    default_push = "off"
+
+    def __init__(self, settings: Any, session: Any, env: ProviderEnv = ProviderEnv()):
+        super().__init__(settings, session, env)
+        self._events_url = env.events_url
+        self._push_mode = (settings.extras.get("PUSH") or self.default_push) if env.events_url else "off"
+
+    def push_request(self, job_id: str) -> tuple[dict[str, Any], str | None]:
+        """What the predict body adds to ask for push, and the handle's "push" (None: not asked)."""
+        return webhook_push(self._push_mode, self._events_url, job_id)
+
+
+def webhook_push(mode: str, events_url: str | None, job_id: str) -> tuple[dict[str, Any], str | None]:
+    """The Gemini API's webhooks: `static` adds nothing to the request (the project's
+    WebhookService registration fires for every video.generated); `request` names this job's
+    URI in `webhookConfig` (its URIs replace the registered ones) with the job id as metadata."""
+    if not events_url or mode not in ("static", "request"):
+        return {}, None
+    if mode == "static":
+        return {}, "static"
+    return {"webhookConfig": {"uris": [request_webhook_url(events_url, job_id)], "userMetadata": {"job_id": job_id}}}, "request"
+
 # google.rpc.Code names and numbers seen in operation errors → our vocabulary.
 # Keyed by the RPC status name or number; looked up with whatever an answer carries.
 _RPC_CODES: dict[object, ErrorCode] = {
@@ -38,21 +63,8 @@ _RPC_CODES: dict[object, ErrorCode] = {
     "UNAVAILABLE": ErrorCode.PROVIDER_UNAVAILABLE, 14: ErrorCode.PROVIDER_UNAVAILABLE,
 }
 
-# Veo on Google's own APIs (Gemini API, Vertex AI), as of the documents veo-relay follows.
-GOOGLE_MODELS = (
-    "veo-3.0-generate-001",
-    "veo-3.0-fast-generate-001",
-    "veo-3.1-generate-preview",
-    "veo-3.1-fast-generate-preview",
-    "veo-2.0-generate-001",
-)
-VEO_31_MODELS = ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
-# Options only some models honour; refused for the others before anything is paid for.
-GOOGLE_OPTION_MODELS = {
-    "last_frame": VEO_31_MODELS,
-    "reference_images": ("veo-3.1-generate-preview",),
-}
-GOOGLE_MODEL_DURATIONS: dict[str, tuple[int, ...]] = {m: ((5, 6, 7, 8) if m.startswith("veo-2") else (4, 6, 8)) for m in GOOGLE_MODELS}
+# The models and what each honours are the catalog's (functions/veorelay/catalog/*.toml); this
+# module keeps only the wire shape the dialects share.
 IMAGE_OPTIONS = frozenset({"image", "last_frame", "reference_images"})
 
 _PARAMETERS = {
@@ -68,13 +80,27 @@ _PARAMETERS = {
 
 
 ImageField = Callable[[ImageInput], dict[str, Any]]
+VideoField = Callable[[SourceVideo], dict[str, Any]]
+
+
+def file_video(video: SourceVideo) -> dict[str, Any]:
+    """The video an extension continues, as the Gemini API takes it: the file URI the API gave
+    for it (`instances[0].video.uri`, google-genai's _Video_to_mldev)."""
+    if not video.provider_uri:
+        raise ValueError("an extension reached the Gemini API without the source's file URI")
+    return {"uri": video.provider_uri}
 
 
 def predict_body(req: GenerationRequest, extra_parameters: dict[str, Any] | None = None,
-                 image_field: ImageField | None = None) -> dict[str, Any]:
+                 image_field: ImageField | None = None, video_field: VideoField = file_video) -> dict[str, Any]:
     """`image_field` turns a stored input image into the API's image object, inline
-    ({bytesBase64Encoded, mimeType}) or by reference ({gcsUri, mimeType}, Vertex)."""
+    ({bytesBase64Encoded, mimeType}) or by reference ({gcsUri, mimeType}, Vertex);
+    `video_field` an extension's source video into the API's video object."""
     instance: dict[str, Any] = {"prompt": req.prompt}
+    if req.extend is not None:
+        if req.extend.video is None:
+            raise ValueError("an extension reached the provider without its source video (steps/accept.py sets it)")
+        instance["video"] = video_field(req.extend.video)
     if req.images():
         if image_field is None:
             raise ValueError("this dialect was given images but cannot send them")
@@ -106,7 +132,9 @@ def parse_operation(op: Any, download_url: Callable[[str], str]) -> Progress:
     samples = videos.get("generatedSamples") or []
     uris = [s["video"]["uri"] for s in samples if isinstance(s, dict) and (s.get("video") or {}).get("uri")]
     if uris:
-        return Progress("succeeded", percent=100, outputs=tuple(OutputRef(i, url=download_url(u)) for i, u in enumerate(uris)))
+        # The API's own file URI is kept (`provider_uri`): an extension names the video by it.
+        return Progress("succeeded", percent=100, outputs=tuple(OutputRef(i, url=download_url(u), extra={"provider_uri": u})
+                                                                 for i, u in enumerate(uris)))
     return Progress("failed", error=empty_result_error(videos))
 
 

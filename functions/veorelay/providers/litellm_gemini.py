@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, PermanentError
 from veorelay.core.request import GenerationRequest
 from veorelay.providers import google_ops
@@ -15,39 +16,31 @@ from veorelay.providers.http import open_download, request_json
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
 
-CAPABILITIES = Capabilities(
-    models=(
-        "veo-3.0-generate-preview",
-        "veo-3.0-fast-generate-preview",
-        "veo-3.0-generate-001",
-        "veo-3.0-fast-generate-001",
-        "veo-3.1-generate-preview",
-        "veo-3.1-fast-generate-preview",
-        "veo-2.0-generate-001",
-    ),
-    default_model="veo-3.0-generate-preview",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
-                       "person_generation"})
-    | google_ops.IMAGE_OPTIONS,
-    max_reference_images=3,
-    option_models=google_ops.GOOGLE_OPTION_MODELS,
-)
+# What the dialect can send; the models are the catalog's (catalog/litellm-gemini.toml): the
+# Gemini API's names, passed through.
+OPTIONS = frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                     "person_generation"}) | google_ops.IMAGE_OPTIONS | {"extend"}
 
 
 class LiteLLMGemini(google_ops.GoogleKeyDialect):
     name = "litellm-gemini"
-    capabilities = CAPABILITIES
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(catalog, options=OPTIONS)
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
-        model = req.model or CAPABILITIES.default_model
+        model = req.model or self.capabilities.default_model
         url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
         body = google_ops.predict_body(req, image_field=self._image)
+        push_fields, push = self.push_request(job_id)  # VEO_LITELLM_GEMINI_PUSH: off unless the gateway passes it on
+        body.update(push_fields)
         answer = request_json(self._session, self.name, "POST", url, json=body, headers=self._headers)
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
                                  str(answer)[:500])
-        return {"operation": name, "model": model}
+        return {"operation": name, "model": model, **({"push": push} if push else {})}
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/gemini/v1beta/{handle['operation']}"

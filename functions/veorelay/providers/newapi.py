@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.request import GenerationRequest
 from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, inline_image
@@ -34,27 +35,21 @@ _METADATA = {
     "person_generation": "personGeneration",
     "resolution": "resolution",
 }
-VEO_31 = ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
-
-CAPABILITIES = Capabilities(
-    models=("veo-3.0-fast-generate-001", "veo-3.0-generate-001", "veo-3.1-fast-generate-preview", "veo-3.1-generate-preview"),
-    default_model="veo-3.0-fast-generate-001",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "person_generation",
-                       "image", "last_frame", "reference_images"}),
-    max_samples=1,
-    max_reference_images=3,
-    option_models={"last_frame": VEO_31, "reference_images": ("veo-3.1-generate-preview",)},
-    notes=("one task makes one video: sample_count is at most 1 (send several jobs for several videos)",
-           "with a Vertex upstream the video arrives base64 inside the task answer"),
-)
+# What the dialect can send; the models and their rules (one video a task, lastFrame on Veo 3.1,
+# references on veo-3.1-generate-preview) are the catalog's (catalog/newapi.toml).
+OPTIONS = frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "person_generation",
+                     "image", "last_frame", "reference_images"})
 
 
 class NewApi(KeyedDialect):
     name = "newapi"
-    capabilities = CAPABILITIES
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(catalog, options=OPTIONS)
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
-        body = submit_body(req, self._b64)
+        body = submit_body(req, self._b64, self.capabilities.default_model)
         answer = request_json(self._session, self.name, "POST", f"{self._base}/v1/video/generations", json=body, headers=self._headers)
         task_id = task_id_of(answer)
         if task_id is None:
@@ -82,9 +77,9 @@ class NewApi(KeyedDialect):
         return inline_image(self._inputs, image)[0]
 
 
-def submit_body(req: GenerationRequest, b64) -> dict[str, Any]:
+def submit_body(req: GenerationRequest, b64, default_model: str | None = None) -> dict[str, Any]:
     metadata: dict[str, Any] = {wire: getattr(req, field) for field, wire in _METADATA.items() if getattr(req, field) is not None}
-    body: dict[str, Any] = {"model": req.model or CAPABILITIES.default_model, "prompt": req.prompt}
+    body: dict[str, Any] = {"model": req.model or default_model, "prompt": req.prompt}
     if req.image is not None:
         body["image"] = b64(req.image)
     if req.last_frame is not None:

@@ -23,8 +23,9 @@ import google.auth.transport.requests
 import requests
 
 from veorelay.config import ProviderSettings
+from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.request import GenerationRequest, ImageInput
+from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
 from veorelay.providers.http import request_json
@@ -34,18 +35,11 @@ INLINE_KEYS = ("bytesBase64Encoded",)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 OUTPUT_PREFIX = "vertex"
 
-CAPABILITIES = Capabilities(
-    models=google_ops.GOOGLE_MODELS,
-    default_model="veo-3.0-generate-001",
-    options=frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
-                       "person_generation", "generate_audio"}) | google_ops.IMAGE_OPTIONS,
-    durations=(4, 5, 6, 7, 8),
-    max_reference_images=3,
-    option_models=google_ops.GOOGLE_OPTION_MODELS,
-    model_durations=google_ops.GOOGLE_MODEL_DURATIONS,
-    notes=("with VEO_VERTEX_WRITE_TO_BUCKET (default on) Vertex writes the videos into the bucket under vertex/<job id>/; "
-           "its service agent needs object create/read on the bucket",),
-)
+# What the dialect can send; the models and their rules are the catalog's (catalog/vertex.toml).
+OPTIONS = frozenset({"model", "negative_prompt", "aspect_ratio", "duration_seconds", "resolution", "sample_count", "seed",
+                     "person_generation", "generate_audio"}) | google_ops.IMAGE_OPTIONS | {"extend"}
+NOTES = ("with VEO_VERTEX_WRITE_TO_BUCKET (default on) Vertex writes the videos into the bucket under vertex/<job id>/; "
+         "its service agent needs object create/read on the bucket",)
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -56,9 +50,14 @@ def _flag(value: str | None, default: bool) -> bool:
 
 class Vertex:
     name = "vertex"
-    capabilities = CAPABILITIES
+    capabilities: Capabilities
+
+    @classmethod
+    def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
+        return Capabilities.from_catalog(catalog, options=OPTIONS, notes=NOTES)
 
     def __init__(self, settings: ProviderSettings, session: requests.Session, env: ProviderEnv = ProviderEnv()):
+        self.capabilities = self.capabilities_for(env.provider_catalog(self.name))
         self._base = settings.base_url
         self._session = session
         self._inputs = env.inputs
@@ -66,6 +65,9 @@ class Vertex:
         self._location = settings.extras.get("LOCATION") or env.location or "us-central1"
         self._bucket = env.bucket
         self._write_to_bucket = bool(env.bucket) and _flag(settings.extras.get("WRITE_TO_BUCKET"), True)
+        # VEO_VERTEX_PUBSUB_TOPIC: Vertex publishes the operation's progress there; its push
+        # subscription (infra/push.tf) delivers it to provider_events.
+        self._pubsub_topic = settings.extras.get("PUBSUB_TOPIC")
         # A fixed token (tests, or a token minted elsewhere); otherwise application default credentials.
         self._static_token = settings.extras.get("ACCESS_TOKEN") or settings.api_key
         self._credentials: Any = None
@@ -73,19 +75,21 @@ class Vertex:
 
     # ------------------------------------------------------------------ the interface
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
-        model = req.model or CAPABILITIES.default_model
+        model = req.model or self.capabilities.default_model
         extra: dict[str, Any] = {}
         prefix = None
         if self._write_to_bucket:
             prefix = f"gs://{self._bucket}/{self.job_folder(job_id)}"
             extra["storageUri"] = prefix
-        body = google_ops.predict_body(req, extra, image_field=self._image)
+        if self._pubsub_topic:
+            extra["pubsubTopic"] = self._pubsub_topic
+        body = google_ops.predict_body(req, extra, image_field=self._image, video_field=_gcs_video)
         url = self._model_url(model, "predictLongRunning")
         answer = request_json(self._session, self.name, "POST", url, json=body, headers=self._headers())
         name = answer.get("name") if isinstance(answer, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise PermanentError(ErrorCode.PROVIDER_ERROR, "Vertex accepted the request but returned no operation name", str(answer)[:500])
-        return {"operation": name, "model": model, "storage_prefix": prefix}
+        return {"operation": name, "model": model, "storage_prefix": prefix, **({"push": "pubsub"} if self._pubsub_topic else {})}
 
     def check(self, handle: Handle) -> Progress:
         answer = fetch_inline_json(self._session, self.name, "POST", self._model_url(handle["model"], "fetchPredictOperation"),
@@ -133,6 +137,14 @@ class Vertex:
             except google.auth.exceptions.GoogleAuthError as exc:
                 raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE,
                                      f"could not get a Vertex AI access token: {type(exc).__name__}") from exc
+
+
+def _gcs_video(video: SourceVideo) -> dict[str, str]:
+    """An extension's source as Vertex takes it: the stored output in Cloud Storage
+    (`instances[0].video: {gcsUri, mimeType}`); Vertex's service agent reads it from our bucket."""
+    if not video.gcs_uri:
+        raise ValueError("an extension reached Vertex without the source's gs:// URI")
+    return {"gcsUri": video.gcs_uri, "mimeType": video.mime_type}
 
 
 def parse_operation(answer: InlineAnswer, storage_prefix: str | None) -> Progress:

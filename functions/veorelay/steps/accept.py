@@ -12,15 +12,18 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from veorelay.core.capabilities import check_request
+from veorelay.core.catalog import ModelSpec
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.extension import Extension, check_extension
+from veorelay.core.failover import fallback_chain, model_family
 from veorelay.core.images import uploads_fingerprint
 from veorelay.core.job import Job, JobStatus
-from veorelay.core.request import parse_request
+from veorelay.core.request import GenerationRequest, parse_request
 from veorelay.gcp import logs
 from veorelay.net.url_rules import check_webhook_url
 from veorelay.runtime import Runtime
-from veorelay.steps import chain
+from veorelay.steps import chain, spend
 from veorelay.steps.images import prepare_images, store_images
 
 
@@ -47,6 +50,11 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
     if provider is None:
         raise ApiError(400, ErrorCode.UNSUPPORTED_OPTION, f"provider {provider_name!r} is not enabled here", "provider")
     model = check_request(provider.capabilities, req)
+    extension = None
+    if req.extend is not None:  # the source job read and checked; the request then names its video
+        extension = _extension(rt, req, req.extend.job_id, client_id, provider_name, provider.capabilities.spec_for(model))
+        req = req.model_copy(update={"extend": req.extend.model_copy(update={"video": extension.source})})
+    fallbacks = _fallbacks(rt, req, provider_name, model) if extension is None else []
     if req.webhook_url:
         check_webhook_url(req.webhook_url, allow_loopback=rt.settings.allow_loopback_urls)
 
@@ -68,7 +76,8 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         "client_id": client_id,
         "provider": provider_name,
         "model": model,
-        "request": req.model_dump(exclude_none=True, exclude={"webhook_url", "webhook_events", "metadata", "provider", "deadline_seconds"}),
+        "request": req.model_dump(exclude_none=True, exclude={"webhook_url", "webhook_events", "metadata", "provider", "fallback_providers",
+                                                              "deadline_seconds"}),
         "metadata": req.metadata,
         "webhook": {"url": req.webhook_url, "events": req.webhook_events},
         "progress": {"percent": 0, "stage": "accepted"},
@@ -79,6 +88,12 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         "deadline_at": now + timedelta(seconds=req.deadline_seconds or rt.settings.job_deadline_s),
         "timestamps": {"accepted": now},
     }
+    if fallbacks:
+        job["fallback_providers"] = fallbacks
+    if extension is not None:
+        job["extends"] = extension.extends
+    job["cost"] = spend.estimate_cost(rt, job)
+    spend.check_budget(rt, job)  # a refusal before any image is written (admit checks again, atomically)
     if inputs is not None:
         # Content-addressed names (steps/images.py): what is already there holds these bytes.
         # Residual: losing a race to a concurrent request with the same key (the Conflict
@@ -86,12 +101,34 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         # bucket's lifecycle rule removes inputs/; no job ever points at bytes it was not sent.
         store_images(rt.bucket, inputs)
     try:
-        rt.store.create(job)
+        spend.admit(rt, job)  # with its client's budget reserved, when it has caps (429 budget_exceeded)
         logs.info("job accepted", provider=provider_name, model=job["model"])
     except gexc.Conflict:  # a concurrent request with this key recorded it first
         return _replay(rt, rt.store.get(job_id), client_id, fingerprint)
     _queue_submission(rt, job)
     return job, True
+
+
+def _extension(rt: Runtime, req: GenerationRequest, job_id: str, client_id: str, provider_name: str, spec: ModelSpec) -> Extension:
+    """The source job of an extension, read and checked (core/extension.py) before anything is
+    stored or paid for. An extension stays on its provider: the source video is that provider's."""
+    if req.fallback_providers:
+        raise ApiError(400, ErrorCode.UNSUPPORTED_OPTION, "an extension cannot move to another provider: its source video "
+                       "is named the way its own provider takes it", "fallback_providers")
+    source = rt.store.get(job_id)
+    return check_extension(req, source, client_id=client_id, provider=provider_name, spec=spec, now=utcnow())
+
+
+def _fallbacks(rt: Runtime, req: GenerationRequest, provider_name: str, model: str) -> list[str]:
+    """The providers the job may move to if its own refuses it before accepting it: the client's
+    list (each must be enabled), else the deployment's chain for the model's family (core/failover.py)."""
+    for i, name in enumerate(req.fallback_providers or []):
+        if name not in rt.providers:
+            raise ApiError(400, ErrorCode.UNSUPPORTED_OPTION, f"provider {name!r} is not enabled here", f"fallback_providers.{i}")
+        if name == provider_name:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{name!r} is the job's own provider", f"fallback_providers.{i}")
+    return fallback_chain(provider_name, req.fallback_providers, req.provider is not None, model_family(model),
+                          rt.settings.failover.chains)
 
 
 def _replay(rt: Runtime, first: Job | None, client_id: str, fingerprint: str) -> tuple[Job, bool]:

@@ -6,11 +6,19 @@ Cloud Tasks keeps one. Cloud Tasks refuses a name used in the last hour, so a ch
 restarts (`gen` > 0, from the job's `sweep_gen`) carries its generation in every name:
 
     <job>-submit            <job>-submit-<n>          <job>-g<gen>-submit
+    <job>[-g<gen>]-h<hop>-submit[-<n>]   (the submission on the job's hop-th fallback provider: steps/failover.py)
     <job>-stream            <job>-stream-g<gen>
     <job>-poll-<n>          <job>-g<gen>-poll-<n>         <job>[-g<gen>]-c<chain>-poll-<n>
     <job>-finalize          <job>-g<gen>-finalize
     <job>-discard           <job>-discard-final       (finalize_job on a job that ended otherwise)
     <job>-wh-<event>[-<seq>][-r<chain>]-<attempt>
+    <job>[-g<gen>]-push-<window>   (a check a provider completion event asked for: steps/events_in.py)
+
+A completion event's check is named by the job and the PUSH_WINDOW_S window the event came in:
+every duplicate of an event (a provider's redelivery, the static and the per-request webhook of
+one job, a replay) within it collapses into one task, so events cost at most one provider call
+per job per window, whatever their number. It is no check of the job's chain (it never queues a
+next one): the chain goes on as the backstop beside it.
 
 A payload carries only what the job record cannot say (which check of the chain this is, when
 the previous check was made); every step reads the job and trusts it over the payload.
@@ -43,6 +51,7 @@ from veorelay.gcp.tasks import TaskRequest
 # redelivered while it still runs (the functions' timeouts are the same, infra/main.tf).
 FINALIZE_DEADLINE_S = 1800
 STREAM_DEADLINE_S = 1800
+PUSH_WINDOW_S = 30  # completion events for one job within one window: one check
 
 _REDELIVERY_CHAIN = re.compile(r"^r[0-9]{1,12}$")
 _CHAIN_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -75,8 +84,10 @@ def new_chain_id() -> str:
 def submit_task(settings: Settings, job: Job, retry: int = 0, delay_s: float = 0.0) -> TaskRequest:
     """The submission, on the provider's own queue (rate-limited to its quota). `retry` > 0: the
     n-th wait after the provider throttled us."""
-    job_id, gen = job["id"], sweep_generation(job)
-    if retry:
+    job_id, gen, hop = job["id"], sweep_generation(job), int(job.get("provider_hop") or 0)
+    if hop:  # each provider of a failover chain has its own names: its queue may still hold the last one's
+        name = f"{job_id}{f'-g{gen}' if gen else ''}-h{hop}-submit{f'-{retry}' if retry else ''}"
+    elif retry:
         name = f"{job_id}-submit-{retry}"
     elif gen:
         name = f"{job_id}-g{gen}-submit"
@@ -107,6 +118,18 @@ def poll_task(settings: Settings, job: Job, poll_number: int, delay_s: float = 0
         payload["checked_s"] = round(checked_s, 3)
     name = "-".join([job_id, *([f"g{gen}"] if gen else []), *([f"c{chain_id}"] if chain_id else []), "poll", str(poll_number)])
     return TaskRequest(queue=settings.queues.poll, target="poll_job", name=name, payload=payload, delay_s=delay_s)
+
+
+def push_check_task(settings: Settings, job: Job, received_at: float, received_s: float) -> TaskRequest:
+    """The immediate check a provider's completion event asks for (received at unix time
+    `received_at`, `received_s` seconds after the provider accepted the job)."""
+    job_id, gen = job["id"], sweep_generation(job)
+    window = int(received_at // PUSH_WINDOW_S)
+    name = "-".join([job_id, *([f"g{gen}"] if gen else []), "push", str(window)])
+    payload: dict[str, Any] = {"job_id": job_id, "push": window, "event_s": round(received_s, 3)}
+    if gen:
+        payload["gen"] = gen
+    return TaskRequest(queue=settings.queues.poll, target="poll_job", name=name, payload=payload)
 
 
 def finalize_task(settings: Settings, job: Job) -> TaskRequest:
@@ -164,6 +187,7 @@ class PollCall:
     checked_s: float | None
     gen: int
     chain: str = ""  # the poll chain that queued it ("": the job's first; chain.current_chain)
+    push: bool = False  # a completion event's check (push_check_task): no chain, no next check
 
 
 @dataclass(frozen=True)
@@ -180,6 +204,11 @@ def decode_poll(payload: Mapping[str, Any]) -> PollCall:
     gen = payload.get("gen", 0)
     checked = payload.get("checked_s")
     chain_id = payload.get("chain", "")
+    push = payload.get("push")
+    if _is_int(push) and push >= 0:
+        event_s = payload.get("event_s")
+        received = float(event_s) if _is_number(event_s) and math.isfinite(event_s) and event_s >= 0 else None
+        return PollCall(poll_number=0, checked_s=received, gen=gen if _is_int(gen) and gen >= 0 else 0, push=True)
     return PollCall(
         poll_number=poll if _is_int(poll) and poll > 0 else 1,
         checked_s=float(checked) if _is_number(checked) and math.isfinite(checked) and checked >= 0 else None,

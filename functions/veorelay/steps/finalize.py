@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -10,9 +11,11 @@ from google.api_core import exceptions as gexc
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 from veorelay.core.job import Job, JobStatus, TransitionRefused
+from veorelay.core.media import JobWarning, Media, Poster, expectation_of, media_of, poster_missing, warnings_for
 from veorelay.core.views import job_view
 from veorelay.gcp import logs
 from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
+from veorelay.gcp.media_probe import inspect_stored, poster_of, store_poster
 from veorelay.gcp.sink import StoredObject, adopt_object, store_video, stored_video
 from veorelay.providers.base import BucketWriter, OutputRef, Provider
 from veorelay.runtime import Runtime
@@ -21,6 +24,11 @@ from veorelay.steps.lifecycle import fail, move, record_late_result
 
 def output_name(rt: Runtime, job_id: str, index: int) -> str:
     return f"{rt.settings.output_prefix}/{job_id}/{index}.mp4"
+
+
+def poster_name(rt: Runtime, job_id: str, index: int) -> str:
+    """The output's poster, beside its video."""
+    return f"{rt.settings.output_prefix}/{job_id}/{index}.jpg"
 
 
 def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
@@ -40,10 +48,12 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         return
     provider = rt.providers[job["provider"]]
     outputs: list[dict[str, Any]] = []
+    warnings: list[JobWarning] = []
     try:
         for ref in (OutputRef.from_dict(o) for o in job.get("pending_outputs") or []):
             stored = _already_stored(rt, job_id, ref.index) or _copy_output(rt, job, provider, ref)
-            outputs.append(stored.to_dict() | {"index": ref.index})
+            media, poster = _inspect_output(rt, job, ref.index, stored, warnings)
+            outputs.append(stored.to_dict() | {"index": ref.index, "media": media, "poster": poster} | _provider_uri(ref))
     except PermanentError as exc:
         fail(rt, job_id, exc.job_error(), {JobStatus.DOWNLOADING})
         _discard_outputs(rt, job)  # outputs before the bad one: only a succeeded job has videos
@@ -59,7 +69,8 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         empty = PermanentError(ErrorCode.PROVIDER_ERROR, "the provider reported success without any output")
         fail(rt, job_id, empty.job_error(), {JobStatus.DOWNLOADING})
         return
-    done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "progress": {"percent": 100, "stage": "succeeded"}},
+    done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "warnings": warnings,
+                                                  "progress": {"percent": 100, "stage": "succeeded"}},
                 {JobStatus.DOWNLOADING})
     if done is not None:
         _write_job_json(rt, done)
@@ -71,19 +82,54 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         _discard_outputs(rt, job)
 
 
-def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> StoredObject:
-    metadata = {
+def _provider_uri(ref: OutputRef) -> dict[str, str]:
+    """The provider's own URI of the video (the Gemini API's file), which an extension names it by."""
+    uri = ref.extra.get("provider_uri")
+    return {"provider_uri": uri} if isinstance(uri, str) else {}
+
+
+def _object_metadata(job: Job, index: int) -> dict[str, str]:
+    """What every object of an output (its video, its poster) carries."""
+    return {
         "job_id": job["id"],
         "provider": job["provider"],
         "model": job["model"],
-        "output_index": str(ref.index),
+        "output_index": str(index),
         "prompt_sha256": hashlib.sha256(job["request"]["prompt"].encode()).hexdigest(),
     }
+
+
+def _inspect_output(rt: Runtime, job: Job, index: int, stored: StoredObject, warnings: list[JobWarning]) -> tuple[Media, Poster | None]:
+    """The stored video read back (gcp/media_probe.py): its `media`, and its poster, made once.
+    A file that is no video (no video track, zero seconds) raises PermanentError(download_invalid),
+    which fails the job and removes its objects like any failed verification; a video unlike the
+    request adds warnings. A retry finds the poster an earlier attempt stored and decodes nothing."""
+    name = poster_name(rt, job["id"], index)
+    earlier = poster_of(rt.bucket, name)
+    inspection = inspect_stored(rt.bucket, stored.name, with_poster=earlier is None)
+    media = media_of(inspection.probe)
+    poster = earlier
+    if poster is None and inspection.poster_jpeg is not None:
+        metadata = _object_metadata(job, index) | {"sha256": hashlib.sha256(inspection.poster_jpeg).hexdigest(),
+                                                   "video_sha256": stored.sha256}
+        poster = store_poster(rt.bucket, name, inspection.poster_jpeg, metadata)
+    found = warnings_for(expectation_of(job), index, media)
+    if poster is None:
+        found.append(poster_missing(index, inspection.poster_problem or "no picture decoded"))
+    warnings.extend(found)
+    logs.info("output inspected", job_id=job["id"], index=index, media=dict(media), poster=poster and poster["name"],
+              bytes_read=inspection.bytes_read, warnings=[w["code"] for w in found])
+    return media, poster
+
+
+def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> StoredObject:
+    metadata = _object_metadata(job, ref.index)
     if ref.gcs_uri:  # the provider wrote it into our bucket (Vertex storageUri): verify and move
         stored = adopt_object(rt.bucket, _own_output(rt, provider, job["id"], ref), output_name(rt, job["id"], ref.index),
                               metadata, rt.settings.upload_chunk_bytes)
         logs.info("output adopted", job_id=job["id"], index=ref.index, source=ref.gcs_uri, size=stored.size, sha256=stored.sha256)
         return stored
+    started = time.monotonic()
     download = provider.open_output(ref)
     stored = store_video(
         download,
@@ -92,7 +138,8 @@ def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> S
         metadata=metadata,
         chunk_bytes=rt.settings.upload_chunk_bytes,
     )
-    logs.info("output stored", job_id=job["id"], index=ref.index, uri=stored.uri, size=stored.size, sha256=stored.sha256)
+    logs.info("output stored", job_id=job["id"], provider=job["provider"], index=ref.index, uri=stored.uri, size=stored.size,
+              sha256=stored.sha256, copy_s=round(time.monotonic() - started, 3))
     return stored
 
 
@@ -122,14 +169,14 @@ def _discard_outputs(rt: Runtime, job: Job) -> None:
     if (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
         return  # a concurrent attempt finished the job: its videos stay
     for ref in job.get("pending_outputs") or []:
-        name = output_name(rt, job["id"], int(ref["index"]))
-        try:
-            rt.bucket.blob(name).delete(timeout=GCS_CALL_S, retry=GCS_RETRY)
-            logs.info("video of a job that did not succeed removed", job_id=job["id"], object=name)
-        except gexc.NotFound:
-            pass
-        except gexc.GoogleAPIError as exc:
-            raise TransientError(ErrorCode.INTERNAL, f"removing {name} failed: {type(exc).__name__}") from exc
+        for name in (output_name(rt, job["id"], int(ref["index"])), poster_name(rt, job["id"], int(ref["index"]))):
+            try:
+                rt.bucket.blob(name).delete(timeout=GCS_CALL_S, retry=GCS_RETRY)
+                logs.info("object of a job that did not succeed removed", job_id=job["id"], object=name)
+            except gexc.NotFound:
+                pass
+            except gexc.GoogleAPIError as exc:
+                raise TransientError(ErrorCode.INTERNAL, f"removing {name} failed: {type(exc).__name__}") from exc
 
 
 def _discard_done(rt: Runtime, job: Job) -> None:

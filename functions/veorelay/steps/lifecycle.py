@@ -11,7 +11,7 @@ from veorelay.core.job import Job, JobStatus, TransitionRefused, outputs_to_keep
 from veorelay.core.redaction import redact, redact_error
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
-from veorelay.steps import chain
+from veorelay.steps import chain, spend
 from veorelay.steps.deliver import enqueue_event
 
 
@@ -24,12 +24,24 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
         logs.info("transition skipped", job_id=job_id, current=refused.current, target=str(to))
         return None
     logs.info(f"job {to}", job_id=job_id, status=str(to))
+    if to.terminal:
+        log_ended(job)
+        spend.settle(rt, job)
     if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
         discard_leftovers(rt, job)
     event = EVENT_FOR_STATUS.get(to)  # job.running and the terminal events
     if event:
         enqueue_event(rt, job, event)
     return job
+
+
+def log_ended(job: Job) -> None:
+    """The one line a job's end is counted by (infra/monitoring.tf: veo_jobs_ended and the alerts on it)."""
+    error = job.get("error") or {}
+    created = job.get("created_at")
+    logs.info("job ended", job_id=job["id"], provider=job.get("provider"), model=job.get("model"), client_id=job.get("client_id"),
+              status=job.get("status"), error_code=error.get("code") or "none",
+              run_s=round((utcnow() - created).total_seconds(), 3) if created else None)
 
 
 def discard_leftovers(rt: Runtime, job: Job) -> None:

@@ -1,5 +1,10 @@
 """The poll step: ask the provider once, then schedule the next check, the download or the
-failure (when to check: core/poll_plan.py, from what gcp/poll_stats.py learned)."""
+failure (when to check: core/poll_plan.py, from what gcp/poll_stats.py learned).
+
+A provider that pushes completion events (steps/events_in.py) gets the same step as an
+immediate check (PollCall.push): it asks the provider and moves the job on if it is done, but
+queues nothing (the job's chain of checks goes on as the backstop, sparse while that
+provider+model's events arrive: gcp/poll_stats.py learns how reliably they do)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,7 +16,7 @@ from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep, progress_of
 from veorelay.gcp import logs
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.providers.base import Progress
+from veorelay.providers.base import Progress, push_mode
 from veorelay.steps import chain, recover
 from veorelay.steps.chain import PollCall, chain_fields, current_chain, sweep_generation
 from veorelay.steps.deliver import enqueue_progress
@@ -46,22 +51,32 @@ def seconds_running(job: Job) -> float:
     return max(0.0, (utcnow() - started).total_seconds())
 
 
+def expects_push(job: Job) -> bool:
+    """Whether the provider was asked to tell us when this job ends (its handle says how)."""
+    return push_mode(job.get("handle")) is not None
+
+
 def first_check_delay(rt: Runtime, job: Job) -> float:
     poll = rt.settings.poll
-    plan = duration_stats(rt).plan(job["provider"], job["model"])
-    return poll_schedule.next_delay(plan.times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=poll.initial_delay_s)
+    push = expects_push(job)
+    plan = duration_stats(rt).plan(job["provider"], job["model"], push=push)
+    # A job that pushes its end waits for the backstop's first check where the plan puts it (the
+    # tail of the spread while events arrive), not within the poll-only first-check bound.
+    first_max = max(poll.initial_delay_s, plan.times[0]) if push and plan.times else poll.initial_delay_s
+    return poll_schedule.next_delay(plan.times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=first_max)
 
 
 def next_check_delay(rt: Runtime, job: Job, elapsed_s: float) -> float:
     poll = rt.settings.poll
-    plan = duration_stats(rt).plan(job["provider"], job["model"])
+    plan = duration_stats(rt).plan(job["provider"], job["model"], push=expects_push(job))
     return poll_schedule.next_delay(plan.times, elapsed_s, poll.min_delay_s, poll.max_delay_s)
 
 
-def learn_duration(rt: Runtime, job: Job, after_s: float, at_s: float) -> None:
-    """Best effort: a lost data point only makes the schedule learn a little slower."""
+def learn_duration(rt: Runtime, job: Job, after_s: float, at_s: float, pushed: bool | None = None) -> None:
+    """Best effort: a lost data point only makes the schedule learn a little slower. `pushed`:
+    for a job that asked for push, whether its event came before a check found it done."""
     try:
-        duration_stats(rt).record(job["provider"], job["model"], job["id"], after_s, at_s)
+        duration_stats(rt).record(job["provider"], job["model"], job["id"], after_s, at_s, pushed=pushed)
     except Exception as exc:
         logs.warning("generation time not recorded", error=type(exc).__name__)
 
@@ -75,6 +90,9 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
     job = rt.store.get(job_id)
     if job is None or job["status"] != JobStatus.RUNNING:
         logs.info("poll skipped", job_id=job_id, status=job and job["status"], poll=poll_number)
+        return
+    if call.push:
+        pushed_check(rt, job, call)
         return
     superseded = not_current(rt, job, call)
     if superseded is not None:
@@ -112,6 +130,32 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
     rt.scheduler.enqueue(chain.poll_task(rt.settings, job, poll_number + 1, delay_s=next_check_delay(rt, job, elapsed), checked_s=elapsed))
 
 
+def pushed_check(rt: Runtime, job: Job, call: PollCall) -> None:
+    """The check a completion event asked for: the provider is asked (never the event), the job
+    moves on only if it says so; nothing else is queued or written. A forged, early or replayed
+    event thus costs this one call (and its window's name: steps/chain.py push_check_task)."""
+    if call.gen != sweep_generation(job):
+        logs.info("event check skipped: the sweep started a new chain", job_id=job["id"])
+        return
+    if utcnow() > job["deadline_at"]:
+        return  # the chain's next check fails it with deadline_exceeded
+    elapsed = seconds_running(job)
+    try:
+        progress = recover.check(rt, job, rt.providers[job["provider"]])
+    except PermanentError as exc:
+        fail(rt, job["id"], exc.job_error(), {JobStatus.RUNNING})
+        return
+    logs.info("provider checked after a completion event", state=progress.state, percent=progress.percent)
+    if progress.state == "failed":
+        fail(rt, job["id"], progress.error or JobError(ErrorCode.PROVIDER_ERROR, "the provider reported a failure"), {JobStatus.RUNNING})
+    elif progress.state == "succeeded":
+        received = call.checked_s if call.checked_s is not None else elapsed
+        # Done before the event came: between a check's shortest gap before it and then.
+        _finished(rt, job, progress, max(0.0, received - rt.settings.poll.min_delay_s), max(received, 0.0), pushed=True)
+    else:
+        logs.info("completion event for a job still running: nothing changes", job_id=job["id"])
+
+
 def not_current(rt: Runtime, job: Job, call: PollCall) -> str | None:
     """Why this poll task is not the job's current check (None: it is). The job's record names
     its chain (steps/chain.py); nothing in the payload can outvote it."""
@@ -124,7 +168,8 @@ def not_current(rt: Runtime, job: Job, call: PollCall) -> str | None:
     return None
 
 
-def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elapsed: float) -> None:
+def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elapsed: float,
+              pushed: bool = False) -> None:
     """The provider says the job is done: on to the download, or the late result of a job that ended meanwhile."""
     job_id = job["id"]
     outputs = outputs_to_keep([ref.to_dict() for ref in progress.outputs])
@@ -142,7 +187,10 @@ def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elaps
     elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
         record_late_result(rt, job_id, outputs)
     if downloading is not None:  # only the poll that moved the job: one data point per job
-        learn_duration(rt, job, checked_s, elapsed)
+        learn_duration(rt, job, checked_s, elapsed, pushed=pushed if expects_push(job) else None)
+        # The provider finished between the previous check and this one: the gap bounds the detection delay.
+        logs.info("provider done detected", provider=job["provider"], model=job["model"],
+                  detection_delay_max_s=round(max(elapsed - checked_s, 0.0), 3), generation_s=round(elapsed, 3))
 
 
 def job_status(rt: Runtime, job_id: str) -> str | None:

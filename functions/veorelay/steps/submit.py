@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.core.failover import may_fail_over
 from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.core.redaction import redact_error
 from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
+from veorelay.steps.failover import fail_over
 from veorelay.steps.lifecycle import fail, move
 from veorelay.steps.poll import first_check_delay
 
@@ -39,17 +41,16 @@ def submit_job(rt: Runtime, job_id: str) -> None:
     try:
         handle = provider.submit(job_id, req)
     except PermanentError as exc:
-        fail(rt, job_id, exc.job_error(), from_states={JobStatus.ACCEPTED})
+        if not (may_fail_over(exc.code) and fail_over(rt, job, exc)):
+            fail(rt, job_id, exc.job_error(), from_states={JobStatus.ACCEPTED})
         return
-    except Exception as exc:
-        if isinstance(exc, TransientError) and exc.retry_after_s is not None:
-            retry_submission_later(rt, job, exc)
-            return
-        try:
-            rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None})
-        except TransitionRefused:
-            pass  # cancelled meanwhile: no claim to release, and the provider's error stays the one raised
-        raise  # the queue's backoff decides when to try again
+    except TransientError as exc:
+        if not _transient_refusal(rt, job, exc):
+            raise  # the queue's backoff decides when to try again
+        return
+    except Exception:
+        _release_claim(rt, job_id, {})
+        raise
     running = move(rt, job_id, JobStatus.RUNNING, {
         "handle": handle, "submit_claim": None, "progress": {"percent": 0, "stage": "running"},
     }, from_states={JobStatus.ACCEPTED})
@@ -59,6 +60,35 @@ def submit_job(rt: Runtime, job_id: str) -> None:
 
 def schedule_first_check(rt: Runtime, job: Job) -> None:
     rt.scheduler.enqueue(chain.poll_task(rt.settings, job, 1, delay_s=first_check_delay(rt, job)))
+
+
+def _transient_refusal(rt: Runtime, job: Job, exc: TransientError) -> bool:
+    """A refusal worth trying again: True when it is handled here (a wait of our own, or the next
+    provider); False: the claim is released and the caller raises for the queue to retry."""
+    if exc.retry_after_s is not None:  # throttled
+        if not (may_fail_over(exc.code) and _waited_enough(rt, job) and fail_over(rt, job, exc)):
+            retry_submission_later(rt, job, exc)
+        return True
+    failures = int(job.get("submit_failures") or 0) + 1
+    unreachable = exc.code == ErrorCode.PROVIDER_UNAVAILABLE  # never a timeout: the provider may have taken the job
+    if unreachable and failures >= rt.settings.failover.unavailable_attempts and fail_over(rt, job, exc):
+        return True
+    _release_claim(rt, job["id"], {"submit_failures": failures if unreachable else 0})
+    return False
+
+
+def _release_claim(rt: Runtime, job_id: str, updates: dict[str, object]) -> None:
+    try:
+        rt.store.update(job_id, {JobStatus.ACCEPTED}, {"submit_claim": None, **updates})
+    except TransitionRefused:
+        pass  # cancelled meanwhile: no claim to release, and the provider's error stays the one raised
+
+
+def _waited_enough(rt: Runtime, job: Job) -> bool:
+    """A throttled job with a provider to move to waits only so long for this one (VEO_FAILOVER_THROTTLED_SECONDS)."""
+    since = job.get("throttled_since")
+    return bool(job.get("fallback_providers")) and since is not None and \
+        (utcnow() - since).total_seconds() >= rt.settings.failover.throttled_s
 
 
 def retry_submission_later(rt: Runtime, job: Job, exc: TransientError) -> None:
@@ -76,10 +106,12 @@ def retry_submission_later(rt: Runtime, job: Job, exc: TransientError) -> None:
             "submit_attempts": attempt,
             "submit_error": redact_error(exc.job_error()).to_dict(),
             "progress": {"percent": 0, "stage": "throttled"},
+            "throttled_since": job.get("throttled_since") or utcnow(),
         })
     except TransitionRefused:
         return  # cancelled meanwhile
-    logs.warning("provider throttled the submission; retrying later", code=exc.code, retry_in_s=round(delay_s, 1), attempt=attempt)
+    logs.warning("provider throttled the submission; retrying later", provider=job["provider"], code=exc.code,
+                 retry_in_s=round(delay_s, 1), attempt=attempt)
     rt.scheduler.enqueue(chain.submit_task(rt.settings, job, retry=attempt, delay_s=delay_s))
 
 

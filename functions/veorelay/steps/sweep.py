@@ -12,6 +12,8 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
   older generation that was only slow, not lost, ends at its next check (steps/poll.py), so a
   false alarm costs one write and one early check, never a second provider submission
   (the submit claim) nor a second object (create-only upload);
+* settles every ended job its own end did not (its client's budget and usage: gcp/budgets.py),
+  once its `settle_due_at` comes;
 * has the videos of every job that ended failed or cancelled while downloading removed once
   more when its `discard_due_at` comes (once no finalize attempt can still be running, so
   none can store a video after it): the task `<job>-discard-final`. Only a succeeded job has
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +56,7 @@ class SweepReport:
     deadline_exceeded: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)  # ended jobs whose videos a task removes once more
+    settled: list[str] = field(default_factory=list)  # ended jobs whose budget and usage the sweep counted
     errors: int = 0
     complete: bool = True  # False: the time budget ran out; the next run goes on
 
@@ -62,6 +65,7 @@ class SweepReport:
             "deadline_exceeded": len(self.deadline_exceeded),
             "restarted": len(self.restarted),
             "discarded": len(self.discarded),
+            "settled": len(self.settled),
             "errors": self.errors,
             "complete": self.complete,
             "job_ids": {"deadline_exceeded": self.deadline_exceeded[:REPORTED_IDS], "restarted": self.restarted[:REPORTED_IDS],
@@ -82,30 +86,36 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
     seen: set[str] = set()
 
-    def batches(status: JobStatus | None, field_name: str, before: datetime) -> Iterator[list[Job]]:
+    def each(fetch: Callable[[], list[Job]], act: Callable[[Job], None]) -> None:
+        """Every job `fetch` finds (batch after batch, each job once) handled by `act`, within the time budget."""
         while time.monotonic() - started < TIME_BUDGET_S:
-            found = rt.store.discard_due(before, BATCH) if status is None else rt.store.older_than(status, field_name, before, BATCH)
-            jobs = [j for j in found if j["id"] not in seen]
+            jobs = [j for j in fetch() if j["id"] not in seen]
             if not jobs:
                 return
             seen.update(j["id"] for j in jobs)
-            yield jobs
+            for job in jobs:
+                _guarded(report, job, functools.partial(act, job))
         report.complete = False
 
     for status in NON_TERMINAL:
-        for jobs in batches(status, "deadline_at", now):
-            for job in jobs:
-                _guarded(report, job, functools.partial(_expire, rt, job, status, report))
+        each(functools.partial(rt.store.older_than, status, "deadline_at", now, BATCH),
+             functools.partial(_expire, rt, status=status, report=report))
     for status in NON_TERMINAL:
         cutoff = now - timedelta(seconds=stall_after_s(rt.settings, status))
-        for jobs in batches(status, "updated_at", cutoff):
-            for job in jobs:
-                _guarded(report, job, functools.partial(_restart, rt, job, status, cutoff, report))
+        each(functools.partial(rt.store.older_than, status, "updated_at", cutoff, BATCH),
+             functools.partial(_restart, rt, status=status, cutoff=cutoff, report=report))
     seen.clear()  # a job failed by this run cannot be due yet; every ended job is looked at once
-    for jobs in batches(None, "discard_due_at", now):
-        for job in jobs:
-            _guarded(report, job, functools.partial(_discard, rt, job, report))
+    each(functools.partial(rt.store.discard_due, now, BATCH), functools.partial(_discard, rt, report=report))
+    if rt.budgets is not None:
+        seen.clear()
+        each(functools.partial(rt.store.settle_due, now, BATCH), functools.partial(_settle, rt, report=report))
     return report
+
+
+def _settle(rt: Runtime, job: Job, report: SweepReport) -> None:
+    """An ended job whose budget and usage were not counted when it ended (gcp/budgets.py)."""
+    if rt.budgets is not None and rt.budgets.settle(job["id"]):
+        report.settled.append(job["id"])
 
 
 def _guarded(report: SweepReport, job: Job, action: Callable[[], None]) -> None:

@@ -1,0 +1,102 @@
+"""Cold start: each entry point's import time and peak RSS, beside a baseline process.
+
+Cloud Functions loads functions/main.py for every function, each with its own entry point. For
+each entry point a fresh process (bench/cold_once.py) imports main and makes the entry point's
+first request (refused at the edge, 401: what runs is the import and the clients' building);
+its baseline is a fresh process that imports functions-framework and the Google clients the
+same entry point uses (veorelay/runtime.py CLIENTS: Firestore, Cloud Tasks, Cloud Storage) and
+builds them. Runs alternate (entry, baseline, baseline, entry, ...); medians are compared. Peak
+RSS is the child's ru_maxrss (os.wait4). Needs no stack: clients are built, never called.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from veorelay.runtime import CLIENTS
+
+from .results import Figure
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = "<= 1.25"
+
+
+def google_clients(entry: str) -> list[str]:
+    """The Google client libraries an entry point's runtime builds (the baseline imports these)."""
+    uses = set(CLIENTS[entry])
+    return [lib for lib, fields in (("firestore", {"store", "durations"}), ("tasks", {"scheduler"}), ("storage", {"bucket"}))
+            if uses & fields]
+
+
+def child_env(entry: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_") and not k.endswith("_EMULATOR_HOST")}
+    env.update({
+        "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}", "GOOGLE_CLOUD_PROJECT": "veo-relay-bench",
+        "VEO_BUCKET": "veo-relay-bench-videos",
+        "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9", "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+        "CLOUD_TASKS_EMULATOR_HOST": "127.0.0.1:9",
+        "VEO_TASKS_SERVICE_ACCOUNT": "invoker@veo-relay-bench.iam.gserviceaccount.com",
+        f"VEO_{entry.upper()}_URL": f"https://{entry.replace('_', '-')}.example.invalid/",
+    })
+    return env
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict:
+    with tempfile.TemporaryFile() as err:
+        child = subprocess.Popen([sys.executable, "-m", "bench.cold_once", *args], cwd=REPO, env=env,
+                                 stdout=subprocess.PIPE, stderr=err)
+        out = child.stdout.read()  # type: ignore[union-attr]
+        child.stdout.close()  # type: ignore[union-attr]
+        _, status, usage = os.wait4(child.pid, 0)  # reaps the child: its own rusage, peak RSS included
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if status != 0:
+            err.seek(0)
+            raise RuntimeError(f"cold_once {args} failed ({status}): {err.read().decode()[-2000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result.update(rss_mib=usage.ru_maxrss / 1024)
+    return result
+
+
+def measure(entry: str, pairs: int, warm_up: bool = True) -> dict[str, list[dict]]:
+    env = child_env(entry)
+    runs: dict[str, list[dict]] = {"entry": [], "baseline": []}
+    base_args = ["baseline", entry, ",".join(google_clients(entry))]
+    if warm_up:  # unmeasured: compiles what has no bytecode cached yet (as a deployed function has it)
+        run_child(["entry", entry], env)
+    for n in range(pairs):
+        for mode in (("entry", "baseline") if n % 2 == 0 else ("baseline", "entry")):
+            runs[mode].append(run_child(["entry", entry] if mode == "entry" else base_args, env))
+    return runs
+
+
+ENTRIES = ("api", "submit_job", "poll_job", "stream_job", "finalize_job", "deliver_webhook", "on_request_object",
+           "sweep_jobs", "provider_events")
+
+
+def run(quick: bool = False, say: Callable[[str], None] = print) -> list[Figure]:
+    entries = ("poll_job",) if quick else tuple(e for e in ENTRIES if e in CLIENTS)
+    pairs = 1 if quick else 5
+    figures: list[Figure] = []
+    say(f"part 5: cold starts of {len(entries)} entry points (fresh processes, clients built and never called)")
+    for entry in entries:
+        runs = measure(entry, pairs, warm_up=not quick)
+        statuses = sorted({r["status"] for r in runs["entry"]})
+        libs = "+".join(google_clients(entry)) or "none"
+        med = {mode: {key: statistics.median(r[key] for r in rs) for key in ("seconds", "cpu_s", "rss_mib")}
+               for mode, rs in runs.items()}
+        figures.append(Figure(
+            "5 cold start", f"{entry}: import main + first request (its runtime built), CPU time", med["entry"]["cpu_s"], "s",
+            baseline=med["baseline"]["cpu_s"], target=TARGET, target_on="ratio",
+            note=f"median of {pairs}; baseline: functions-framework + {libs} imported and built; wall time "
+                 f"{med['entry']['seconds']:.2f} s vs {med['baseline']['seconds']:.2f} s; answer {', '.join(statuses)} "
+                 f"(no token: refused at the edge)"))
+        figures.append(Figure(
+            "5 cold start", f"{entry}: peak RSS", med["entry"]["rss_mib"], "MiB", baseline=med["baseline"]["rss_mib"],
+            target=TARGET, target_on="ratio", note=f"ru_maxrss of each fresh process; baseline as above ({libs})"))
+    return figures

@@ -1,0 +1,119 @@
+"""The backstop under completion events (core/poll_plan.py push_plan, gcp/poll_stats.py): sparse
+checks at the tail of the spread while a provider+model's events arrive, dense again when they
+stop, and a job whose event never comes still found."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from veorelay.config import PollSettings
+from veorelay.core import poll_plan as ps
+from veorelay.gcp.poll_stats import DurationStats
+
+SPREAD = ps.Durations.from_prior(ps.Prior(75.0, 0.3, weight=1000.0))  # about Veo 3's
+ARGS = (1.3, 10.0, 2.0, 30.0, 60.0, 1800.0)  # delay cost, max checks, min/max gap, first max, horizon
+
+
+def plan(r: float) -> ps.Plan:
+    return ps.push_plan(SPREAD, r, *ARGS)
+
+
+def test_with_no_evidence_of_events_the_backstop_is_the_dense_plan():
+    assert plan(0.0).times == ps.plan(SPREAD, *ARGS).times
+
+
+def test_while_events_arrive_checks_wait_for_the_tail_of_the_spread():
+    dense, sparse = plan(0.0), plan(ps.R_MAX)
+    assert dense.times[0] < SPREAD.quantile(0.5)  # the body: where jobs usually end
+    assert sparse.times[0] >= SPREAD.quantile(ps.TAIL_Q) - 0.5  # the tail: where a job whose event was lost is overdue
+    assert sparse.expected_checks < 0.5 < dense.expected_checks
+
+
+@pytest.mark.parametrize("r", [0.6, 0.7, 0.8, ps.R_MAX])
+def test_the_sparser_the_checks_the_more_reliable_the_events(r):
+    lower = plan(r - 0.1)
+    assert plan(r).expected_checks <= lower.expected_checks + 1e-9
+
+
+def test_a_job_whose_event_never_comes_is_still_found():
+    """The plan, then max_gap checks to the deadline (next_delay): every duration gets a check."""
+    times = plan(ps.R_MAX).times
+    rng = random.Random(3)
+    for _ in range(200):
+        duration = rng.lognormvariate(4.3, 0.5)
+        t, elapsed = 0.0, ps.next_delay(times, 0.0, 2.0, 30.0, first=True, first_max_s=1800.0)
+        while elapsed < duration:
+            t = elapsed
+            elapsed = t + ps.next_delay(times, t, 2.0, 30.0)
+        assert elapsed - duration <= max(30.0, times[0])  # seen within a gap of its end
+
+
+def test_reliability_is_the_recent_share_of_jobs_whose_event_came_first():
+    hour = 500_000
+    assert ps.push_reliability({}, hour) == 0.0  # no evidence: dense
+    assert ps.push_reliability({hour: (100, 100)}, hour) == ps.R_MAX  # capped: the backstop never stops
+    assert ps.push_reliability({hour: (100, 70)}, hour) == pytest.approx(70 / 102)
+    # Events stopped an hour ago: the old good hours weigh less than the recent bad one.
+    recent_bad = ps.push_reliability({hour - 6: (100, 100), hour: (30, 0)}, hour)
+    assert recent_bad < ps.R_DENSE
+
+
+class FakeDb:
+    """collection().document().set(merge) with Increment, and get_all (what DurationStats uses)."""
+
+    def __init__(self):
+        self.docs: dict[str, dict] = {}
+
+    def collection(self, name):
+        db = self
+
+        class Col:
+            def document(self, doc):
+                return Ref(db, f"{name}/{doc}")
+        return Col()
+
+    def get_all(self, refs, **_):
+        for ref in refs:
+            yield Snap(self.docs.get(ref.path))
+
+
+class Ref:
+    def __init__(self, db, path):
+        self.db, self.path = db, path
+
+    def set(self, data, merge=False, **_):
+        doc = self.db.docs.setdefault(self.path, {"bins": {}, "push": {}})
+        for name, inc in data["bins"].items():
+            doc["bins"][name] = doc["bins"].get(name, 0.0) + inc.value
+        for hour, row in (data.get("push") or {}).items():
+            kept = doc["push"].setdefault(hour, {"jobs": 0, "first": 0})
+            kept["jobs"] += row["jobs"].value
+            kept["first"] += row["first"].value
+
+
+class Snap:
+    def __init__(self, data):
+        self.exists, self._data = data is not None, data
+
+    def to_dict(self):
+        return self._data
+
+
+def test_the_store_learns_how_reliably_events_come_and_the_plan_follows():
+    db, now = FakeDb(), [0.0]
+    stats = DurationStats(db, PollSettings(stats_ttl_s=60), 1800, clock=lambda: now[0])
+    dense = stats.plan("gemini", "veo-3.0-generate-001", push=True)
+    for n in range(60):  # events came first for all of them
+        stats.record("gemini", "veo-3.0-generate-001", f"{n:032x}", 70, 72, pushed=True)
+    stats.record("litellm-gemini", "veo-3.0-generate-001", "f" * 32, 70, 72)  # no push asked: not counted
+    now[0] = 61  # the cache expires
+    sparse = stats.plan("gemini", "veo-3.0-generate-001", push=True)
+    assert stats.reliability("gemini", "veo-3.0-generate-001") == ps.R_MAX  # 60/62, capped
+    assert sparse.times[0] > dense.times[0] and sparse.expected_checks < dense.expected_checks
+    assert stats.plan("gemini", "veo-3.0-generate-001") == stats.current("gemini", "veo-3.0-generate-001")[1]  # poll-only jobs: unchanged
+
+    for n in range(200):  # then the events stop coming
+        stats.record("gemini", "veo-3.0-generate-001", f"{n + 100:032x}", 70, 72, pushed=False)
+    now[0] = 122
+    assert stats.plan("gemini", "veo-3.0-generate-001", push=True).times[0] < sparse.times[0]  # dense again
