@@ -213,7 +213,9 @@ def test_an_explicit_model_moves_to_the_same_family_on_the_next_provider():
 
     run_named(rt, f"{job['id']}-submit")
 
-    assert store_of(rt).job(job["id"])["model"] == "veo-3.1-fast-generate-001"
+    moved = store_of(rt).job(job["id"])
+    assert moved["model"] == "veo-3.1-fast-generate-001"
+    assert moved["cost"]["basis"]["model"] == "veo-3.1-fast-generate-001"  # priced as the provider that will run it
 
 
 def test_the_deployments_chain_applies_to_jobs_that_name_no_provider():

@@ -9,6 +9,7 @@ from typing import Any
 
 from veorelay.core.capabilities import Capabilities, check_request
 from veorelay.core.clock import utcnow
+from veorelay.core.cost import estimate
 from veorelay.core.errors import ApiError, StepError
 from veorelay.core.failover import model_family
 from veorelay.core.job import Job, JobStatus, ProviderAttempt, TransitionRefused
@@ -60,6 +61,8 @@ def fail_over(rt: Runtime, job: Job, refusal: StepError) -> bool:
         try:
             moved = rt.store.update(job["id"], {JobStatus.ACCEPTED}, {
                 "provider": name, "model": model, "fallback_providers": remaining, "attempts": attempts,
+                # the new provider's list price; a reservation made at admission is squared with it when the job settles
+                "cost": estimate(provider.capabilities.spec_for(model), job["request"]),
                 "provider_hop": hop, "submit_claim": None, "submit_attempts": 0, "submit_failures": 0,
                 "throttled_since": None, "submit_error": None, "progress": {"percent": 0, "stage": "failover"},
             }, unchanged={"provider": job["provider"], "provider_hop": job.get("provider_hop")})
