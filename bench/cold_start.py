@@ -10,17 +10,14 @@ RSS is the child's ru_maxrss (os.wait4). Needs no stack: clients are built, neve
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from veorelay.runtime import CLIENTS
 
+from .child import run_module
 from .results import Figure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,17 +45,7 @@ def child_env(entry: str) -> dict[str, str]:
 
 
 def run_child(args: list[str], env: dict[str, str]) -> dict:
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-m", "bench.cold_once", *args], cwd=REPO, env=env,
-                                 stdout=subprocess.PIPE, stderr=err)
-        out = child.stdout.read()  # type: ignore[union-attr]
-        child.stdout.close()  # type: ignore[union-attr]
-        _, status, usage = os.wait4(child.pid, 0)  # reaps the child: its own rusage, peak RSS included
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if status != 0:
-            err.seek(0)
-            raise RuntimeError(f"cold_once {args} failed ({status}): {err.read().decode()[-2000:]}")
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result, usage = run_module("bench.cold_once", args, env)
     result.update(rss_mib=usage.ru_maxrss / 1024)
     return result
 

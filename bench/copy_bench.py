@@ -7,11 +7,8 @@ median of each is compared, because other work on the machine shifts both.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -23,6 +20,7 @@ from veorelay.config import ProviderSettings, Settings
 from veorelay.core.request import GenerationRequest
 from veorelay.providers.litellm_gemini import LiteLLMGemini
 
+from .child import run_module
 from .results import Figure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,17 +46,7 @@ def video_url(provider: LiteLLMGemini, size: int) -> str:
 
 def run_child(stack, args: list[str]) -> dict:
     env = {**os.environ, **stack.env, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-m", "bench.copy_once", *args], cwd=REPO, env=env,
-                                 stdout=subprocess.PIPE, stderr=err)
-        out = child.stdout.read()
-        child.stdout.close()
-        _, status, usage = os.wait4(child.pid, 0)  # reaps the child: its own rusage, peak RSS included
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if status != 0:
-            err.seek(0)
-            raise RuntimeError(f"copy_once {args[0]} failed ({status}): {err.read().decode()[-2000:]}")
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result, usage = run_module("bench.copy_once", args, env)
     result.update(rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
     return result
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from .child import run_module
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -50,16 +50,7 @@ def child(args: argparse.Namespace) -> int:
 
 
 def run_child(env: dict, args: list[str]) -> dict:
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.finalize_rss", "child", *args], cwd=REPO, env=env,
-                                stdout=subprocess.PIPE, stderr=err)
-        out = proc.stdout.read()
-        proc.stdout.close()
-        _, status, usage = os.wait4(proc.pid, 0)
-        if status != 0:
-            err.seek(0)
-            raise RuntimeError(err.read().decode()[-3000:])
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result, usage = run_module("bench.finalize_rss", ["child", *args], env)
     result["rss_mib"] = round(usage.ru_maxrss / 1024, 1)
     return result
 

@@ -141,234 +141,169 @@ resource "google_monitoring_dashboard" "veo_relay" {
 }
 
 # ----------------------------------------------------------------------------- alerts
-resource "google_monitoring_alert_policy" "job_failure_rate" {
-  project               = var.project_id
-  display_name          = "veo-relay: job failure rate above ${var.alert_failure_rate * 100}%"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "failed jobs / ended jobs over 30 min"
-    condition_threshold {
-      filter             = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.status=\"failed\""
-      denominator_filter = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\""
-      comparison         = "COMPARISON_GT"
-      threshold_value    = var.alert_failure_rate
-      duration           = "0s"
-      aggregations {
-        alignment_period     = "1800s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-      denominator_aggregations {
-        alignment_period     = "1800s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
+# One policy per entry of local.alerts, paging var.notification_channels, its documentation
+# naming its runbook section. Each condition fires when its series, aligned over `period` with
+# `aligner` and reduced with `reducer` per `group_by` (if given), stays above `threshold` for
+# `duration` (0s unless given); with a `denominator` it is the ratio filter / denominator, both
+# aggregated alike. aligner and reducer are literals so tests/infra/test_provider_schema.py checks
+# them against the provider's allowed values.
+locals {
+  alerts = {
+    job_failure_rate = {
+      title = "job failure rate above ${var.alert_failure_rate * 100}%"
+      conditions = [{
+        name        = "failed jobs / ended jobs over 30 min"
+        filter      = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.status=\"failed\""
+        denominator = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\""
+        threshold   = var.alert_failure_rate
+        period      = "1800s"
+        aligner     = "ALIGN_SUM"
+        reducer     = "REDUCE_SUM"
+      }]
+      runbook = "More than ${var.alert_failure_rate * 100}% of the jobs that ended in the last 30 minutes failed. Open the dashboard's *Jobs ended by error code* chart: `rai_filtered` is the prompts, `quota_exceeded`/`unavailable` the provider, `download_invalid`/`download_expired` the copy. Runbook: docs/OPERATIONS.md#job-failure-rate."
     }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "More than ${var.alert_failure_rate * 100}% of the jobs that ended in the last 30 minutes failed. Open the dashboard's *Jobs ended by error code* chart: `rai_filtered` is the prompts, `quota_exceeded`/`unavailable` the provider, `download_invalid`/`download_expired` the copy. Runbook: docs/OPERATIONS.md#job-failure-rate."
+    provider_error_rate = {
+      title = "a provider's failure rate above ${var.alert_provider_error_rate * 100}%"
+      conditions = [{
+        name        = "failed jobs / ended jobs per provider over 30 min (safety filters excluded)"
+        filter      = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.status=\"failed\" AND metric.label.error_code!=\"rai_filtered\""
+        denominator = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\""
+        threshold   = var.alert_provider_error_rate
+        period      = "1800s"
+        aligner     = "ALIGN_SUM"
+        reducer     = "REDUCE_SUM"
+        group_by    = ["metric.label.provider"]
+      }]
+      runbook = "One provider fails more than ${var.alert_provider_error_rate * 100}% of its jobs for reasons other than safety filters. Check its status page and keys (`access_denied`), its quota (`quota_exceeded`), and the *Submissions throttled* chart. Runbook: docs/OPERATIONS.md#provider-error-rate."
+    }
+    jobs_past_deadline = {
+      title = "jobs past their deadline"
+      conditions = [{
+        name      = "jobs ended with deadline_exceeded in 15 min"
+        filter    = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.error_code=\"deadline_exceeded\""
+        threshold = 0
+        period    = "900s"
+        aligner   = "ALIGN_SUM"
+        reducer   = "REDUCE_SUM"
+        group_by  = ["metric.label.provider"]
+      }]
+      runbook = "Jobs ended with `deadline_exceeded`: a provider kept them running past their deadline, or a chain stopped and the sweep expired it. Runbook: docs/OPERATIONS.md#jobs-past-their-deadline."
+    }
+    webhooks_failing = {
+      title = "webhooks failing"
+      conditions = [
+        {
+          name      = "webhook events given up on in 1 h"
+          filter    = "metric.type=\"${local.metric_type["webhook_attempts"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=monitoring.regex.full_match(\"gave_up|blocked\")"
+          threshold = 0
+          period    = "3600s"
+          aligner   = "ALIGN_SUM"
+          reducer   = "REDUCE_SUM"
+        },
+        {
+          name      = "webhook attempts retrying, sustained"
+          filter    = "metric.type=\"${local.metric_type["webhook_attempts"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=\"retrying\""
+          threshold = var.alert_webhook_retries_per_hour
+          period    = "3600s"
+          aligner   = "ALIGN_SUM"
+          reducer   = "REDUCE_SUM"
+        },
+      ]
+      runbook = "Receivers are not accepting webhook events: some were given up on after the whole retry schedule (or their address is refused by the SSRF guard), or many are being retried. The job record's `deliveries` lists each attempt's status; `POST /jobs/{id}/webhooks:redeliver` sends the last event again. Runbook: docs/OPERATIONS.md#webhooks-failing."
+    }
+    queue_backlog = {
+      title = "task queues falling behind"
+      conditions = [
+        {
+          name      = "task attempts start late (p99 of the delay after their scheduled time)"
+          filter    = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND ${local.task_queues}"
+          threshold = var.alert_queue_delay_seconds * 1000
+          duration  = "600s"
+          period    = "300s"
+          aligner   = "ALIGN_PERCENTILE_99"
+          reducer   = "REDUCE_MAX"
+          group_by  = ["resource.label.queue_id"]
+        },
+        {
+          name      = "tasks waiting in a queue"
+          filter    = "metric.type=\"cloudtasks.googleapis.com/queue/depth\" AND ${local.task_queues}"
+          threshold = var.alert_queue_depth
+          duration  = "900s"
+          period    = "300s"
+          aligner   = "ALIGN_MAX"
+          reducer   = "REDUCE_MAX"
+          group_by  = ["resource.label.queue_id"]
+        },
+      ]
+      runbook = "A Cloud Tasks queue dispatches later than planned or keeps a backlog: a function is at its max instances, a provider's submit queue is rate-limited below demand, or a target answers 5xx and tasks are retried. Runbook: docs/OPERATIONS.md#task-queues-falling-behind."
+    }
+    client_near_budget = {
+      title = "a client at 90% of its budget, or refused"
+      conditions = [
+        {
+          name      = "admissions at 90% or more of a cap, per client, in 1 h"
+          filter    = "metric.type=\"${local.metric_type["budget_near_cap"]}\" AND resource.type=\"cloud_run_revision\""
+          threshold = 0
+          period    = "3600s"
+          aligner   = "ALIGN_SUM"
+          reducer   = "REDUCE_SUM"
+          group_by  = ["metric.label.client_id"]
+        },
+        {
+          name      = "jobs refused for budget, per client, in 1 h"
+          filter    = "metric.type=\"${local.metric_type["budget_refusals"]}\" AND resource.type=\"cloud_run_revision\""
+          threshold = 0
+          period    = "3600s"
+          aligner   = "ALIGN_SUM"
+          reducer   = "REDUCE_SUM"
+          group_by  = ["metric.label.client_id", "metric.label.cap"]
+        },
+      ]
+      runbook = "A client used 90% or more of a daily, monthly or in-flight cap (VEO_BUDGETS), or had jobs refused with 429 budget_exceeded. GET /usage with its key shows its spend by day, model and provider. Raise its cap, or tell the client. Runbook: docs/OPERATIONS.md#a-client-near-its-budget."
+    }
   }
 }
 
-resource "google_monitoring_alert_policy" "provider_error_rate" {
+resource "google_monitoring_alert_policy" "alert" {
+  for_each = local.alerts
+
   project               = var.project_id
-  display_name          = "veo-relay: a provider's failure rate above ${var.alert_provider_error_rate * 100}%"
+  display_name          = "veo-relay: ${each.value.title}"
   combiner              = "OR"
   notification_channels = var.notification_channels
   user_labels           = local.labels
 
-  conditions {
-    display_name = "failed jobs / ended jobs per provider over 30 min (safety filters excluded)"
-    condition_threshold {
-      filter             = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.status=\"failed\" AND metric.label.error_code!=\"rai_filtered\""
-      denominator_filter = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\""
-      comparison         = "COMPARISON_GT"
-      threshold_value    = var.alert_provider_error_rate
-      duration           = "0s"
-      aggregations {
-        alignment_period     = "1800s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.provider"]
-      }
-      denominator_aggregations {
-        alignment_period     = "1800s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.provider"]
+  dynamic "conditions" {
+    for_each = each.value.conditions
+    content {
+      display_name = conditions.value.name
+      condition_threshold {
+        filter             = conditions.value.filter
+        denominator_filter = lookup(conditions.value, "denominator", null)
+        comparison         = "COMPARISON_GT"
+        threshold_value    = conditions.value.threshold
+        duration           = lookup(conditions.value, "duration", "0s")
+        aggregations {
+          alignment_period     = conditions.value.period
+          per_series_aligner   = conditions.value.aligner
+          cross_series_reducer = conditions.value.reducer
+          group_by_fields      = lookup(conditions.value, "group_by", null)
+        }
+        dynamic "denominator_aggregations" {
+          for_each = lookup(conditions.value, "denominator", null) == null ? [] : [conditions.value]
+          content {
+            alignment_period     = denominator_aggregations.value.period
+            per_series_aligner   = denominator_aggregations.value.aligner
+            cross_series_reducer = denominator_aggregations.value.reducer
+            group_by_fields      = lookup(denominator_aggregations.value, "group_by", null)
+          }
+        }
       }
     }
   }
 
   documentation {
     mime_type = "text/markdown"
-    content   = "One provider fails more than ${var.alert_provider_error_rate * 100}% of its jobs for reasons other than safety filters. Check its status page and keys (`access_denied`), its quota (`quota_exceeded`), and the *Submissions throttled* chart. Runbook: docs/OPERATIONS.md#provider-error-rate."
-  }
-}
-
-resource "google_monitoring_alert_policy" "jobs_past_deadline" {
-  project               = var.project_id
-  display_name          = "veo-relay: jobs past their deadline"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "jobs ended with deadline_exceeded in 15 min"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_type["jobs_ended"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.error_code=\"deadline_exceeded\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.provider"]
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Jobs ended with `deadline_exceeded`: a provider kept them running past their deadline, or a chain stopped and the sweep expired it. Runbook: docs/OPERATIONS.md#jobs-past-their-deadline."
-  }
-}
-
-resource "google_monitoring_alert_policy" "webhooks_failing" {
-  project               = var.project_id
-  display_name          = "veo-relay: webhooks failing"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "webhook events given up on in 1 h"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_type["webhook_attempts"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=monitoring.regex.full_match(\"gave_up|blocked\")"
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "3600s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  conditions {
-    display_name = "webhook attempts retrying, sustained"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_type["webhook_attempts"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.outcome=\"retrying\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_webhook_retries_per_hour
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "3600s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Receivers are not accepting webhook events: some were given up on after the whole retry schedule (or their address is refused by the SSRF guard), or many are being retried. The job record's `deliveries` lists each attempt's status; `POST /jobs/{id}/webhooks:redeliver` sends the last event again. Runbook: docs/OPERATIONS.md#webhooks-failing."
-  }
-}
-
-resource "google_monitoring_alert_policy" "queue_backlog" {
-  project               = var.project_id
-  display_name          = "veo-relay: task queues falling behind"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "task attempts start late (p99 of the delay after their scheduled time)"
-    condition_threshold {
-      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/task_attempt_delays\" AND ${local.task_queues}"
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_queue_delay_seconds * 1000
-      duration        = "600s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_PERCENTILE_99"
-        cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = ["resource.label.queue_id"]
-      }
-    }
-  }
-
-  conditions {
-    display_name = "tasks waiting in a queue"
-    condition_threshold {
-      filter          = "metric.type=\"cloudtasks.googleapis.com/queue/depth\" AND ${local.task_queues}"
-      comparison      = "COMPARISON_GT"
-      threshold_value = var.alert_queue_depth
-      duration        = "900s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_MAX"
-        cross_series_reducer = "REDUCE_MAX"
-        group_by_fields      = ["resource.label.queue_id"]
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A Cloud Tasks queue dispatches later than planned or keeps a backlog: a function is at its max instances, a provider's submit queue is rate-limited below demand, or a target answers 5xx and tasks are retried. Runbook: docs/OPERATIONS.md#task-queues-falling-behind."
-  }
-}
-
-resource "google_monitoring_alert_policy" "client_near_budget" {
-  project               = var.project_id
-  display_name          = "veo-relay: a client at 90% of its budget, or refused"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = local.labels
-
-  conditions {
-    display_name = "admissions at 90% or more of a cap, per client, in 1 h"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_type["budget_near_cap"]}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "3600s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.client_id"]
-      }
-    }
-  }
-
-  conditions {
-    display_name = "jobs refused for budget, per client, in 1 h"
-    condition_threshold {
-      filter          = "metric.type=\"${local.metric_type["budget_refusals"]}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "3600s"
-        per_series_aligner   = "ALIGN_SUM"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.client_id", "metric.label.cap"]
-      }
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A client used 90% or more of a daily, monthly or in-flight cap (VEO_BUDGETS), or had jobs refused with 429 budget_exceeded. GET /usage with its key shows its spend by day, model and provider. Raise its cap, or tell the client. Runbook: docs/OPERATIONS.md#a-client-near-its-budget."
+    content   = each.value.runbook
   }
 }

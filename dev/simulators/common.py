@@ -347,6 +347,14 @@ def base_url() -> str:
     return (configured or request.host_url).rstrip("/")
 
 
+def storage_emulator_url() -> str | None:
+    """Root URL of the GCS emulator named by STORAGE_EMULATOR_HOST (no trailing slash), or None."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST")
+    if not host:
+        return None
+    return (host if "://" in host else "http://" + host).rstrip("/")
+
+
 # --------------------------------------------------------------------------
 # Auth: expected secrets come from the simulator's environment, read on every
 # request so a test can monkeypatch them.

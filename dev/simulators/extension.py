@@ -14,12 +14,13 @@ video lasts the source's length plus ADDED_SECONDS, with the source's width and 
 from __future__ import annotations
 
 import io
-import os
 import re
 from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from .common import storage_emulator_url
 
 ADDED_SECONDS = 7.0
 GEMINI_MAX_INPUT_S = 141.0
@@ -118,14 +119,12 @@ def vertex_source(inst: dict) -> dict | str | None:
 
 
 def _read_gcs(uri: str) -> bytes | str:
-    host = os.environ.get("STORAGE_EMULATOR_HOST")
+    host = storage_emulator_url()
     if not host:
         return "`video.gcsUri` given but STORAGE_EMULATOR_HOST is not set in the simulator."
-    if "://" not in host:
-        host = "http://" + host
     bucket, _, name = uri[len("gs://"):].partition("/")
     try:
-        r = requests.get(f"{host.rstrip('/')}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}",
+        r = requests.get(f"{host}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}",
                          params={"alt": "media"}, timeout=60)
     except requests.RequestException as exc:
         return f"Failed to read {uri}: {exc}"

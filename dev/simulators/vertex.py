@@ -15,7 +15,6 @@ writes them before the operation completes.
 from __future__ import annotations
 
 import base64
-import os
 import random
 import re
 import uuid
@@ -25,7 +24,18 @@ import requests
 from flask import Blueprint, Response, jsonify
 
 from . import extension, media, push
-from .common import Directives, Operation, bearer, expected_key, google_error, json_body, poll_fault, state, submit_fault
+from .common import (
+    Directives,
+    Operation,
+    bearer,
+    expected_key,
+    google_error,
+    json_body,
+    poll_fault,
+    state,
+    storage_emulator_url,
+    submit_fault,
+)
 from .gemini import op_error_object, rai_fields, retired_model, validate_predict
 
 DIALECT = "vertex"
@@ -155,19 +165,17 @@ def _upload_once(op: Operation) -> str | None:
     with op.lock:
         if "gcs_uris" in op.extra:
             return op.extra.get("upload_error")
-        host = os.environ.get("STORAGE_EMULATOR_HOST")
+        host = storage_emulator_url()
         uris = [_gcs_uri(op, o.index) for o in op.outputs]
         error = None
         if not host:
             error = "storageUri given but STORAGE_EMULATOR_HOST is not set in the simulator."
         else:
-            if "://" not in host:
-                host = "http://" + host
             for out, uri in zip(op.outputs, uris):
                 bucket, _, obj = uri[len("gs://"):].partition("/")
                 try:
                     r = requests.post(
-                        f"{host.rstrip('/')}/upload/storage/v1/b/{quote(bucket, safe='')}/o",
+                        f"{host}/upload/storage/v1/b/{quote(bucket, safe='')}/o",
                         params={"uploadType": "media", "name": obj},
                         data=media.ReaderStream(media.video_for(op, out)),
                         headers={"Content-Type": "video/mp4"}, timeout=120)

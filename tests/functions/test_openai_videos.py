@@ -72,7 +72,7 @@ def test_no_key_is_a_401_in_openais_shape(bare):
     ("get", "/v1/videos?order=sideways", {}, 400, "invalid_request", "order"),
     ("get", "/v1/videos/not-an-id", {}, 404, "not_found", "video_id"),
     ("get", "/v1/videos/" + "0" * 32, {}, 404, "not_found", "video_id"),
-    ("delete", "/v1/videos/" + "0" * 32, {}, 404, "not_found", "id"),
+    ("delete", "/v1/videos/" + "0" * 32, {}, 404, "not_found", "video_id"),  # as GET answers a video that is not the client's
     ("post", "/v1/videos/" + "0" * 32 + "/remix", {"json": {"prompt": "p"}}, 400, "unsupported_option", None),
     ("post", "/v1/videos/edits", {"json": {"prompt": "p"}}, 400, "unsupported_option", None),
     ("get", "/v1/videos/characters/char_1", {}, 400, "unsupported_option", None),

@@ -77,7 +77,8 @@ def test_a_pubsub_push_without_the_subscriptions_token_is_401(bare, stack):
     for token in (stack.oidc_token(stack.env["VEO_PROVIDER_EVENTS_URL"]),  # the invoker's, not the pusher's
                   stack.oidc_token(stack.env["VEO_PROVIDER_EVENTS_URL"], email=DEV_PUBSUB_PUSHER)):  # signed by another key
         resp = bare("provider_events").post("/", json=envelope, headers={"Authorization": f"Bearer {token}"})
-        assert resp.status_code == 401
+        assert (resp.status_code, resp.get_json()["error"]["code"]) == (401, "unauthenticated"), resp.get_json()
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
 def test_what_is_not_an_event_is_refused(bare):

@@ -22,9 +22,26 @@ def resources(kind: str) -> dict[str, dict]:
     return found
 
 
+def local(name: str) -> dict[str, dict]:
+    (value,) = [block[name] for block in load_hcl(MONITORING)["locals"] if name in block]
+    return value
+
+
 def log_metric_names() -> set[str]:
-    (metrics,) = [block["log_metrics"] for block in load_hcl(MONITORING)["locals"] if "log_metrics" in block]
-    return set(metrics)
+    return set(local("log_metrics"))
+
+
+def alerts() -> dict[str, dict]:
+    """local.alerts, after checking that its one policy resource makes every entry a policy that
+    pages var.notification_channels with the entry's runbook as its documentation."""
+    (policy,) = resources("google_monitoring_alert_policy").values()
+    assert policy["for_each"] == "${local.alerts}"
+    assert policy["notification_channels"] == "${var.notification_channels}"
+    (doc,) = policy["documentation"]
+    assert doc == {"mime_type": "text/markdown", "content": "${each.value.runbook}"}
+    (conditions,) = policy["dynamic"]
+    assert conditions["conditions"]["for_each"] == "${each.value.conditions}"
+    return local("alerts")
 
 
 def metric_types(text: str) -> set[str]:
@@ -37,22 +54,21 @@ def anchors(markdown: str) -> set[str]:
 
 
 def test_every_alert_notifies_the_channels_and_links_its_runbook():
-    alerts = resources("google_monitoring_alert_policy")
-    assert set(alerts) >= {"job_failure_rate", "provider_error_rate", "jobs_past_deadline", "webhooks_failing", "queue_backlog"}
+    policies = alerts()
+    assert set(policies) >= {"job_failure_rate", "provider_error_rate", "jobs_past_deadline", "webhooks_failing", "queue_backlog"}
     sections = anchors(OPERATIONS.read_text())
-    for name, alert in alerts.items():
-        assert alert["notification_channels"] == "${var.notification_channels}", name
-        (doc,) = alert["documentation"]
-        assert doc["mime_type"] == "text/markdown" and len(doc["content"]) > 80, name
-        links = re.findall(r"docs/OPERATIONS\.md#([a-z0-9-]+)", doc["content"])
+    for name, alert in policies.items():
+        assert alert["conditions"], f"{name} has no condition"
+        assert len(alert["runbook"]) > 80, name
+        links = re.findall(r"docs/OPERATIONS\.md#([a-z0-9-]+)", alert["runbook"])
         assert links, f"{name}: its documentation names no runbook section"
         assert set(links) <= sections, f"{name}: runbook section {set(links) - sections} is not in docs/OPERATIONS.md"
 
 
 def test_alerts_and_dashboard_chart_only_metrics_that_exist():
     defined = log_metric_names()
-    for name, alert in resources("google_monitoring_alert_policy").items():
-        text = json.dumps(alert)
+    for name, alert in alerts().items():
+        text = json.dumps(alert["conditions"])
         log_metrics = re.findall(r'local\.metric_type\[\\"(\w+)\\"\]', text)
         for used in log_metrics:
             assert used in defined, f"{name} charts log metric {used!r}, which monitoring.tf does not define"

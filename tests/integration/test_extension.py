@@ -75,7 +75,10 @@ def test_an_extension_the_provider_cannot_make_is_refused_before_anything_is_mad
 def test_the_openai_sdk_extends_a_completed_video(stack, client):
     sdk = OpenAI(base_url=stack.function_urls["api"].rstrip("/") + "/v1", api_key=stack.api_key, max_retries=0, timeout=30)
     source = sdk.videos.create_and_poll(prompt=unique_prompt("a train leaves"), seconds="8")
-    # openai 3.51.0 takes only a file at `video` (see test_openai_sdk.py): the id goes in extra_body.
+    # openai 3.51.0 refuses video={"id": ...} before sending (its multipart file extraction takes
+    # only files at `video`): the reference goes in extra_body, as docs/OPENAI.md shows.
+    with pytest.raises(RuntimeError, match="Expected entry at `video`"):
+        sdk.videos.extend(prompt="it enters a tunnel", seconds="8", video={"id": source.id})
     video = sdk.videos.extend(prompt="it enters a tunnel", seconds="8", video=openai.omit, extra_body={"video": {"id": source.id}})
     assert video.status == "queued"
     done = sdk.videos.poll(video.id)

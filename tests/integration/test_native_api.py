@@ -51,13 +51,12 @@ def test_listing_25_jobs_page_by_page_with_filters(stack):
         client.wait(job_id)
 
     def listed(query: str) -> list[dict]:
-        out, cursor, pages = [], None, 0
+        out, cursor = [], None
         while True:
             url = f"{client.api}/jobs?created_after={start}&{query}" + (f"&cursor={cursor}" if cursor else "")
             resp = requests.get(url, headers=client.auth, timeout=10)
             assert resp.status_code == 200, resp.text
             out += resp.json()["jobs"]
-            pages += 1
             cursor = resp.json()["next_cursor"]
             if cursor is None:
                 return out

@@ -188,25 +188,6 @@ def test_bad_input_is_an_openai_error_naming_the_param(sdk):
         OpenAI(base_url=str(sdk.base_url), api_key="not-a-key", max_retries=0).videos.list()
 
 
-def test_extend_names_the_video_it_extends(sdk, client):
-    """The SDK's extend (POST /v1/videos/extensions, video={"id"}): a veo-relay job with
-    `extend: {"job_id"}`, or, on a deployment whose request schema has no `extend`, a clear 400."""
-    source = sdk.videos.create_and_poll(prompt=unique_prompt("a train leaves"), seconds="8")
-    # openai 3.51.0 refuses video={"id": ...} before sending (its multipart file extraction takes
-    # only files at `video`): the reference goes in extra_body, as docs/OPENAI.md shows.
-    with pytest.raises(RuntimeError, match="Expected entry at `video`"):
-        sdk.videos.extend(prompt="it enters a tunnel", seconds="8", video={"id": source.id})
-    try:
-        video = sdk.videos.extend(prompt="it enters a tunnel", seconds="8", video=openai.omit,
-                                  extra_body={"video": {"id": source.id}})
-    except openai.BadRequestError as err:
-        assert err.body["param"] in ("video", "extend", "extend.job_id"), err.body
-        assert err.body["code"] in ("unsupported_option", "invalid_request"), err.body
-        return
-    assert video.status == "queued" and client.job(video.id)["request"]["extend"]["job_id"] == source.id
-    assert sdk.videos.poll(video.id).status == "completed"
-
-
 def test_webhooks_verify_with_the_openai_sdk_and_with_standardwebhooks(completed, client):
     hooks = client.webhooks(completed["hook_path"], event="job.succeeded")
     assert hooks, "no job.succeeded webhook received"

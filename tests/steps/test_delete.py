@@ -70,7 +70,10 @@ def test_another_clients_job_is_a_404(rt, store, bucket):
     job_id = succeeded_job(rt, store)
     with pytest.raises(ApiError) as err:
         delete_job(rt, "someone-else", job_id)
-    assert err.value.status == 404
+    with pytest.raises(ApiError) as missing:
+        delete_job(rt, "someone-else", "f" * 32)
+    assert (err.value.status, err.value.code, err.value.message, err.value.field) == (404, "not_found", "no such job", "id")
+    assert err.value.body() == missing.value.body()  # the same as for a job that does not exist: nothing told
     assert store.get(job_id).get("deleted_at") is None and stored(rt, bucket, job_id)
 
 

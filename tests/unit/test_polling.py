@@ -9,6 +9,8 @@ from veorelay.config import PollSettings, Settings
 from veorelay.core import poll_plan as ps
 from veorelay.gcp.poll_stats import SHARDS, DurationStats, bin_field, doc_id, shard_of
 
+from .fake_stats_db import FakeDb
+
 
 def lognormal(median, sigma, weight=1000.0):
     return ps.Durations.from_prior(ps.Prior(median, sigma, weight))
@@ -124,48 +126,6 @@ def test_poll_settings_come_from_the_environment():
                            "VEO_POLL_MAX_CHECKS": "7", "VEO_POLL_PRIOR_MEDIAN_SECONDS": "9", "VEO_POLL_STATS_TTL_SECONDS": "5"})
     assert (s.poll.delay_cost_checks, s.poll.max_checks, s.poll.prior_median_s, s.poll.stats_ttl_s) == (2, 7, 9, 5)
     assert s.poll.prior_sigma is None and s.poll == PollSettings(delay_cost_checks=2, max_checks=7, prior_median_s=9, stats_ttl_s=5)
-
-
-class FakeDb:
-    """Just what DurationStats uses: collection().document(), set(merge), get_all."""
-
-    def __init__(self):
-        self.docs: dict[str, dict] = {}
-        self.writes: list[tuple[str, dict]] = []
-        self.reads = 0
-
-    def collection(self, name):
-        db = self
-
-        class Col:
-            def document(self, doc):
-                return Ref(db, f"{name}/{doc}")
-        return Col()
-
-    def get_all(self, refs, **_):
-        for ref in refs:
-            self.reads += 1
-            yield Snap(self.docs.get(ref.path))
-
-
-class Ref:
-    def __init__(self, db, path):
-        self.db, self.path = db, path
-
-    def set(self, data, merge=False, **_):
-        assert merge
-        self.db.writes.append((self.path, data))
-        doc = self.db.docs.setdefault(self.path, {"bins": {}})
-        for name, inc in data["bins"].items():
-            doc["bins"][name] = doc["bins"].get(name, 0.0) + inc.value
-
-
-class Snap:
-    def __init__(self, data):
-        self.exists, self._data = data is not None, data
-
-    def to_dict(self):
-        return self._data
 
 
 def test_one_write_per_finished_job_and_reads_only_when_the_cache_expires():

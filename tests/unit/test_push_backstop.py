@@ -11,6 +11,8 @@ from veorelay.config import PollSettings
 from veorelay.core import poll_plan as ps
 from veorelay.gcp.poll_stats import DurationStats
 
+from .fake_stats_db import FakeDb
+
 SPREAD = ps.Durations.from_prior(ps.Prior(75.0, 0.3, weight=1000.0))  # about Veo 3's
 ARGS = (1.3, 10.0, 2.0, 30.0, 60.0, 1800.0)  # delay cost, max checks, min/max gap, first max, horizon
 
@@ -57,47 +59,6 @@ def test_reliability_is_the_recent_share_of_jobs_whose_event_came_first():
     # Events stopped an hour ago: the old good hours weigh less than the recent bad one.
     recent_bad = ps.push_reliability({hour - 6: (100, 100), hour: (30, 0)}, hour)
     assert recent_bad < ps.R_DENSE
-
-
-class FakeDb:
-    """collection().document().set(merge) with Increment, and get_all (what DurationStats uses)."""
-
-    def __init__(self):
-        self.docs: dict[str, dict] = {}
-
-    def collection(self, name):
-        db = self
-
-        class Col:
-            def document(self, doc):
-                return Ref(db, f"{name}/{doc}")
-        return Col()
-
-    def get_all(self, refs, **_):
-        for ref in refs:
-            yield Snap(self.docs.get(ref.path))
-
-
-class Ref:
-    def __init__(self, db, path):
-        self.db, self.path = db, path
-
-    def set(self, data, merge=False, **_):
-        doc = self.db.docs.setdefault(self.path, {"bins": {}, "push": {}})
-        for name, inc in data["bins"].items():
-            doc["bins"][name] = doc["bins"].get(name, 0.0) + inc.value
-        for hour, row in (data.get("push") or {}).items():
-            kept = doc["push"].setdefault(hour, {"jobs": 0, "first": 0})
-            kept["jobs"] += row["jobs"].value
-            kept["first"] += row["first"].value
-
-
-class Snap:
-    def __init__(self, data):
-        self.exists, self._data = data is not None, data
-
-    def to_dict(self):
-        return self._data
 
 
 def test_the_store_learns_how_reliably_events_come_and_the_plan_follows():

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.views import iso_z
 
 CAPS = ("daily", "monthly", "in_flight")
 
@@ -81,7 +82,7 @@ class BudgetExceeded(ApiError):
             message = f"the client's max_in_flight cap of {int(limit)} jobs is reached; it frees when one of its jobs ends"
         else:
             message = (f"the client's {cap} budget of {limit:.2f} USD would be exceeded: {max(left, 0.0):.2f} USD left, "
-                       f"resets at {resets.isoformat().replace('+00:00', 'Z') if resets else 'never'}")
+                       f"resets at {iso_z(resets) if resets else 'never'}")
         super().__init__(429, ErrorCode.BUDGET_EXCEEDED, message, "budget")
         self.cap, self.limit, self.left, self.resets = cap, limit, max(left, 0.0), resets
 
@@ -90,7 +91,7 @@ class BudgetExceeded(ApiError):
 
     def details(self) -> dict[str, Any]:
         return {"cap": self.cap, "limit": self.limit, "left": round(self.left, 6),
-                "resets_at": self.resets.isoformat().replace("+00:00", "Z") if self.resets else None}
+                "resets_at": iso_z(self.resets) if self.resets else None}
 
 
 def admit(state: Mapping[str, Any] | None, now: datetime, usd: float, limits: BudgetLimits) -> tuple[BudgetState, float]:

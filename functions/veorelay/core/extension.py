@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from veorelay.core.catalog import ModelSpec
+from veorelay.core.catalog import ExtensionSpec, ModelSpec
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.media import RESOLUTION_SIZES
 from veorelay.core.request import GenerationRequest, SourceVideo
 
 # Providers that extend only the videos they made themselves, named by their own file URI.
@@ -32,7 +33,8 @@ FROM_BUCKET = frozenset({"vertex"})
 # the provider's retention is refused rather than sent to fail.
 AGE_MARGIN = timedelta(hours=1)
 DEFAULT_SOURCE_SECONDS = 8.0
-_HEIGHT_TO_RESOLUTION = {720: "720p", 1080: "1080p", 2160: "4k"}
+# A frame's shorter side -> its resolution (core/media.py RESOLUTION_SIZES): 720 -> 720p, 2160 -> 4k.
+_HEIGHT_TO_RESOLUTION = {height: resolution for resolution, (_, height) in RESOLUTION_SIZES.items()}
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def check_extension(req: GenerationRequest, source: Mapping[str, Any] | None, *,
     if rule is None:  # core/capabilities.py refuses it first; kept for callers that skip it
         raise _unsupported("extend", f"model {spec.id} cannot extend videos")
     seconds = source_seconds(source, output)
-    _check_shape(req, ask.job_id, source, output, spec, seconds)
+    _check_shape(req, ask.job_id, source, output, spec.id, rule, seconds)
     if rule.max_source_age_hours is not None:
         made = _source_time(source)
         limit = timedelta(hours=rule.max_source_age_hours)
@@ -144,19 +146,16 @@ def check_extension(req: GenerationRequest, source: Mapping[str, Any] | None, *,
     return Extension(source=source_video, extends=extends)
 
 
-def _check_shape(req: GenerationRequest, job_id: str, source: Mapping[str, Any], output: Mapping[str, Any], spec: ModelSpec,
-                 seconds: float) -> None:
-    """The source's length and resolution within what the model extends; the request's resolution
-    and aspect ratio (when given) the source's own."""
-    rule = spec.extension
-    if rule is None:
-        raise _unsupported("extend", f"model {spec.id} cannot extend videos")
+def _check_shape(req: GenerationRequest, job_id: str, source: Mapping[str, Any], output: Mapping[str, Any], model: str,
+                 rule: ExtensionSpec, seconds: float) -> None:
+    """The source's length and resolution within what model `model` extends (`rule`); the
+    request's resolution and aspect ratio (when given) the source's own."""
     if seconds > rule.max_input_seconds:
-        raise _unsupported("extend.job_id", f"job {job_id}'s video lasts {seconds:g} s; model {spec.id} extends videos of "
+        raise _unsupported("extend.job_id", f"job {job_id}'s video lasts {seconds:g} s; model {model} extends videos of "
                            f"at most {rule.max_input_seconds} s")
     resolution = source_resolution(source, output)
     if resolution not in rule.input_resolutions:
-        raise _unsupported("extend.job_id", f"job {job_id}'s video is {resolution}; model {spec.id} extends "
+        raise _unsupported("extend.job_id", f"job {job_id}'s video is {resolution}; model {model} extends "
                            f"{' or '.join(rule.input_resolutions)} videos only")
     if req.resolution is not None and req.resolution != resolution:
         raise _unsupported("resolution", f"an extension keeps its source's resolution ({resolution})")

@@ -3,12 +3,17 @@ between them. Pure, no I/O."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
 from veorelay.core.media import JobWarning, Media, Poster
+
+# A job id: 32 lowercase hex digits (request `extend.job_id`, OpenAPI, push events, routes).
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 class JobStatus(StrEnum):

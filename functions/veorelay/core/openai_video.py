@@ -25,17 +25,15 @@ from typing import Any
 
 from veorelay.core.cost import view as cost_view
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.job import Job, JobStatus
+from veorelay.core.job import JOB_ID, Job, JobStatus
+from veorelay.core.media import RESOLUTION_SIZES
 from veorelay.core.poll_plan import next_delay
 
 # OpenAI's `size` (width x height) <-> veo-relay's aspect ratio and resolution.
+# Each resolution's frame (core/media.py), landscape then portrait: 1280x720, 720x1280, 1920x1080, ...
 SIZES: dict[str, tuple[str, str]] = {
-    "1280x720": ("16:9", "720p"),
-    "720x1280": ("9:16", "720p"),
-    "1920x1080": ("16:9", "1080p"),
-    "1080x1920": ("9:16", "1080p"),
-    "3840x2160": ("16:9", "4k"),
-    "2160x3840": ("9:16", "4k"),
+    f"{w}x{h}" if aspect == "16:9" else f"{h}x{w}": (aspect, resolution)
+    for resolution, (w, h) in RESOLUTION_SIZES.items() for aspect in ("16:9", "9:16")
 }
 SIZE_OF = {shape: size for size, shape in SIZES.items()}
 DEFAULT_ASPECT_RATIO, DEFAULT_RESOLUTION = "16:9", "720p"  # what Veo makes when a job names neither
@@ -354,7 +352,7 @@ def list_params(args: Mapping[str, str]) -> tuple[str | None, int, str]:
     if order not in ("asc", "desc"):
         raise _refuse(f"order must be asc or desc; got {order!r}", "order")
     after = args.get("after") or None
-    if after is not None and not re.fullmatch(r"[0-9a-f]{32}", after):
+    if after is not None and not JOB_ID.fullmatch(after):
         raise _refuse("after must be the id of a video from a previous page", "after")
     return after, limit, order
 

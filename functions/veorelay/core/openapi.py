@@ -13,12 +13,12 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from veorelay.core.job import JobStatus
+from veorelay.core.job import JOB_ID_PATTERN, JobStatus
 from veorelay.core.openai_video import SIZES, STATUS, VEORELAY_FIELDS
 from veorelay.core.request import GenerationRequest
 
 OPENAPI_VERSION = "3.1.0"
-JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "a job id: 32 hex digits"}
+JOB_ID = {"type": "string", "pattern": JOB_ID_PATTERN, "description": "a job id: 32 hex digits"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}

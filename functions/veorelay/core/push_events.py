@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from veorelay.core.job import JOB_ID
+
 GEMINI_SOURCES = frozenset({"gemini-static", "gemini-request"})
 PUBSUB_SOURCE = "vertex-pubsub"
 # Which providers' jobs an event of each source may name.
@@ -30,7 +32,6 @@ SOURCE_PROVIDERS: Mapping[str, frozenset[str]] = {
     PUBSUB_SOURCE: frozenset({"vertex"}),
 }
 COMPLETION_TYPES = frozenset({"video.generated"})
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _OPERATION = re.compile(r"^[A-Za-z0-9._:/-]{1,400}/operations/[A-Za-z0-9._-]{1,200}$")
 MAX_EVENT_ID_CHARS = 200
 

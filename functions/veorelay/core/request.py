@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.json_schema import SkipJsonSchema
 
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.job import JOB_ID_PATTERN
 from veorelay.core.storable import NotStorable, check_field_value, check_unicode, render_path
 
 MAX_PROMPT_CHARS = 4000
@@ -58,9 +59,6 @@ class ReferenceImage(BaseModel):
 
     image: ImageInput
     type: Literal["asset", "style"] = "asset"
-
-
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 class SourceVideo(BaseModel):

@@ -33,9 +33,14 @@ def job_view(job: Job) -> dict[str, Any]:
     return view
 
 
+def iso_z(moment: datetime) -> str:
+    """A UTC time as clients see it: ISO 8601 with a Z (2026-12-02T00:36:00Z)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return iso_z(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -9,12 +9,11 @@ Without VEO_API_KEYS every request is refused, unless VEO_AUTH_DISABLED says so 
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Mapping
 
 from veorelay.core.api_keys import hash_key
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.job import Job
+from veorelay.core.job import JOB_ID, Job
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 
@@ -52,7 +51,6 @@ def _unauthenticated(message: str) -> ApiError:
     return ApiError(401, ErrorCode.UNAUTHENTICATED, message, "Authorization")
 
 
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def owned_job(rt: Runtime, job_id: str, client_id: str) -> Job | None:

@@ -18,10 +18,11 @@ from werkzeug.formparser import FormDataParser, MultiPartParser
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.request import MAX_IMAGE_BYTES
 from veorelay.core.storable import MAX_DEPTH, render_path
+from veorelay.edges.reading import read_up_to
 
 # One multipart request: the job's JSON and up to five images (Cloud Run refuses more than 32 MiB).
 MAX_MULTIPART_BYTES = 32 * 1024 * 1024
-# The job's JSON, however it arrives (edges/api.py MAX_JSON_BODY_BYTES is the same 1 MiB).
+# The job's JSON, however it arrives (a body, a multipart part, a request object).
 MAX_JSON_BYTES = 1024 * 1024
 # Objects and arrays, the job's own object counted: room for `metadata` at Firestore's depth
 # (core/storable.py MAX_DEPTH, refused there naming the field), nothing like 100,000 levels.
@@ -60,6 +61,17 @@ def parse_json_body(data: bytes, max_bytes: int, source: str = "the body", field
     if not isinstance(value, dict):
         raise refuse(f"a JSON {_json_kind(value)}, not an object")
     return value
+
+
+def read_json(request: flask.Request, wrong_type: str) -> dict[str, Any]:
+    """A request's application/json body, by parse_json_body: 413 for one declared or found over
+    MAX_JSON_BYTES, 415 (`wrong_type`) for another content type."""
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body must be at most {MAX_JSON_BYTES} bytes")
+    if request.mimetype != "application/json":
+        raise ApiError(415, ErrorCode.INVALID_REQUEST, wrong_type)
+    # Read at most one byte past the limit: a chunked body has no Content-Length to check.
+    return parse_json_body(read_up_to(request, MAX_JSON_BYTES + 1), MAX_JSON_BYTES)
 
 
 class _Duplicate:
@@ -146,25 +158,33 @@ def parse_multipart(request: flask.Request) -> tuple[Any, dict[str, bytes]]:
 def _job_part(request: flask.Request) -> tuple[dict[str, Any], MultiDict[str, FileStorage]]:
     """The job's JSON object (the `request` part, exactly once: a text or a file part) and the
     file parts, within the size limit."""
-    if (request.content_length or 0) > MAX_MULTIPART_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes")
-    request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
-    request.max_form_memory_size = MAX_JSON_BYTES  # a text part: the same limit as the job's JSON sent any other way
-    request.form_data_parser_class = _BytesFormParser  # text parts as sent, not decoded with errors="replace"
-    try:
-        texts = request.form.getlist("request")
-        files = request.files
-    except RequestEntityTooLarge:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes, "
-                       f"a text part (the `request`) at most {MAX_JSON_BYTES}") from None
-    except HTTPException:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the multipart/form-data body cannot be read") from None
+    form, files = form_parts(request, "a multipart job", f"a multipart job must be at most {MAX_MULTIPART_BYTES} bytes, "
+                             f"a text part (the `request`) at most {MAX_JSON_BYTES}")
+    texts = form.getlist("request")
     given = [text.encode("latin-1") for text in texts] + [part.read(MAX_JSON_BYTES + 1) for part in files.getlist("request")]
     if not given:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "a multipart job needs a part named `request` holding the job as JSON", "request")
     if len(given) > 1:  # which one would count? Refused like a key given twice
         raise ApiError(400, ErrorCode.INVALID_REQUEST, f"the `request` part is given {len(given)} times; send it once", "request")
     return parse_json_body(given[0], MAX_JSON_BYTES, "the `request` part", "request"), files
+
+
+def form_parts(request: flask.Request, what: str, too_large: str) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+    """The text parts (their bytes as latin-1 text: _BytesFormParser) and the file parts of a
+    multipart/form-data body of at most MAX_MULTIPART_BYTES, a text part at most MAX_JSON_BYTES:
+    413 for a body declared larger (`what` must be at most...) or found larger (`too_large`),
+    400 for one that cannot be read."""
+    if (request.content_length or 0) > MAX_MULTIPART_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"{what} must be at most {MAX_MULTIPART_BYTES} bytes")
+    request.max_content_length = MAX_MULTIPART_BYTES  # also bounds a body sent without Content-Length
+    request.max_form_memory_size = MAX_JSON_BYTES  # a text part: the same limit as the job's JSON sent any other way
+    request.form_data_parser_class = _BytesFormParser  # text parts as sent, not decoded with errors="replace"
+    try:
+        return request.form, request.files
+    except RequestEntityTooLarge:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, too_large) from None
+    except HTTPException:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the multipart/form-data body cannot be read") from None
 
 
 class _LosslessTextParts(MultiPartParser):

@@ -14,23 +14,18 @@ error code. The mapping itself is core/openai_video.py.
 """
 from __future__ import annotations
 
-import math
 import re
-import uuid
 from typing import Any
 
 import flask
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from veorelay.core import openai_video as ov
-from veorelay.core.budget import BudgetExceeded
-from veorelay.core.clock import utcnow
-from veorelay.core.errors import ApiError, ErrorCode, TransientError
+from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.job import Job, JobStatus
 from veorelay.core.request import MAX_IMAGE_BYTES
 from veorelay.edges import body as bodies
+from veorelay.edges.answers import allow, answer, idempotency_key, read_job_body
 from veorelay.edges.auth import JOB_ID, authenticate, owned_job
-from veorelay.edges.reading import body_deadline, read_up_to
 from veorelay.gcp import logs
 from veorelay.gcp.reader import open_object
 from veorelay.runtime import Runtime
@@ -39,12 +34,10 @@ from veorelay.steps.delete import delete_job
 from veorelay.steps.poll import duration_stats, seconds_running
 
 PREFIX = "/v1/"
-RETRY_AFTER_S = 2
 UPLOAD_PART = "input_reference"
 _VIDEO = re.compile(r"^/v1/videos/(?P<id>[^/]+)$")
 _CONTENT = re.compile(r"^/v1/videos/(?P<id>[^/]+)/content$")
 _REMIX = re.compile(r"^/v1/videos/(?P<id>[^/]+)/remix$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def serves(path: str) -> bool:
@@ -53,33 +46,7 @@ def serves(path: str) -> bool:
 
 
 def handle(request: flask.Request, rt: Runtime) -> flask.Response:
-    trace = request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent") or f"{uuid.uuid4().hex}/1"
-    headers: dict[str, str] = {}
-    with logs.context(trace_header=trace, project=rt.settings.project):
-        try:
-            answer = _route(request, rt)
-            if isinstance(answer, flask.Response):
-                return answer
-            status, body, headers = answer
-        except ApiError as exc:
-            logs.info("request refused", status=exc.status, code=exc.code, field=exc.field, path=request.path)
-            status, body = exc.status, ov.openai_error_body(exc.status, exc.code, exc.message, exc.field)
-            if isinstance(exc, BudgetExceeded):  # as on POST /jobs: which cap, what is left, when it resets
-                body["error"]["budget"] = exc.details()
-                headers["Retry-After"] = str(exc.retry_after_s(utcnow()))
-            if status == 401:
-                headers["WWW-Authenticate"] = 'Bearer realm="veo-relay"'
-        except TransientError as exc:
-            logs.warning("request failed, retryable", code=exc.code, error_message=exc.message)
-            status, body = 503, ov.openai_error_body(503, exc.code, exc.message, None)
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s or RETRY_AFTER_S)))
-        except Exception:
-            logs.error("request failed", exc_info=True, path=request.path)
-            status, body = 500, ov.openai_error_body(500, ErrorCode.INTERNAL, "internal error", None)
-    response = flask.make_response(flask.jsonify(body), status, headers)
-    # As edges/api.py: sent as a stream, so a refusal does not wait for the rest of a body.
-    response.response = iter([response.get_data()])
-    return response
+    return answer(request, rt, _route, ov.openai_error_body)  # refusals in OpenAI's error shape
 
 
 Answer = tuple[int, Any, dict[str, str]]
@@ -90,32 +57,37 @@ def _route(request: flask.Request, rt: Runtime) -> Answer | flask.Response:
     path = request.path.rstrip("/")
     method = request.method
     if path == "/v1/videos":
-        _allow(request, "GET", "POST")
+        allow(request, "GET", "POST")
         return _create(request, rt, client_id) if method == "POST" else _list(request, rt, client_id)
     if path == "/v1/videos/extensions":
-        _allow(request, "POST")
+        allow(request, "POST")
         return _extend(request, rt, client_id)
     if path == "/v1/videos/edits":
         raise ov.OpenAIError(400, ErrorCode.UNSUPPORTED_OPTION, ov.UNSUPPORTED_ROUTES["edits"], None)
     if path == "/v1/videos/characters" or path.startswith("/v1/videos/characters/"):
         raise ov.OpenAIError(400, ErrorCode.UNSUPPORTED_OPTION, ov.UNSUPPORTED_ROUTES["characters"], None)
     if _REMIX.match(path):
-        _allow(request, "POST")
+        allow(request, "POST")
         raise ov.OpenAIError(400, ErrorCode.UNSUPPORTED_OPTION, ov.UNSUPPORTED_ROUTES["remix"], None)
     match = _CONTENT.match(path)
     if match:
-        _allow(request, "GET")
+        allow(request, "GET")
         return _content(request, rt, _load(rt, match["id"], client_id))
     match = _VIDEO.match(path)
     if match is None:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
     job_id = match["id"]
-    _allow(request, "GET", "DELETE")
+    allow(request, "GET", "DELETE")
     if method == "DELETE":
         if not JOB_ID.match(job_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such video", "video_id")
         logs.set_job(job_id)
-        job = delete_job(rt, client_id, job_id)
+        try:
+            job = delete_job(rt, client_id, job_id)
+        except ApiError as refused:
+            if refused.status == 404:  # as GET answers it: one wording for a video that is not the client's
+                raise ApiError(404, ErrorCode.NOT_FOUND, "no such video", "video_id") from None
+            raise
         logs.info("video deleted", job_id=job["id"])
         return 200, ov.deleted_object(job["id"]), {}
     job = _load(rt, job_id, client_id)
@@ -123,20 +95,16 @@ def _route(request: flask.Request, rt: Runtime) -> Answer | flask.Response:
 
 
 def _create(request: flask.Request, rt: Runtime, client_id: str) -> Answer:
-    key = _idempotency_key(request)
-    multipart = request.mimetype == "multipart/form-data"
-    with body_deadline(request, rt.settings.body_timeout_s * (3 if multipart else 1)):
-        body, uploads = _multipart(request) if multipart else (_json(request), None)
+    key = idempotency_key(request)
+    body, uploads = read_job_body(request, rt, _multipart, _json)
     job_body = ov.create_to_job_body(body, UPLOAD_PART if uploads else None)
     job, _created = create_job(rt, job_body, client_id=client_id, idempotency_key=key, uploads=uploads)
     return 200, ov.video_object(job), _poll_headers(rt, job)
 
 
 def _extend(request: flask.Request, rt: Runtime, client_id: str) -> Answer:
-    key = _idempotency_key(request)
-    multipart = request.mimetype == "multipart/form-data"
-    with body_deadline(request, rt.settings.body_timeout_s * (3 if multipart else 1)):
-        body, uploads = _multipart(request) if multipart else (_json(request), None)
+    key = idempotency_key(request)
+    body, uploads = read_job_body(request, rt, _multipart, _json)
     if uploads:
         raise ov.OpenAIError(400, ErrorCode.UNSUPPORTED_OPTION, "an uploaded video cannot be extended: give "
                              "video={\"id\": ...} of a completed video", "video")
@@ -218,41 +186,14 @@ def _poll_headers(rt: Runtime, job: Job) -> dict[str, str]:
     return {"openai-poll-after-ms": str(ms)} if ms is not None else {}
 
 
-def _allow(request: flask.Request, *methods: str) -> None:
-    if request.method not in methods:
-        raise ApiError(405, ErrorCode.INVALID_REQUEST, f"use {' or '.join(methods)} here")
-
-
-def _idempotency_key(request: flask.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "Idempotency-Key must be 1-255 printable ASCII characters",
-                       "Idempotency-Key")
-    return key
-
-
 def _json(request: flask.Request) -> dict[str, Any]:
-    if (request.content_length or 0) > bodies.MAX_JSON_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the body must be at most {bodies.MAX_JSON_BYTES} bytes")
-    if request.mimetype != "application/json":
-        raise ApiError(415, ErrorCode.INVALID_REQUEST, "send the request as multipart/form-data or application/json")
-    return bodies.parse_json_body(read_up_to(request, bodies.MAX_JSON_BYTES + 1), bodies.MAX_JSON_BYTES)
+    return bodies.read_json(request, "send the request as multipart/form-data or application/json")
 
 
 def _multipart(request: flask.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The SDK's multipart create: text fields (form_to_body) and at most one file part,
     `input_reference`, within the same limits as a native multipart job (edges/body.py)."""
-    if (request.content_length or 0) > bodies.MAX_MULTIPART_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"a multipart request must be at most {bodies.MAX_MULTIPART_BYTES} bytes")
-    request.max_content_length = bodies.MAX_MULTIPART_BYTES
-    request.max_form_memory_size = bodies.MAX_JSON_BYTES
-    request.form_data_parser_class = bodies._BytesFormParser  # text fields as sent (edges/body.py)
-    try:
-        form, files = request.form, request.files
-    except RequestEntityTooLarge:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "the multipart request or one of its text fields is too large") from None
-    except HTTPException:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "the multipart/form-data body cannot be read") from None
+    form, files = bodies.form_parts(request, "a multipart request", "the multipart request or one of its text fields is too large")
     fields = []
     for name, value in form.items(multi=True):
         try:

@@ -17,8 +17,7 @@ from google.api_core import exceptions as gexc
 
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.views import job_view
-from veorelay.edges.api import MAX_JSON_BODY_BYTES
-from veorelay.edges.body import parse_json_body
+from veorelay.edges.body import MAX_JSON_BYTES, parse_json_body
 from veorelay.gcp import logs
 from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.runtime import Runtime
@@ -72,8 +71,8 @@ def on_object_finalized(rt: Runtime, event_id: str, data: dict[str, Any]) -> dic
 
 
 def _read_request(rt: Runtime, name: str, generation: int, size: int) -> dict[str, Any] | None:
-    if size > MAX_JSON_BODY_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the request object must be at most {MAX_JSON_BODY_BYTES} bytes")
+    if size > MAX_JSON_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the request object must be at most {MAX_JSON_BYTES} bytes")
     try:
         # This generation exactly: the object may have been replaced since the event.
         raw = rt.bucket.blob(name, generation=generation).download_as_bytes(timeout=GCS_CALL_S, retry=GCS_RETRY)
@@ -83,7 +82,7 @@ def _read_request(rt: Runtime, name: str, generation: int, size: int) -> dict[st
     except gexc.GoogleAPIError as exc:
         raise TransientError(ErrorCode.INTERNAL, f"reading the request object failed: {type(exc).__name__}") from exc
     # The same strict parser as a POST /jobs body: size, UTF-8, duplicate keys, NaN, depth, an object.
-    return parse_json_body(raw, MAX_JSON_BODY_BYTES, "the request object")
+    return parse_json_body(raw, MAX_JSON_BYTES, "the request object")
 
 
 def _write_result(rt: Runtime, name: str, generation: int, result: dict[str, Any]) -> None:

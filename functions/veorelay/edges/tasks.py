@@ -3,7 +3,6 @@ function's own URL (edges/invoker.py: 401/403 and nothing runs otherwise), and t
 the queue what to do (2xx: done or permanently failed; 5xx: retry later)."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,10 @@ from typing import Any
 import flask
 
 from veorelay.core.errors import TransientError
+from veorelay.core.job import JOB_ID
 from veorelay.edges import invoker
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
-
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ def run_task(request: flask.Request, rt: Runtime, entry_point: str, step: Step) 
     if not isinstance(payload, dict):
         payload = {}  # no job_id either: dropped below
     job_id = payload.get("job_id")
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
         logs.error("malformed task dropped", queue=queue, task=request.headers.get("X-CloudTasks-TaskName"))
         return _answer(200, "dropped", "malformed task")  # retrying cannot fix it
     retries = request.headers.get("X-CloudTasks-TaskRetryCount", "0")

@@ -107,11 +107,17 @@ def is_own_audience(audience: str, own_url: str) -> bool:
 
 
 class CertCache:
-    """The public keys behind certs URLs, per URL, shared by the threads of an instance."""
+    """The public keys behind certs URLs, per URL, shared by the threads of an instance. The
+    answer is parsed by `_keys_of` ({key id: PEM} here; gcp/push_auth.py JwksCache reads a JWKS);
+    kept `ttl_s`, or the answer's Cache-Control max-age, within limits."""
 
-    def __init__(self, session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic):
+    _what = "the OIDC certificates"
+
+    def __init__(self, session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
+                 ttl_s: float = DEFAULT_CERTS_TTL_S):
         self._session = session or requests.Session()
         self._clock = clock
+        self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._certs: dict[str, tuple[Mapping[str, str], float, float]] = {}  # url -> (certs, expires, fetched)
 
@@ -139,14 +145,19 @@ class CertCache:
         try:
             resp = self._session.get(url, timeout=FETCH_TIMEOUT_S)
             resp.raise_for_status()
-            certs = resp.json()
+            doc = resp.json()
         except (requests.RequestException, ValueError) as exc:
-            raise CertsUnavailable(f"the OIDC certificates could not be fetched: {type(exc).__name__}") from exc
-        if not isinstance(certs, dict) or not certs or not all(isinstance(k, str) and isinstance(v, str) for k, v in certs.items()):
-            raise CertsUnavailable("the OIDC certificates answer is not {key id: PEM}")
+            raise CertsUnavailable(f"{self._what} could not be fetched: {type(exc).__name__}") from exc
+        certs = self._keys_of(doc)
         match = _MAX_AGE.search(resp.headers.get("Cache-Control", ""))
-        ttl = float(match.group(1)) if match else DEFAULT_CERTS_TTL_S
+        ttl = float(match.group(1)) if match else self._ttl_s
         return certs, min(max(ttl, MIN_CERTS_TTL_S), MAX_CERTS_TTL_S)
+
+    def _keys_of(self, doc: Any) -> Mapping[str, str]:
+        """{key id: PEM} from the answer; CertsUnavailable when it holds none."""
+        if not isinstance(doc, dict) or not doc or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
+            raise CertsUnavailable("the OIDC certificates answer is not {key id: PEM}")
+        return doc
 
 
 class IdTokenVerifier:

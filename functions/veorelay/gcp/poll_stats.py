@@ -93,11 +93,11 @@ class DurationStats:
         if not push:
             return self.current(provider, model)[1]
         key = (provider, model)
-        durations, _ = self.current(provider, model)
         with self._lock:
             hit = self._push.get(key)
         if hit and self._clock() - hit[0] < self._poll.stats_ttl_s:
             return hit[2]
+        durations, _ = self.current(provider, model)  # (re)reads the push counts too, when stale
         r = self.reliability(provider, model)
         p = self._poll
         plan = ps.push_plan(durations, r, p.delay_cost_checks, p.max_checks, p.min_delay_s, p.max_delay_s,

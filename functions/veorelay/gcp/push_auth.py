@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -32,10 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
-from veorelay.gcp.oidc import CLOCK_SKEW_S, FETCH_TIMEOUT_S, MAX_CERTS_TTL_S, MIN_CERTS_TTL_S, REFETCH_MIN_S, CertsUnavailable
+from veorelay.gcp.oidc import CLOCK_SKEW_S, CertCache, CertsUnavailable
+from veorelay.gcp.oidc import REFETCH_MIN_S as REFETCH_MIN_S  # the JWKS cache's, as documented above
 
 MAX_JWT_CHARS = 8192
-_MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
 class PushRefused(Exception):
@@ -75,44 +73,18 @@ def looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2 and "," not in value and " " not in value
 
 
-class JwksCache:
+class JwksCache(CertCache):
     """The RSA public keys of a JWKS URL (`{"keys": [{"kid", "kty": "RSA", "n", "e"}...]}`), per
-    URL, as {kid: PEM}; kept jwks_ttl_s (or the answer's Cache-Control max-age, within limits)."""
+    URL, as {kid: PEM}; cached as gcp/oidc.py CertCache caches certificates (jwks_ttl_s, or the
+    answer's Cache-Control max-age, within limits)."""
+
+    _what = "the webhook JWKS"
 
     def __init__(self, session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
                  ttl_s: float = 3600.0):
-        self._session = session or requests.Session()
-        self._clock = clock
-        self._ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._keys: dict[str, tuple[dict[str, str], float, float]] = {}  # url -> (keys, expires, fetched)
-        self.fetches = 0
+        super().__init__(session, clock, ttl_s)
 
-    def get(self, url: str, *, unknown_key: str | None = None) -> dict[str, str]:
-        with self._lock:
-            now = self._clock()
-            cached = self._keys.get(url)
-            if cached is not None:
-                keys, expires, fetched = cached
-                if now < expires and (unknown_key is None or unknown_key in keys or now - fetched < REFETCH_MIN_S):
-                    return keys
-            try:
-                keys, ttl = self._fetch(url)
-            except CertsUnavailable:
-                if cached is not None:
-                    return cached[0]
-                raise
-            self._keys[url] = (keys, now + ttl, now)
-            return keys
-
-    def _fetch(self, url: str) -> tuple[dict[str, str], float]:
-        self.fetches += 1
-        try:
-            resp = self._session.get(url, timeout=FETCH_TIMEOUT_S)
-            resp.raise_for_status()
-            doc = resp.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise CertsUnavailable(f"the webhook JWKS could not be fetched: {type(exc).__name__}") from exc
+    def _keys_of(self, doc: Any) -> Mapping[str, str]:
         keys = {}
         for jwk in (doc.get("keys") if isinstance(doc, dict) else None) or []:
             if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and isinstance(jwk.get("kid"), str):
@@ -122,9 +94,7 @@ class JwksCache:
                     continue
         if not keys:
             raise CertsUnavailable("the webhook JWKS holds no RSA key")
-        match = _MAX_AGE.search(resp.headers.get("Cache-Control", ""))
-        ttl = float(match.group(1)) if match else self._ttl_s
-        return keys, min(max(ttl, MIN_CERTS_TTL_S), MAX_CERTS_TTL_S)
+        return keys
 
 
 def _b64int(value: str) -> int:

@@ -147,23 +147,19 @@ class JobStore:
 
     def claim(self, job_id: str, field: str, in_state: JobStatus, lease_s: float) -> bool:
         """Set `field` to a fresh lease if the job is in `in_state` and nobody holds a live one."""
-        ref = self._jobs.document(job_id)
 
-        def attempt() -> bool:
-            snap = ref.get(timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY)
-            job = _job(snap.to_dict()) if snap.exists else None
-            if job is None or job["status"] != in_state:
-                return False
+        def apply(job: Job) -> dict[str, Any]:
             now = utcnow()
             held: Any = job.get(field)
-            if held and (now - held["at"]).total_seconds() < lease_s:
-                return False
-            ref.update({field: {"at": now}}, option=self._db.write_option(last_update_time=snap.update_time),
-                       timeout=FIRESTORE_CALL_S, retry=None)
-            return True
+            if job["status"] != in_state or (held and (now - held["at"]).total_seconds() < lease_s):
+                raise TransitionRefused(job_id, job["status"], f"(claim: {field})")
+            return {field: {"at": now}}
 
-        with backend_errors(f"taking the job's {field}"):
-            return retry_contention(attempt, f"taking the job's {field}")
+        try:
+            self._update_checked(job_id, apply, f"taking the job's {field}")
+        except (KeyError, TransitionRefused):  # no such job, or not claimable now
+            return False
+        return True
 
     def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int) -> bool:
         """Add a record to an array field whatever the status (webhook deliveries), unless it

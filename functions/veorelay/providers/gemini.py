@@ -38,16 +38,10 @@ class Gemini(google_ops.GoogleKeyDialect):
 
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or self.capabilities.default_model
-        body = google_ops.predict_body(req, image_field=self._image)
-        push_fields, push = self.push_request(job_id)
-        body.update(push_fields)
+        body, push = self.predict_request(job_id, req)
         url = f"{self._base}/v1beta/models/{model}:predictLongRunning"
         answer = _keyed(lambda: request_json(self._session, self.name, "POST", url, json=body, headers=self._headers))
-        name = answer.get("name") if isinstance(answer, dict) else None
-        if not isinstance(name, str) or "/operations/" not in name:
-            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
-                                 str(answer)[:500])
-        return {"operation": name, "model": model, **({"push": push} if push else {})}
+        return google_ops.operation_handle(answer, model, push)
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/v1beta/{handle['operation']}"

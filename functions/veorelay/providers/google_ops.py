@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from veorelay.core.errors import ErrorCode, JobError
+from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image, request_webhook_url
 
@@ -36,9 +36,23 @@ class GoogleKeyDialect(KeyedDialect):
         self._events_url = env.events_url
         self._push_mode = (settings.extras.get("PUSH") or self.default_push) if env.events_url else "off"
 
-    def push_request(self, job_id: str) -> tuple[dict[str, Any], str | None]:
-        """What the predict body adds to ask for push, and the handle's "push" (None: not asked)."""
-        return webhook_push(self._push_mode, self._events_url, job_id)
+    def predict_request(self, job_id: str, req: GenerationRequest) -> tuple[dict[str, Any], str | None]:
+        """The predictLongRunning body of `req`, asking for push as configured, and the handle's
+        "push" (None: not asked)."""
+        body = predict_body(req, image_field=self._image)
+        push_fields, push = webhook_push(self._push_mode, self._events_url, job_id)
+        body.update(push_fields)
+        return body, push
+
+
+def operation_handle(answer: Any, model: str, push: str | None) -> dict[str, Any]:
+    """The handle of a predictLongRunning answer: its operation's name (a PermanentError if it
+    has none), the model, and how push was asked for (google_ops.webhook_push)."""
+    name = answer.get("name") if isinstance(answer, dict) else None
+    if not isinstance(name, str) or "/operations/" not in name:
+        raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
+                             str(answer)[:500])
+    return {"operation": name, "model": model, **({"push": push} if push else {})}
 
 
 def webhook_push(mode: str, events_url: str | None, job_id: str) -> tuple[dict[str, Any], str | None]:

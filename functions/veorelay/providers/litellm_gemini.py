@@ -32,15 +32,9 @@ class LiteLLMGemini(google_ops.GoogleKeyDialect):
     def submit(self, job_id: str, req: GenerationRequest) -> Handle:
         model = req.model or self.capabilities.default_model
         url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
-        body = google_ops.predict_body(req, image_field=self._image)
-        push_fields, push = self.push_request(job_id)  # VEO_LITELLM_GEMINI_PUSH: off unless the gateway passes it on
-        body.update(push_fields)
+        body, push = self.predict_request(job_id, req)  # VEO_LITELLM_GEMINI_PUSH: off unless the gateway passes it on
         answer = request_json(self._session, self.name, "POST", url, json=body, headers=self._headers)
-        name = answer.get("name") if isinstance(answer, dict) else None
-        if not isinstance(name, str) or "/operations/" not in name:
-            raise PermanentError(ErrorCode.PROVIDER_ERROR, "the provider accepted the request but returned no operation name",
-                                 str(answer)[:500])
-        return {"operation": name, "model": model, **({"push": push} if push else {})}
+        return google_ops.operation_handle(answer, model, push)
 
     def check(self, handle: Handle) -> Progress:
         url = f"{self._base}/gemini/v1beta/{handle['operation']}"

@@ -93,8 +93,8 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
     if extension is not None:
         job["extends"] = extension.extends
     job["cost"] = spend.estimate_cost(rt, job)
-    spend.check_budget(rt, job)  # a refusal before any image is written (admit checks again, atomically)
     if inputs is not None:
+        spend.check_budget(rt, job)  # a refusal before any image is written (admit checks again, atomically)
         # Content-addressed names (steps/images.py): what is already there holds these bytes.
         # Residual: losing a race to a concurrent request with the same key (the Conflict
         # below), or a failure creating the job, leaves these objects unreferenced until the

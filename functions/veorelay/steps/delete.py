@@ -20,6 +20,7 @@ from veorelay.core.job import TERMINAL, Job, JobStatus, TransitionRefused
 from veorelay.gcp import logs
 from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.runtime import Runtime
+from veorelay.steps.finalize import job_json_name, output_name, poster_name
 
 
 def delete_job(rt: Runtime, client_id: str, job_id: str) -> Job:
@@ -65,8 +66,8 @@ def object_names(rt: Runtime, job: Job) -> Iterator[str]:
         if isinstance(poster, dict) and poster.get("name"):
             names.append(str(poster["name"]))
     for index in sorted(indices):
-        names += [f"{folder}/{index}.mp4", f"{folder}/{index}.jpg"]
-    names.append(f"{folder}/job.json")
+        names += [output_name(rt, job["id"], index), poster_name(rt, job["id"], index)]
+    names.append(job_json_name(rt, job["id"]))
     for name in names:
         # Only objects of the job's own folder: a recorded name is ours, but never trusted further.
         if name.startswith(folder + "/") and name not in seen:

@@ -31,6 +31,11 @@ def poster_name(rt: Runtime, job_id: str, index: int) -> str:
     return f"{rt.settings.output_prefix}/{job_id}/{index}.jpg"
 
 
+def job_json_name(rt: Runtime, job_id: str) -> str:
+    """The job's view, written after its videos (_write_job_json)."""
+    return f"{rt.settings.output_prefix}/{job_id}/job.json"
+
+
 def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     """`attempt` counts from 1 (Cloud Tasks' retry count + 1)."""
     job = rt.store.get(job_id)
@@ -43,7 +48,7 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
             # It ended (cancelled, or failed at its deadline by the sweep) while an earlier
             # attempt of this task had stored some of its videos: this retry removes them. So
             # does a discard task (chain.discard_task), which is nothing else than this.
-            _discard_outputs(rt, job)
+            _discard_outputs(rt, job, ended=True)
             _discard_done(rt, job)
         return
     provider = rt.providers[job["provider"]]
@@ -79,7 +84,7 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     if now.get("status") in (JobStatus.CANCELLED, JobStatus.FAILED):
         # Cancelled (or past its deadline) while we copied: the success is recorded, not delivered.
         record_late_result(rt, job_id, job.get("pending_outputs") or [])
-        _discard_outputs(rt, job)
+        _discard_outputs(rt, job, ended=True)
 
 
 def _provider_uri(ref: OutputRef) -> dict[str, str]:
@@ -162,11 +167,12 @@ def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None
     return stored_video(rt.bucket, output_name(rt, job_id, index), rt.settings.upload_chunk_bytes)
 
 
-def _discard_outputs(rt: Runtime, job: Job) -> None:
+def _discard_outputs(rt: Runtime, job: Job, ended: bool = False) -> None:
     """Videos stored for a job that did not succeed: consumers must never find them. By
     name, not by listing: finalize's bucket grant is limited to prefixes, which a list
-    request (made on the bucket) does not match."""
-    if (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
+    request (made on the bucket) does not match. `ended`: the caller has just read the job
+    cancelled or failed, states it never leaves, so it is not read again."""
+    if not ended and (rt.store.get(job["id"]) or {}).get("status") == JobStatus.SUCCEEDED:
         return  # a concurrent attempt finished the job: its videos stay
     for ref in job.get("pending_outputs") or []:
         for name in (output_name(rt, job["id"], int(ref["index"])), poster_name(rt, job["id"], int(ref["index"]))):
@@ -193,7 +199,7 @@ def _discard_done(rt: Runtime, job: Job) -> None:
 
 def _write_job_json(rt: Runtime, job: Job, only_if_missing: bool = False) -> None:
     """Written after every video, so a consumer that waits for job.json finds them all."""
-    blob = rt.bucket.blob(f"{rt.settings.output_prefix}/{job['id']}/job.json")
+    blob = rt.bucket.blob(job_json_name(rt, job["id"]))
     try:
         if only_if_missing and blob.exists(timeout=GCS_CALL_S, retry=GCS_RETRY):
             return

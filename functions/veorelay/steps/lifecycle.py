@@ -5,9 +5,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from veorelay.core.clock import utcnow
-from veorelay.core.errors import JobError, TransientError
+from veorelay.core.errors import ErrorCode, JobError, TransientError
 from veorelay.core.events import EVENT_FOR_STATUS
-from veorelay.core.job import Job, JobStatus, TransitionRefused, outputs_to_keep
+from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep
 from veorelay.core.redaction import redact, redact_error
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
@@ -60,6 +60,16 @@ def fail(rt: Runtime, job_id: str, error: JobError, from_states: Iterable[JobSta
     error = redact_error(error)
     logs.warning("job failed", job_id=job_id, error_code=error.code, error_message=error.message)
     return move(rt, job_id, JobStatus.FAILED, {"error": error.to_dict()}, from_states)
+
+
+def kept_outputs_or_fail(rt: Runtime, job_id: str, outputs: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The finished videos' references as a running job keeps them (core/job.py outputs_to_keep);
+    None, the job failed, when one is too long to keep (poll and stream, alike)."""
+    kept = outputs_to_keep(outputs)
+    if kept is None:
+        fail(rt, job_id, JobError(ErrorCode.PROVIDER_ERROR, "the provider named a video by a reference "
+                                  f"longer than {MAX_OUTPUT_REF_CHARS} characters"), {JobStatus.RUNNING})
+    return kept
 
 
 def record_late_result(rt: Runtime, job_id: str, outputs: list[dict[str, Any]]) -> None:

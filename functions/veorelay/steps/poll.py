@@ -13,14 +13,14 @@ from veorelay.config import Settings
 from veorelay.core import poll_plan as poll_schedule
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep, progress_of
+from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of
 from veorelay.gcp import logs
 from veorelay.gcp.poll_stats import DurationStats
 from veorelay.providers.base import Progress, push_mode
 from veorelay.steps import chain, recover
 from veorelay.steps.chain import PollCall, chain_fields, current_chain, sweep_generation
 from veorelay.steps.deliver import enqueue_progress
-from veorelay.steps.lifecycle import fail, move, record_late_result
+from veorelay.steps.lifecycle import fail, kept_outputs_or_fail, move, record_late_result
 
 if TYPE_CHECKING:
     from veorelay.runtime import Runtime
@@ -172,10 +172,8 @@ def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elaps
               pushed: bool = False) -> None:
     """The provider says the job is done: on to the download, or the late result of a job that ended meanwhile."""
     job_id = job["id"]
-    outputs = outputs_to_keep([ref.to_dict() for ref in progress.outputs])
+    outputs = kept_outputs_or_fail(rt, job_id, [ref.to_dict() for ref in progress.outputs])
     if outputs is None:
-        fail(rt, job_id, JobError(ErrorCode.PROVIDER_ERROR, "the provider named a video by a reference "
-                                  f"longer than {MAX_OUTPUT_REF_CHARS} characters"), {JobStatus.RUNNING})
         return
     downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
         "pending_outputs": outputs,

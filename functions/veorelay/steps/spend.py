@@ -9,6 +9,7 @@ from veorelay.core import budget, cost
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
 from veorelay.core.job import Job
+from veorelay.core.views import iso_z
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 
@@ -95,8 +96,8 @@ def usage_report(rt: Runtime, client_id: str, since: str | None, until: str | No
         "total": totals,
         "days": [{k: doc.get(k) for k in ("day", "jobs", "billed_jobs", "usd", "by_model", "by_provider", "by_status")} for doc in found],
         "budget": {**limits.to_dict(), "day_usd": state["day_usd"], "month_usd": state["month_usd"], "in_flight": state["in_flight"],
-                   "daily_resets_at": _iso(budget.resets_at("daily", utcnow())),
-                   "monthly_resets_at": _iso(budget.resets_at("monthly", utcnow()))},
+                   "daily_resets_at": _resets("daily"),
+                   "monthly_resets_at": _resets("monthly")},
     }
 
 
@@ -107,5 +108,6 @@ def _day(field: str, text: str) -> date:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{field} must be a date, YYYY-MM-DD", field) from None
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+def _resets(cap: str) -> str | None:
+    moment = budget.resets_at(cap, utcnow())
+    return iso_z(moment) if moment else None

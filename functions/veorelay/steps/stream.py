@@ -21,7 +21,7 @@ from typing import cast
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.job import MAX_OUTPUT_REF_CHARS, Job, JobStatus, TransitionRefused, outputs_to_keep, progress_of
+from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of
 from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.providers.base import Handle, OutputRef, ProviderStream, StreamBroken, StreamingProvider
@@ -29,7 +29,7 @@ from veorelay.runtime import Runtime
 from veorelay.steps import chain, recover
 from veorelay.steps.chain import STREAM_DEADLINE_S
 from veorelay.steps.deliver import enqueue_progress
-from veorelay.steps.lifecycle import fail, move, record_late_result
+from veorelay.steps.lifecycle import fail, kept_outputs_or_fail, move, record_late_result
 from veorelay.steps.poll import learn_duration, next_check_delay, seconds_running
 
 # Stop following this long before the task's deadline, and hand the job to polling cleanly.
@@ -149,10 +149,8 @@ def _complete(rt: Runtime, job: Job, outputs: Sequence[OutputRef], generation_id
     if not outputs:
         fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider reported completion without any video"), {JobStatus.RUNNING})
         return
-    refs = outputs_to_keep([ref.to_dict() for ref in outputs])
+    refs = kept_outputs_or_fail(rt, job["id"], [ref.to_dict() for ref in outputs])
     if refs is None:
-        fail(rt, job["id"], JobError(ErrorCode.PROVIDER_ERROR, "the provider named a video by a reference "
-                                     f"longer than {MAX_OUTPUT_REF_CHARS} characters"), {JobStatus.RUNNING})
         return
     # The generation the stream named is this job's: claimed, so no job searching for its own
     # can take it (steps/recover.py).
