@@ -5,7 +5,8 @@
     python -m bench.copy_once idle
 
 stream: finalize's code path: the provider's open_output() and sink.store_video() (download,
-        verify, hash, upload to the final name, record the sha256).
+        verify, upload to the final name with its CRC32C checked by the bucket), as a
+        deployment runs it by default (no sha256: VEO_OUTPUT_SHA256 unset).
 file:   the baseline: the same client and chunk size uploading a local file.
 idle:   imports and clients only (the fixed part of the RSS).
 Prints one JSON line: {"mode", "bytes", "seconds"}.

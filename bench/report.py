@@ -13,7 +13,8 @@ METHOD = """\
 1. **Streaming copy** (`bench/copy_bench.py`, `bench/copy_once.py`). A simulator operation serves
    one video of the given size; a fresh process copies it into the GCS emulator through
    finalize's code path (the provider's `open_output()` and `sink.store_video()`: download,
-   MP4 and length checks, sha256, upload, sha256 recorded on the object). The baseline is
+   MP4 and length checks, upload with the CRC32C the bucket verifies; no sha256, as a deployment
+   runs by default). The baseline is
    `Blob.upload_from_filename()` of the same bytes from a local file, same client, same chunk
    size (`upload_chunk_bytes`). Runs alternate (stream, file, file, stream, ...) and the medians
    are compared. Peak RSS is the child's `ru_maxrss` (`os.wait4`); its baseline is a process
@@ -21,7 +22,7 @@ METHOD = """\
    appends resumable chunks by copying, so large uploads are slow here for both sides alike:
    absolute MiB/s say little about Google Cloud, the ratio is what counts. CPU is the child's
    user+sys: per GiB with start-up included (the row with the target), per further GiB between
-   the two sizes (start-up left out), and sha256 alone on this CPU, the floor of the difference.
+   the two sizes (start-up left out), and what the opt-in sha256 (`VEO_OUTPUT_SHA256`) would add.
 2. **Polling** (`bench/polling_sim.py`). Simulated clock: generation times are drawn from each
    spread, the seed-000 schedule and veo-relay's are replayed against the same times. veo-relay
    starts from its documented prior and learns as in production: each finished job adds its
@@ -67,34 +68,43 @@ METHOD = """\
   covered by the code path, not by this emulator). The Firestore emulator and the simulator run
   on the same two cores as everything else.
 - **Function time** in the cost is an upper bound (each request billed its own wall time).
-- **Where the copy's CPU goes.** Profiled with cProfile (threads' waits) and valgrind's
-  callgrind (instruction counts, repeatable on a shared machine; `valgrind --tool=callgrind
-  python -m bench.copy_once stream|file ...` on a 32 MiB video). A plain upload of 32 MiB
-  executes 1,844 M instructions (13 M in memmove); the copy executed 2,826 M before this change
-  (941 M sha256 in libcrypto, 47 M memmove) and 2,790 M after it (940 M sha256, 13 M memmove).
-  Beyond sha256 the copy now does 0.6 % more work than the plain upload (11 M instructions),
-  against 2.5 % before: the joins are gone (the download is read in blocks of the upload's
-  8 MiB chunk, and each block goes from the socket to the upload request as one bytes object;
-  `ChunkStream` hands a block that fills a read on uncopied) and the read-ahead makes one
-  hand-off per chunk instead of eight. What is left is sha256, the verification a plain upload
-  does not make, and receiving the download (kernel time, not in the count). On this CPU
-  (SHA-NI) sha256 alone costs about 0.6 CPU s/GiB, about the plain upload's own CPU per further
-  GiB: a CPU ratio of 1.15 cannot be reached while the copy hashes the video in its own
-  process (callgrind has no SHA-NI, so its sha256 share is larger than the CPU's).
-- **Where a cold start's time goes** (`python -X importtime`, `poll_job`'s first request). Since
-  the entry points import lazily, `poll_job` and `stream_job` no longer import Cloud Storage,
-  `deliver_webhook` and `provider_events` no provider, a function only the dialects its settings
-  enable, and nothing imports an entry point's code but that entry point (before, every
-  function imported all of it). Measured interleaved on the same tree with every import and
-  client made at once as before (median of 5, CPU s / peak RSS): `poll_job` 0.74 s / 119 MiB
-  eager, 0.65 s / 93 MiB now; `deliver_webhook` 0.77 / 119 → 0.59 / 94; `provider_events`
-  0.68 / 119 → 0.53 / 93 (baselines 0.38 / 78, 0.42 / 81, 0.34 / 78). Of what is left, the Google
-  libraries (and grpc, protobuf) are 37 % of the import time, the baseline's share too;
-  veo-relay's own modules 27 % and pydantic with pydantic-settings 10 %: the settings module
-  alone (`veorelay/config.py`, its pydantic-settings classes, 7 %) and `core/budget.py` (4 %)
-  are the largest, larger than Cloud Tasks' client. The baseline has none of that: it is the
-  part of the 1.25 target still missed, and would need the settings and schema modules built
-  with fewer pydantic classes at import.
+- **Where the copy's CPU goes.** The copy measured 1.40x a plain upload's CPU (512 MiB, start-up
+  included). Instruction counts (valgrind's callgrind) had shown that, beyond sha256, the copy
+  executed only 0.6 % more user-space work than the upload; what they cannot see is the kernel.
+  `perf record` of a 512 MiB copy showed 17 % of its CPU in `clear_page_erms`, the kernel zeroing
+  fresh pages under `recv`, and the plain upload none: the read-ahead thread kept three 8 MiB
+  blocks alive at once, so the allocator handed pages back and took new ones for every block
+  (a 128 MiB copy took 16,400 minor page faults against the upload's 8,190). Measured on the
+  copy alone (min of 5, 128 MiB, CPU s): plain upload 0.111; the copy as it was 0.240; without
+  sha256 0.157; without sha256 and without the read-ahead thread 0.110; the thread moved to the
+  upload side instead 0.144. With the simulator throttled to 40 MB/s (`perf`-free wall clock,
+  median of 3): sequential 4.54 s, read-ahead thread 4.89 s, upload thread 4.49 s for 128 MiB:
+  while a chunk is sent the kernel's socket buffer keeps receiving, so the thread bought no
+  throughput. Hence the copy reads a block and uploads it in one thread, and its integrity
+  check is the CRC32C the client library sends with the last chunk (the plain upload computes
+  it too; Cloud Storage refuses a mismatch, docs.cloud.google.com/storage/docs/data-validation).
+  A sha256 (about 0.6 CPU s/GiB with SHA-NI, half the upload's own CPU) is computed only where a
+  deployment sets `VEO_OUTPUT_SHA256=true`; every output records Cloud Storage's `crc32c` and
+  `md5`, the hashes `gcloud storage` and the client libraries check downloads against.
+- **Where a cold start's time goes** (`python -X importtime`, each entry point's first request).
+  Each entry point imports and builds only what its requests use: `poll_job` and `stream_job`
+  no Cloud Storage, `deliver_webhook` and `provider_events` no provider; settings are read
+  without pydantic (config.py reads a valid environment itself, vouching only for values
+  pydantic reads identically; anything else, every refusal included, goes to the
+  pydantic-settings model, built then, so its messages are unchanged); dialects import their
+  parsers (ijson, sseclient) when they first read an answer; PyAV and Pillow are imported where
+  a video is probed or an image decoded (the first real finalize pays about +64 ms CPU and
+  +17 MiB, `import av` alone 90-100 ms); api routes import their own steps (a first POST /jobs
+  +30 ms). `tests/unit/test_cold_start.py` locks each of these in.
+  The entry points are measured from a copy of functions/ compiled as Cloud Functions' Python
+  buildpack compiles the uploaded source (`python3 -m compileall -f -q .`,
+  GoogleCloudPlatform/buildpacks `cmd/python/functions_framework/lib/lib.go`): before, with
+  `PYTHONDONTWRITEBYTECODE=1` set on the machine, every process compiled veo-relay from source
+  while the baseline's libraries came compiled (0.1-0.4 of the ratio). What is left above the
+  target: `submit_job` validates the stored request with pydantic (`GenerationRequest`) on every
+  real request, and pydantic's import and the request models' schemas cost about 0.17 CPU s,
+  a third of the baseline; a pydantic-free provider request built from the job record would
+  remove it.
 """
 
 

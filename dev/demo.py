@@ -128,7 +128,7 @@ def run_job(stack: LocalStack, args: argparse.Namespace, out: Path) -> int:
     console.rule("[green]done")
     console.print(f"job id      {job_id}")
     for output, local in saved:
-        console.print(f"video       {output['uri']}  ({output['size']} bytes, sha256 {output['sha256'][:16]}...)")
+        console.print(f"video       {output['uri']}  ({output['size']} bytes, crc32c {output['crc32c']})")
         console.print(f"local copy  {local}")
     console.print(f"job         {out / 'job.json'}")
     console.print(f"webhook     {out / 'webhook.json'} ({'signature verified' if hook else 'NOT received'})")

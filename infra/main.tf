@@ -271,6 +271,7 @@ locals {
     VEO_JOB_DEADLINE_SECONDS              = tostring(var.tuning.job_deadline_seconds)
     VEO_DOWNLOAD_ATTEMPTS                 = tostring(var.tuning.download_attempts)
     VEO_UPLOAD_CHUNK_BYTES                = tostring(var.tuning.upload_chunk_bytes)
+    VEO_OUTPUT_SHA256                     = tostring(var.tuning.output_sha256)
     VEO_POLL_INITIAL_DELAY_SECONDS        = tostring(var.tuning.poll_initial_delay_seconds)
     VEO_POLL_MIN_DELAY_SECONDS            = tostring(var.tuning.poll_min_delay_seconds)
     VEO_POLL_MAX_DELAY_SECONDS            = tostring(var.tuning.poll_max_delay_seconds)

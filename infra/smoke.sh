@@ -2,7 +2,7 @@
 # After a deploy: one cheap job end to end against the deployed API, and its video checked in
 # the bucket. The job uses the provider's lite model (or VEO_MODEL) at its shortest duration,
 # one sample; it must end `succeeded`, each output must be in the bucket, an MP4, of the size
-# and with the sha256 the job records.
+# and with the MD5 the job records (and its sha256, where the deployment records one).
 #
 #   VEO_URL=$(terraform -chdir=infra output -raw api_url) VEO_API_KEY=... infra/smoke.sh
 #
@@ -29,7 +29,7 @@ say() { printf 'smoke: %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 usage() { sed -n '2,24p' "$0" >&2; say "$*"; exit 2; }
 
-for tool in curl jq sha256sum; do
+for tool in curl jq openssl base64 sha256sum; do
   command -v "$tool" >/dev/null || usage "$tool is required"
 done
 [[ -n "${VEO_URL:-}" ]] || usage "VEO_URL is not set"
@@ -127,7 +127,8 @@ headers=()
 [[ -z "$auth" ]] || headers=("$auth")
 for ((i = 0; i < count; i++)); do
   uri="$(jq -r ".outputs[$i].uri" "$work/job.json")"
-  want_sha="$(jq -r ".outputs[$i].sha256" "$work/job.json")"
+  want_md5="$(jq -r ".outputs[$i].md5" "$work/job.json")"
+  want_sha="$(jq -r ".outputs[$i].sha256 // empty" "$work/job.json")"
   want_size="$(jq -r ".outputs[$i].size" "$work/job.json")"
   [[ "$uri" =~ ^gs://([^/]+)/(.+)$ ]] || fail "output ${i} has no gs:// URI: ${uri}"
   bucket="${BASH_REMATCH[1]}"
@@ -135,10 +136,14 @@ for ((i = 0; i < count; i++)); do
   status="$(call GET "${storage}/storage/v1/b/${bucket}/o/${object}?alt=media" "" "${headers[@]}")"
   [[ "$status" == 200 ]] || fail "${uri} cannot be read from the bucket (${status}): $(head -c 300 "$work/body")"
   got_size="$(wc -c <"$work/body" | tr -d ' ')"
-  got_sha="$(sha256sum "$work/body" | cut -d' ' -f1)"
+  got_md5="$(openssl dgst -md5 -binary "$work/body" | base64)"
   [[ "$(head -c 8 "$work/body" | tail -c 4)" == ftyp ]] || fail "${uri} is not an MP4 (no ftyp box)"
   [[ "$got_size" == "$want_size" ]] || fail "${uri} holds ${got_size} bytes, the job says ${want_size}"
-  [[ "$got_sha" == "$want_sha" ]] || fail "${uri} has sha256 ${got_sha}, the job says ${want_sha}"
-  say "${uri}: ${got_size} bytes, sha256 ${got_sha} as the job says"
+  [[ "$got_md5" == "$want_md5" ]] || fail "${uri} has MD5 ${got_md5}, the job says ${want_md5}"
+  if [[ -n "$want_sha" ]]; then
+    got_sha="$(sha256sum "$work/body" | cut -d' ' -f1)"
+    [[ "$got_sha" == "$want_sha" ]] || fail "${uri} has sha256 ${got_sha}, the job says ${want_sha}"
+  fi
+  say "${uri}: ${got_size} bytes, MD5 ${got_md5}${want_sha:+, sha256 ${want_sha}} as the job says"
 done
 say "OK job ${job_id} succeeded, ${count} video(s) verified in $((SECONDS - started)) s"

@@ -181,13 +181,17 @@ variable "tuning" {
     job_deadline_seconds = optional(number, 1800)
     download_attempts    = optional(number, 3)
     upload_chunk_bytes   = optional(number, 8388608)
+    # Also record a sha256 of each video (about 0.6 CPU s per GiB); Cloud Storage's CRC32C
+    # and MD5 are always recorded (docs/EVENTS.md, outputs).
+    output_sha256 = optional(bool, false)
     # Poll schedule (poll_schedule.py): first check no later than initial, gaps between
-    # min and max; delay_cost_checks = how many checks one second of detection delay is
-    # worth; max_checks caps a job's expected checks.
+    # min and max; delay_cost_checks = at most this many checks per second of detection
+    # delay saved, within the budget of the reference cadence (10 s x1.2 up to 30 s) on the
+    # same learned spread; max_checks caps a job's expected checks.
     poll_initial_delay_seconds = optional(number, 60)
     poll_min_delay_seconds     = optional(number, 2)
     poll_max_delay_seconds     = optional(number, 30)
-    poll_delay_cost_checks     = optional(number, 1.3)
+    poll_delay_cost_checks     = optional(number, 5)
     poll_max_checks            = optional(number, 10)
     # The sweep restarts a job nothing has written for this long (x3 while downloading).
     sweep_stall_seconds = optional(number, 600)

@@ -3,10 +3,13 @@
 Domain code never reads os.environ: it is handed a Settings (or the part it needs).
 
 How the environment becomes Settings, in one place:
-  * `Environment` (pydantic-settings) declares every variable this module reads, each field
-    named exactly as its variable, with its type and limits. Its one source,
-    `EnvironmentSource`, looks each of those names up in the mapping it is given (os.environ
-    in production) and reads nothing else: no .env file, no secrets directory.
+  * `ENVIRONMENT` names every variable this module reads, with its kind: its type and limits,
+    as `Environment` (pydantic-settings) checks them. Its one source, `EnvironmentSource`,
+    looks each of those names up in the mapping it is given (os.environ in production) and
+    reads nothing else: no .env file, no secrets directory.
+  * Cold starts: a valid environment is read without pydantic (the quick reading vouches only
+    for values pydantic reads the same way, to the same value); anything else, every refusal
+    included, is pydantic's, built then (read_environment).
   * A value that is empty, or the Secret Manager placeholder `UNSET` (infra creates every
     secret with that first version), counts as not set, for every variable.
   * A bad value stops the function at start with a ConfigError naming the variable. The error
@@ -21,22 +24,21 @@ import base64
 import json
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
-
-from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf, ValidationError, create_model, model_validator
-from pydantic.dataclasses import dataclass
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from veorelay.core.api_keys import is_client_id, parse_api_keys
 from veorelay.core.budget import BudgetLimits
 from veorelay.core.catalog import Catalog, CatalogError, merge_catalog, parse_catalog
+
+if TYPE_CHECKING:
+    from pydantic import AfterValidator
+    from pydantic_settings import BaseSettings
 
 PROVIDER_NAMES: tuple[str, ...] = ("litellm-gemini", "newapi", "genaipro", "flow", "gemini", "vertex")
 
@@ -99,6 +101,8 @@ CATALOG_DIR = Path(__file__).parent / "catalog"
 
 
 def _read_toml(path: Path, name: str) -> Any:
+    import tomllib  # only where a catalog file is read
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -152,7 +156,10 @@ class PollSettings:
     initial_delay_s: float = 60.0  # the first check comes no later than this
     min_delay_s: float = 2.0  # shortest gap between two checks of a job
     max_delay_s: float = 30.0  # longest gap (also past the end of the learned spread)
-    delay_cost_checks: float = 1.3  # one second of detection delay is worth this many checks
+    # At most this many checks are spent per second of detection delay saved. The binding limit is
+    # usually the check budget (core/poll_plan.py): never more expected checks per job than the
+    # reference cadence (check at once, 10 s x1.2 up to 30 s) would spend on the same learned spread.
+    delay_cost_checks: float = 5.0
     max_checks: float = 10.0  # cap on a job's expected checks, for very wide spreads
     prior_median_s: float | None = None  # overrides poll_plan's prior per model
     prior_sigma: float | None = None
@@ -234,6 +241,7 @@ class Settings:
     job_deadline_s: int = 1800
     download_attempts: int = 3
     upload_chunk_bytes: int = 8 * 1024 * 1024
+    output_sha256: bool = False  # also hash each video (sink.py: Cloud Storage's CRC32C/MD5 are always recorded)
     webhook_timeout_s: float = 15.0
     queues: QueueSettings = field(default_factory=QueueSettings)
     poll: PollSettings = field(default_factory=PollSettings)
@@ -263,7 +271,7 @@ class Settings:
     # (EventSource reconnects): below the api function's timeout (infra/main.tf), with a margin.
     events_max_s: float = 150.0
     # Every provider's models (core/catalog.py): the shipped files, with VEO_CATALOG_FILE applied.
-    catalog: InstanceOf[Catalog] = field(default_factory=shipped_catalog, repr=False)
+    catalog: Catalog = field(default_factory=shipped_catalog, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -289,15 +297,6 @@ class Settings:
 # ------------------------------------------------------------------------------ value checks
 # Each raises ValueError with what is wrong, never quoting the value; the variable's name is
 # added by read_environment.
-def _checked(test: Callable[[Any], bool], problem: str) -> AfterValidator:
-    def check(value: Any) -> Any:
-        if not test(value):
-            raise ValueError(problem)
-        return value
-
-    return AfterValidator(check)
-
-
 def _http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
@@ -439,148 +438,84 @@ def _log_level(value: str) -> str:
     return level
 
 
-Url = Annotated[str, _checked(_http_url, "must be an http(s) URL")]
-Flag = bool  # 1/0, true/false, yes/no, on/off; anything else is refused
-Count = Annotated[int, Field(gt=0)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Seconds = Positive
-SecondsOrZero = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-ChunkBytes = Annotated[int, Field(gt=0), _checked(lambda n: n % UPLOAD_CHUNK_MULTIPLE == 0,
-                                                   f"must be a multiple of 256 KiB ({UPLOAD_CHUNK_MULTIPLE} bytes)")]
-ClientId = Annotated[str, _checked(is_client_id, "must be a client id: 1-64 letters, digits, '.', '_' or '-'")]
-WebhookSecret = Annotated[str, _checked(_is_webhook_secret, "must be a whsec_<base64> secret (16 bytes or more)")]
-
-
 # ------------------------------------------------------------------------------ the environment
-class EnvironmentSource(PydanticBaseSettingsSource):
-    """The one reader of the environment: each variable the settings class declares, looked up
-    by its name (the field's name). Empty values and `UNSET` are left out: not set."""
+# Every variable config.py reads, by name, with its kind: its type and limits (_pydantic_type
+# says them exactly; _QUICK reads the values it can vouch for). Errors name them in this order.
+_FIXED_VARIABLES: dict[str, str] = {
+    "GOOGLE_CLOUD_PROJECT": "str",
+    "GCLOUD_PROJECT": "str",  # the legacy name, read when GOOGLE_CLOUD_PROJECT is not set
+    "VEO_LOCATION": "str",
+    "VEO_BUCKET": "required",
+    "VEO_OUTPUT_PREFIX": "folder",
+    "VEO_PROVIDERS_ENABLED": "provider_list",
+    "VEO_DEFAULT_PROVIDER": "str",
+    "VEO_TASKS_SERVICE_ACCOUNT": "str",
+    "CLOUD_TASKS_EMULATOR_HOST": "str",
+    "VEO_ALLOW_LOOPBACK_URLS": "flag",
+    "VEO_JOB_DEADLINE_SECONDS": "count",
+    "VEO_DOWNLOAD_ATTEMPTS": "count",
+    "VEO_UPLOAD_CHUNK_BYTES": "chunk_bytes",
+    "VEO_OUTPUT_SHA256": "flag",
+    "VEO_WEBHOOK_TIMEOUT_SECONDS": "seconds",
+    "STORAGE_EMULATOR_HOST": "url",
+    "VEO_REQUESTS_CLIENT_ID": "client_id",
+    "VEO_LOG_LEVEL": "log_level",
+    "VEO_API_KEYS": "api_keys",
+    "VEO_AUTH_DISABLED": "flag",
+    "VEO_SWEEP_STALL_SECONDS": "seconds",
+    "VEO_HTTP_TIMEOUT_SECONDS": "seconds",
+    "VEO_OIDC_CERTS_URL": "url",
+    "VEO_INPUT_BUCKETS": "bucket_list",
+    "VEO_BODY_TIMEOUT_SECONDS": "seconds",
+    "VEO_EVENTS_MAX_SECONDS": "seconds",
+    "VEO_CATALOG_FILE": "catalog_file",
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self._environ = environ
+    "VEO_POLL_INITIAL_DELAY_SECONDS": "seconds_or_zero",
+    "VEO_POLL_MIN_DELAY_SECONDS": "seconds",
+    "VEO_POLL_MAX_DELAY_SECONDS": "seconds",
+    "VEO_POLL_DELAY_COST_CHECKS": "positive",
+    "VEO_POLL_MAX_CHECKS": "positive",
+    "VEO_POLL_PRIOR_MEDIAN_SECONDS": "seconds",
+    "VEO_POLL_PRIOR_SIGMA": "positive",
+    "VEO_POLL_STATS_TTL_SECONDS": "seconds_or_zero",
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raw = self._environ.get(field_name)
-        value = raw.strip() if isinstance(raw, str) else None
-        return (value if value and value != UNSET else None), field_name, False
+    "VEO_BUDGETS": "budgets",
+    "VEO_FAILOVER_CHAINS": "failover_chains",
+    "VEO_FAILOVER_THROTTLED_SECONDS": "seconds",
+    "VEO_FAILOVER_UNAVAILABLE_ATTEMPTS": "count",
 
-    def __call__(self) -> dict[str, Any]:
-        found = {}
-        for name, info in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(info, name)
-            if value is not None:
-                found[key] = value
-        return found
+    "VEO_PROVIDER_EVENTS_URL": "url",
+    "VEO_GEMINI_WEBHOOK_SECRET": "gemini_secrets",
+    "VEO_GEMINI_JWKS_URL": "url",
+    "VEO_PUBSUB_PUSH_SERVICE_ACCOUNT": "str",
+    "VEO_PUSH_OIDC_CERTS_URL": "url",
 
-
-class _FixedVariables(BaseSettings):
-    """The variables every deployment has; `None` = not set. Environment adds each provider's."""
-
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="forbid", validate_default=False)
-
-    GOOGLE_CLOUD_PROJECT: str | None = None
-    GCLOUD_PROJECT: str | None = None  # the legacy name, read when GOOGLE_CLOUD_PROJECT is not set
-    VEO_LOCATION: str | None = None
-    VEO_BUCKET: str
-    VEO_OUTPUT_PREFIX: Annotated[str, AfterValidator(_folder)] | None = None
-    VEO_PROVIDERS_ENABLED: Annotated[tuple[str, ...], BeforeValidator(_provider_list)] | None = None
-    VEO_DEFAULT_PROVIDER: str | None = None
-    VEO_TASKS_SERVICE_ACCOUNT: str | None = None
-    CLOUD_TASKS_EMULATOR_HOST: str | None = None
-    VEO_ALLOW_LOOPBACK_URLS: Flag | None = None
-    VEO_JOB_DEADLINE_SECONDS: Count | None = None
-    VEO_DOWNLOAD_ATTEMPTS: Count | None = None
-    VEO_UPLOAD_CHUNK_BYTES: ChunkBytes | None = None
-    VEO_WEBHOOK_TIMEOUT_SECONDS: Seconds | None = None
-    STORAGE_EMULATOR_HOST: Url | None = None
-    VEO_REQUESTS_CLIENT_ID: ClientId | None = None
-    VEO_LOG_LEVEL: Annotated[str, AfterValidator(_log_level)] | None = None
-    VEO_API_KEYS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(parse_api_keys)] | None = None
-    VEO_AUTH_DISABLED: Flag | None = None
-    VEO_SWEEP_STALL_SECONDS: Seconds | None = None
-    VEO_HTTP_TIMEOUT_SECONDS: Seconds | None = None
-    VEO_OIDC_CERTS_URL: Url | None = None
-    VEO_INPUT_BUCKETS: Annotated[frozenset[str], BeforeValidator(_bucket_list)] | None = None
-    VEO_BODY_TIMEOUT_SECONDS: Seconds | None = None
-    VEO_EVENTS_MAX_SECONDS: Seconds | None = None
-    VEO_CATALOG_FILE: Annotated[InstanceOf[Catalog], BeforeValidator(lambda path: load_catalog(str(path)))] | None = None
-
-    VEO_POLL_INITIAL_DELAY_SECONDS: SecondsOrZero | None = None
-    VEO_POLL_MIN_DELAY_SECONDS: Seconds | None = None
-    VEO_POLL_MAX_DELAY_SECONDS: Seconds | None = None
-    VEO_POLL_DELAY_COST_CHECKS: Positive | None = None
-    VEO_POLL_MAX_CHECKS: Positive | None = None
-    VEO_POLL_PRIOR_MEDIAN_SECONDS: Seconds | None = None
-    VEO_POLL_PRIOR_SIGMA: Positive | None = None
-    VEO_POLL_STATS_TTL_SECONDS: SecondsOrZero | None = None
-
-    VEO_BUDGETS: Annotated[InstanceOf[BudgetSettings], BeforeValidator(_budgets)] | None = None
-    VEO_FAILOVER_CHAINS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_failover_chains)] | None = None
-    VEO_FAILOVER_THROTTLED_SECONDS: Seconds | None = None
-    VEO_FAILOVER_UNAVAILABLE_ATTEMPTS: Count | None = None
-
-    VEO_PROVIDER_EVENTS_URL: Url | None = None
-    VEO_GEMINI_WEBHOOK_SECRET: Annotated[tuple[str, ...], BeforeValidator(_gemini_secrets)] | None = None
-    VEO_GEMINI_JWKS_URL: Url | None = None
-    VEO_PUBSUB_PUSH_SERVICE_ACCOUNT: str | None = None
-    VEO_PUSH_OIDC_CERTS_URL: Url | None = None
-
-    VEO_WEBHOOK_SECRETS: Annotated[dict[str, tuple[str, ...]], BeforeValidator(_webhook_secrets)] | None = None
-    VEO_WEBHOOK_SECRET: WebhookSecret | None = None
-    VEO_WEBHOOK_RETRY_SCHEDULE: Annotated[tuple[float, ...], BeforeValidator(_retry_schedule)] | None = None
-    VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS: Seconds | None = None
-    VEO_SIGNED_URL_TTL_SECONDS: Annotated[int, Field(ge=1, le=MAX_SIGNED_URL_TTL_S)] | None = None
-    VEO_SIGNING_SERVICE_ACCOUNT: str | None = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (EnvironmentSource(settings_cls, os.environ),)  # Environment() reads os.environ, the same way
-
-    @model_validator(mode="after")
-    def _consistent(self) -> _FixedVariables:
-        if not (self.GOOGLE_CLOUD_PROJECT or self.GCLOUD_PROJECT):
-            raise ValueError("GOOGLE_CLOUD_PROJECT is not set")
-        enabled = self.VEO_PROVIDERS_ENABLED or PROVIDER_NAMES
-        if (self.VEO_DEFAULT_PROVIDER or DEFAULT_PROVIDER) not in enabled:
-            raise ValueError(f"VEO_DEFAULT_PROVIDER is not an enabled provider (VEO_PROVIDERS_ENABLED: {', '.join(enabled)})")
-        poll = PollSettings()
-        if (self.VEO_POLL_MIN_DELAY_SECONDS or poll.min_delay_s) > (self.VEO_POLL_MAX_DELAY_SECONDS or poll.max_delay_s):
-            raise ValueError("VEO_POLL_MIN_DELAY_SECONDS must not exceed VEO_POLL_MAX_DELAY_SECONDS")
-        for family, chain in (self.VEO_FAILOVER_CHAINS or {}).items():
-            if unknown := [p for p in chain if p not in enabled]:
-                raise ValueError(f"VEO_FAILOVER_CHAINS: {family} names providers that are not enabled: {', '.join(unknown)}")
-        if self.VEO_BUCKET in (self.VEO_INPUT_BUCKETS or ()):
-            raise ValueError("VEO_INPUT_BUCKETS must not name VEO_BUCKET: clients read it only under uploads/<client id>/, always")
-        return self
+    "VEO_WEBHOOK_SECRETS": "webhook_secrets",
+    "VEO_WEBHOOK_SECRET": "webhook_secret",
+    "VEO_WEBHOOK_RETRY_SCHEDULE": "retry_schedule",
+    "VEO_WEBHOOK_PROGRESS_INTERVAL_SECONDS": "seconds",
+    "VEO_SIGNED_URL_TTL_SECONDS": "signed_url_ttl",
+    "VEO_SIGNING_SERVICE_ACCOUNT": "str",
+}
 
 
-def _per_provider_variables() -> dict[str, Any]:
+def _per_provider_variables() -> dict[str, str]:
     """VEO_<PROVIDER>_BASE_URL, _API_KEY and the provider's extras; VEO_<ENTRY>_URL of each internal function."""
-    types: dict[str, Any] = {"BASE_URL": Url, "GOOGLE_BASE_URL": Url, "WRITE_TO_BUCKET": Flag,
-                             "PUSH": Annotated[str, AfterValidator(_push_mode)],
-                             "PUBSUB_TOPIC": Annotated[str, AfterValidator(_pubsub_topic)]}
-    variables: dict[str, Any] = {}
+    kinds = {"BASE_URL": "url", "GOOGLE_BASE_URL": "url", "WRITE_TO_BUCKET": "flag", "PUSH": "push_mode",
+             "PUBSUB_TOPIC": "pubsub_topic"}
+    variables: dict[str, str] = {}
     for provider in PROVIDER_NAMES:
         prefix = provider_env_prefix(provider)
         for suffix in ("BASE_URL", "API_KEY", *PROVIDER_EXTRAS.get(provider, ())):
-            variables[prefix + suffix] = (types.get(suffix, str) | None, None)
+            variables[prefix + suffix] = kinds.get(suffix, "str")
     for target in INTERNAL_ENTRY_POINTS:
-        variables[task_url_env(target)] = (Url | None, None)
+        variables[task_url_env(target)] = "url"
     return variables
 
 
-# Every variable config.py reads, by name, with its type and limits.
-Environment: type[_FixedVariables] = create_model(
-    "Environment", __base__=_FixedVariables, __module__=__name__, **_per_provider_variables())
-ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(Environment.model_fields)
+# Every variable config.py reads -> its kind.
+ENVIRONMENT: Mapping[str, str] = {**_FIXED_VARIABLES, **_per_provider_variables()}
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(ENVIRONMENT)
 # The ones holding credentials: never quoted, scrubbed from logs (Settings.secret_values).
 SECRET_VARIABLES: frozenset[str] = frozenset(
     {"VEO_WEBHOOK_SECRETS", "VEO_WEBHOOK_SECRET", "VEO_API_KEYS", "VEO_GEMINI_WEBHOOK_SECRET"}
@@ -589,12 +524,248 @@ SECRET_VARIABLES: frozenset[str] = frozenset(
 )
 
 
-def read_environment(environ: Mapping[str, str]) -> _FixedVariables:
-    """The variables of `environ`, validated; ConfigError names each bad one."""
+def _value(environ: Mapping[str, str], name: str) -> str | None:
+    """A variable's value without surrounding whitespace; None when empty or `UNSET` (not set)."""
+    raw = environ.get(name)
+    value = raw.strip() if isinstance(raw, str) else None
+    return value if value and value != UNSET else None
+
+
+def _inconsistency(env: Any) -> str | None:
+    """What makes these (each valid) variables no runnable deployment, if anything."""
+    if not (env.GOOGLE_CLOUD_PROJECT or env.GCLOUD_PROJECT):
+        return "GOOGLE_CLOUD_PROJECT is not set"
+    enabled = env.VEO_PROVIDERS_ENABLED or PROVIDER_NAMES
+    if (env.VEO_DEFAULT_PROVIDER or DEFAULT_PROVIDER) not in enabled:
+        return f"VEO_DEFAULT_PROVIDER is not an enabled provider (VEO_PROVIDERS_ENABLED: {', '.join(enabled)})"
+    poll = PollSettings()
+    if (env.VEO_POLL_MIN_DELAY_SECONDS or poll.min_delay_s) > (env.VEO_POLL_MAX_DELAY_SECONDS or poll.max_delay_s):
+        return "VEO_POLL_MIN_DELAY_SECONDS must not exceed VEO_POLL_MAX_DELAY_SECONDS"
+    for family, chain in (env.VEO_FAILOVER_CHAINS or {}).items():
+        if unknown := [p for p in chain if p not in enabled]:
+            return f"VEO_FAILOVER_CHAINS: {family} names providers that are not enabled: {', '.join(unknown)}"
+    if env.VEO_BUCKET in (env.VEO_INPUT_BUCKETS or ()):
+        return "VEO_INPUT_BUCKETS must not name VEO_BUCKET: clients read it only under uploads/<client id>/, always"
+    return None
+
+
+def read_environment(environ: Mapping[str, str]) -> Any:
+    """The variables of `environ` (attributes named as the variables; None: not set),
+    validated; ConfigError names each bad one.
+
+    Cold starts: a deployment's environment is valid, and the quick reading below takes it
+    without pydantic (whose import and schemas would cost every instance more than all the
+    rest of this module). Anything it cannot vouch for, pydantic reads: every refusal, and its
+    message, is pydantic's (_validated), the same as if it had read every value."""
+    try:
+        return _quick_read(environ)
+    except _Unsure:
+        return _validated(environ)
+
+
+# ------------------------------------------------------------------------------ the quick reading
+class _Unsure(Exception):
+    """A value the quick reading does not vouch for: pydantic reads the environment instead."""
+
+
+# Only what pydantic reads the same way, to the same value: plain ASCII numbers (pydantic also
+# takes "+5", "1_000", "1e3", ...: those go to it), and its lowercase boolean words.
+_WHOLE = re.compile(r"[1-9][0-9]{0,17}|0")
+_DECIMAL = re.compile(r"(?:[1-9][0-9]{0,17}|0)(?:\.[0-9]{1,17})?")
+_BOOLEANS = {"1": True, "on": True, "t": True, "true": True, "y": True, "yes": True,
+             "0": False, "off": False, "f": False, "false": False, "n": False, "no": False}
+
+
+def _whole(low: int, high: int | None = None, test: Callable[[int], bool] | None = None) -> Callable[[str], int]:
+    def read(raw: str) -> int:
+        if not _WHOLE.fullmatch(raw):
+            raise _Unsure
+        value = int(raw)
+        if value < low or (high is not None and value > high) or (test is not None and not test(value)):
+            raise _Unsure
+        return value
+    return read
+
+
+def _decimal(above: float | None = None, at_least: float | None = None) -> Callable[[str], float]:
+    def read(raw: str) -> float:
+        if not _DECIMAL.fullmatch(raw):
+            raise _Unsure
+        value = float(raw)
+        if (above is not None and not value > above) or (at_least is not None and not value >= at_least):
+            raise _Unsure
+        return value
+    return read
+
+
+def _passing(test: Callable[[str], bool]) -> Callable[[str], str]:
+    def read(raw: str) -> str:
+        if not test(raw):
+            raise _Unsure
+        return raw
+    return read
+
+
+def _through(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A check or conversion of config.py's own: what it refuses (ValueError), pydantic reports."""
+    def read(raw: str) -> Any:
+        try:
+            return parse(raw)
+        except ValueError:
+            raise _Unsure from None
+    return read
+
+
+def _flag(raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw]
+    except KeyError:
+        raise _Unsure from None
+
+
+# kind -> its quick reading; each gives what pydantic's type (_pydantic_type) gives, or _Unsure.
+_QUICK: Mapping[str, Callable[[str], Any]] = {
+    "str": str, "required": str, "flag": _flag,
+    "count": _whole(1), "chunk_bytes": _whole(1, test=lambda n: n % UPLOAD_CHUNK_MULTIPLE == 0),
+    "signed_url_ttl": _whole(1, MAX_SIGNED_URL_TTL_S),
+    "positive": _decimal(above=0), "seconds": _decimal(above=0), "seconds_or_zero": _decimal(at_least=0),
+    "url": _passing(_http_url), "client_id": _passing(is_client_id), "webhook_secret": _passing(_is_webhook_secret),
+    "folder": _through(_folder), "log_level": _through(_log_level), "push_mode": _through(_push_mode),
+    "pubsub_topic": _through(_pubsub_topic), "provider_list": _through(_provider_list),
+    "api_keys": _through(parse_api_keys), "bucket_list": _through(_bucket_list),
+    "catalog_file": _through(load_catalog), "budgets": _through(_budgets),
+    "failover_chains": _through(_failover_chains), "gemini_secrets": _through(_gemini_secrets),
+    "webhook_secrets": _through(_webhook_secrets), "retry_schedule": _through(_retry_schedule),
+}
+
+
+def _quick_read(environ: Mapping[str, str]) -> SimpleNamespace:
+    values: dict[str, Any] = {}
+    for name, kind in ENVIRONMENT.items():
+        value = _value(environ, name)
+        if value is None and kind == "required":
+            raise _Unsure
+        values[name] = None if value is None else _QUICK[kind](value)
+    env = SimpleNamespace(**values)
+    if _inconsistency(env) is not None:
+        raise _Unsure
+    return env
+
+
+# ------------------------------------------------------------------------------ pydantic's reading
+# Each check raises ValueError with what is wrong, never quoting the value; the variable's name
+# is added by _validated.
+def _checked(test: Callable[[Any], bool], problem: str) -> AfterValidator:
+    from pydantic import AfterValidator
+
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _pydantic_type(kind: str) -> Any:
+    """The type and limits of a kind of variable, as pydantic checks them."""
+    from pydantic import AfterValidator, BeforeValidator, Field, InstanceOf
+
+    positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    return {
+        "str": str, "required": str,
+        "flag": bool,  # 1/0, true/false, yes/no, on/off; anything else is refused
+        "count": Annotated[int, Field(gt=0)],
+        "chunk_bytes": Annotated[int, Field(gt=0), _checked(lambda n: n % UPLOAD_CHUNK_MULTIPLE == 0,
+                                                            f"must be a multiple of 256 KiB ({UPLOAD_CHUNK_MULTIPLE} bytes)")],
+        "signed_url_ttl": Annotated[int, Field(ge=1, le=MAX_SIGNED_URL_TTL_S)],
+        "positive": positive, "seconds": positive,
+        "seconds_or_zero": Annotated[float, Field(ge=0, allow_inf_nan=False)],
+        "url": Annotated[str, _checked(_http_url, "must be an http(s) URL")],
+        "client_id": Annotated[str, _checked(is_client_id, "must be a client id: 1-64 letters, digits, '.', '_' or '-'")],
+        "webhook_secret": Annotated[str, _checked(_is_webhook_secret, "must be a whsec_<base64> secret (16 bytes or more)")],
+        "folder": Annotated[str, AfterValidator(_folder)],
+        "log_level": Annotated[str, AfterValidator(_log_level)],
+        "push_mode": Annotated[str, AfterValidator(_push_mode)],
+        "pubsub_topic": Annotated[str, AfterValidator(_pubsub_topic)],
+        "provider_list": Annotated[tuple[str, ...], BeforeValidator(_provider_list)],
+        "api_keys": Annotated[dict[str, tuple[str, ...]], BeforeValidator(parse_api_keys)],
+        "bucket_list": Annotated[frozenset[str], BeforeValidator(_bucket_list)],
+        "catalog_file": Annotated[InstanceOf[Catalog], BeforeValidator(lambda path: load_catalog(str(path)))],
+        "budgets": Annotated[InstanceOf[BudgetSettings], BeforeValidator(_budgets)],
+        "failover_chains": Annotated[dict[str, tuple[str, ...]], BeforeValidator(_failover_chains)],
+        "gemini_secrets": Annotated[tuple[str, ...], BeforeValidator(_gemini_secrets)],
+        "webhook_secrets": Annotated[dict[str, tuple[str, ...]], BeforeValidator(_webhook_secrets)],
+        "retry_schedule": Annotated[tuple[float, ...], BeforeValidator(_retry_schedule)],
+    }[kind]
+
+
+@cache
+def _environment_model() -> type[BaseSettings]:
+    """`Environment` (pydantic-settings): every variable, its type and limits. Built the first
+    time a value needs it (a refusal, or a value the quick reading leaves to it)."""
+    from pydantic import create_model, model_validator
+    from pydantic.fields import FieldInfo
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+    class EnvironmentSource(PydanticBaseSettingsSource):
+        """The one reader of the environment: each variable the settings class declares, looked up
+        by its name (the field's name). Empty values and `UNSET` are left out: not set."""
+
+        def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+            super().__init__(settings_cls)
+            self._environ = environ
+
+        def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+            return _value(self._environ, field_name), field_name, False
+
+        def __call__(self) -> dict[str, Any]:
+            found = {}
+            for name, info in self.settings_cls.model_fields.items():
+                value, key, _ = self.get_field_value(info, name)
+                if value is not None:
+                    found[key] = value
+            return found
+
+    class Variables(BaseSettings):
+        model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="forbid", validate_default=False)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (EnvironmentSource(settings_cls, os.environ),)  # Environment() reads os.environ, the same way
+
+        @classmethod
+        def source(cls, environ: Mapping[str, str]) -> PydanticBaseSettingsSource:
+            return EnvironmentSource(cls, environ)
+
+        @model_validator(mode="after")
+        def _consistent(self) -> Any:
+            problem = _inconsistency(self)
+            if problem is not None:
+                raise ValueError(problem)
+            return self
+
+    fields: dict[str, Any] = {name: (str, ...) if kind == "required" else (_pydantic_type(kind) | None, None)
+                              for name, kind in ENVIRONMENT.items()}
+    model: type[BaseSettings] = create_model("Environment", __base__=Variables, __module__=__name__, **fields)
+    return model
+
+
+def _validated(environ: Mapping[str, str]) -> Any:
+    """The variables of `environ` as pydantic reads them; ConfigError names each bad one."""
+    from pydantic import ValidationError
+
+    environment: Any = _environment_model()
     try:
         # Exactly this source (not the ones settings_customise_sources names). mypy, without
         # pydantic's plugin, knows BaseSettings.__init__ only by its fields.
-        return Environment(_build_sources=((EnvironmentSource(Environment, environ),), {}))  # type: ignore[call-arg]
+        return environment(_build_sources=((environment.source(environ),), {}))
     except ValidationError as exc:
         problems = (_problem(e) for e in exc.errors(include_url=False, include_context=False, include_input=False))
         raise ConfigError("; ".join(problems)) from None
@@ -614,7 +785,7 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _settings(env: _FixedVariables) -> Settings:
+def _settings(env: Any) -> Settings:
     location = env.VEO_LOCATION or "us-central1"
     enabled = env.VEO_PROVIDERS_ENABLED or PROVIDER_NAMES
     return Settings(
@@ -663,6 +834,7 @@ def _settings(env: _FixedVariables) -> Settings:
             job_deadline_s=env.VEO_JOB_DEADLINE_SECONDS,
             download_attempts=env.VEO_DOWNLOAD_ATTEMPTS,
             upload_chunk_bytes=env.VEO_UPLOAD_CHUNK_BYTES,
+            output_sha256=env.VEO_OUTPUT_SHA256,
             webhook_timeout_s=env.VEO_WEBHOOK_TIMEOUT_SECONDS,
             storage_emulator_host=env.STORAGE_EMULATOR_HOST,
             requests_client_id=env.VEO_REQUESTS_CLIENT_ID,
@@ -681,7 +853,7 @@ def _settings(env: _FixedVariables) -> Settings:
     )
 
 
-def _provider_settings(env: _FixedVariables, name: str, location: str) -> ProviderSettings:
+def _provider_settings(env: Any, name: str, location: str) -> ProviderSettings:
     prefix = provider_env_prefix(name)
     extras: dict[str, str] = {}
     for key in PROVIDER_EXTRAS.get(name, ()):

@@ -121,15 +121,23 @@ def test_a_job_that_failed_while_waited_for_exits_1(api):
 
 
 def test_get_shows_the_video_its_media_poster_source_and_cost(api):
-    output = {"index": 0, "uri": f"gs://b/videos/{JOB_ID}/0.mp4", "size": 3_300_000, "sha256": "ab" * 32,
+    output = {"index": 0, "uri": f"gs://b/videos/{JOB_ID}/0.mp4", "size": 3_300_000, "crc32c": "yZRlqg==", "md5": "XUFAKrxLKna5cZ2REBfFkg==",
               "media": {"duration_seconds": 8.0, "width": 1280, "height": 720, "video_codec": "h264", "audio_codec": "aac", "has_audio": True},
               "poster": {"uri": f"gs://b/videos/{JOB_ID}/0.jpg", "size": 9000, "content_type": "image/jpeg"}}
     succeeded = view("succeeded", outputs=[output], extends={"job_id": "d" * 32, "output": 0},
                      cost={"estimated_usd": 3.2, "billed": False, "currency": "USD"})
     api.answer = lambda request: httpx.Response(200, json=succeeded)
     lines = [line.rstrip() for line in run("get", JOB_ID).stdout.splitlines()]
-    assert f"video #0   gs://b/videos/{JOB_ID}/0.mp4 (3.1 MiB, sha256 abababababababab…)" in lines
+    assert f"video #0   gs://b/videos/{JOB_ID}/0.mp4 (3.1 MiB, crc32c yZRlqg==)" in lines
     assert "           8.0 s, 1280x720, h264 + aac" in lines
     assert f"poster #0  gs://b/videos/{JOB_ID}/0.jpg" in lines
     assert f"extends    {'d' * 32} (video #0)" in lines
     assert "cost       3.20 USD (estimate)" in lines
+
+
+def test_get_shows_a_videos_sha256_where_the_deployment_records_one(api):
+    output = {"index": 0, "uri": f"gs://b/videos/{JOB_ID}/0.mp4", "size": 2048, "crc32c": "yZRlqg==", "md5": "XUFAKrxLKna5cZ2REBfFkg==",
+              "sha256": "ab" * 32}
+    api.answer = lambda request: httpx.Response(200, json=view("succeeded", outputs=[output]))
+    shown = " ".join(line.strip() for line in run("get", JOB_ID).stdout.splitlines())  # the row wraps at 100 columns
+    assert f"video #0  gs://b/videos/{JOB_ID}/0.mp4 (2048 bytes, crc32c yZRlqg==, sha256 abababababababab…)" in shown

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
 
+import google_crc32c
 import httpx
 import pytest
 import standardwebhooks
@@ -328,12 +330,30 @@ def test_wait_gives_up_at_its_timeout_with_the_job_as_last_seen(monkeypatch):
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
 
 
+def crc32c(data: bytes) -> str:
+    """As Cloud Storage reports an object's crc32c: base64 of the big-endian CRC32C."""
+    return base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
+
+
+def md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
 def output(index=0, data=VIDEO, **extra):
+    """An output as the server records it: Cloud Storage's crc32c and md5, no sha256 unless given."""
     return {"index": index, "uri": f"gs://bucket/videos/{JOB_ID}/{index}.mp4", "name": f"videos/{JOB_ID}/{index}.mp4",
-            "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "content_type": "video/mp4", **extra}
+            "size": len(data), "crc32c": crc32c(data), "md5": md5(data), "content_type": "video/mp4", **extra}
 
 
-def test_download_streams_the_content_route_and_checks_the_sha256(tmp_path):
+DAMAGED = VIDEO[:-1] + b"!"  # the same size, one byte changed
+
+
+def downloading(recorded: dict, served: bytes) -> Api:
+    return Api({("GET", f"/jobs/{JOB_ID}"): [httpx.Response(200, json=view("succeeded", 100, outputs=[recorded]))],
+                ("GET", f"/v1/videos/{JOB_ID}/content"): [httpx.Response(200, content=served)]})
+
+
+def test_download_streams_the_content_route_and_checks_it(tmp_path):
     api = Api({("GET", f"/jobs/{JOB_ID}"): [httpx.Response(200, json=view("succeeded", 100, outputs=[output(0), output(1)]))],
                ("GET", f"/v1/videos/{JOB_ID}/content"): [httpx.Response(200, content=VIDEO, headers={"Content-Type": "video/mp4"})]})
     progress = []
@@ -346,13 +366,42 @@ def test_download_streams_the_content_route_and_checks_the_sha256(tmp_path):
     assert progress[0] == (0, len(VIDEO)) and progress[-1] == (len(VIDEO), len(VIDEO))
 
 
-def test_a_damaged_download_leaves_no_file(tmp_path):
-    api = Api({("GET", f"/jobs/{JOB_ID}"): [httpx.Response(200, json=view("succeeded", 100, outputs=[output()]))],
-               ("GET", f"/v1/videos/{JOB_ID}/content"): [httpx.Response(200, content=VIDEO[:-1] + b"!")]})
-    with pytest.raises(DownloadError, match="sha256") as caught:
-        api.client().download(JOB_ID, tmp_path / "v.mp4")
+def test_the_output_has_the_checksums_the_job_recorded():
+    api = downloading(output(sha256=hashlib.sha256(VIDEO).hexdigest()), VIDEO)
+    (recorded,) = api.client().get(JOB_ID).outputs
+    assert (recorded.crc32c, recorded.md5, recorded.sha256) == (crc32c(VIDEO), md5(VIDEO), hashlib.sha256(VIDEO).hexdigest())
+    (default,) = downloading(output(), VIDEO).client().get(JOB_ID).outputs
+    assert default.sha256 is None and default.crc32c == crc32c(VIDEO)
+
+
+@pytest.mark.parametrize("recorded, checked", [
+    (output(), "md5"),  # what every job records: Cloud Storage's md5 and crc32c
+    (output(sha256=hashlib.sha256(VIDEO).hexdigest()), "sha256"),  # a deployment with VEO_OUTPUT_SHA256
+    (output(md5=None), "crc32c"),  # an object without an md5 (a composite one)
+])
+def test_a_damaged_download_leaves_no_file(tmp_path, recorded, checked):
+    with pytest.raises(DownloadError, match=f"download's {checked} differs") as caught:
+        downloading(recorded, DAMAGED).client().download(JOB_ID, tmp_path / "v.mp4")
     assert caught.value.damaged
     assert list(tmp_path.iterdir()) == []
+    assert downloading(recorded, VIDEO).client().download(JOB_ID, tmp_path / "v.mp4").read_bytes() == VIDEO
+
+
+def test_without_google_crc32c_a_job_with_only_a_crc32c_is_checked_by_its_size(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google_crc32c", None)  # not installed: importing it fails
+    recorded = output(md5=None)
+    assert downloading(recorded, DAMAGED).client().download(JOB_ID, tmp_path / "v.mp4").read_bytes() == DAMAGED
+    with pytest.raises(DownloadError, match="bytes, the job recorded") as caught:
+        downloading(recorded, VIDEO[:-1]).client().download(JOB_ID, tmp_path / "w.mp4")
+    assert caught.value.damaged and not (tmp_path / "w.mp4").exists()
+
+
+def test_a_job_that_recorded_no_checksum_is_checked_by_its_size(tmp_path):
+    recorded = {k: v for k, v in output().items() if k not in ("crc32c", "md5")}
+    assert downloading(recorded, DAMAGED).client().download(JOB_ID, tmp_path / "v.mp4").read_bytes() == DAMAGED
+    with pytest.raises(DownloadError, match="bytes, the job recorded") as caught:
+        downloading(recorded, VIDEO + b"!").client().download(JOB_ID, tmp_path / "w.mp4")
+    assert caught.value.damaged and list(tmp_path.iterdir()) == [tmp_path / "v.mp4"]
 
 
 def test_a_signed_url_is_fetched_without_the_api_key(tmp_path):

@@ -282,7 +282,24 @@ def test_the_documented_consumer_finds_every_video_when_job_json_lands(call, buc
     seen = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(seen) == len(job["outputs"]) == 2  # [sim:samples=2]
     for line, output in zip(seen, job["outputs"]):
-        assert line["video"] == output["uri"] and line["sha256"] == output["sha256"] and line["content_type"] == "video/mp4"
+        assert line["video"] == output["uri"] and line["content_type"] == "video/mp4"
+        assert (line["crc32c"], line["md5"]) == (output["crc32c"], output["md5"])
         assert line["job_id"] == job["id"] and (line["provider"], line["model"]) == (job["provider"], job["model"])
         assert line["prompt_sha256"] == hashlib.sha256(prompt.encode()).hexdigest()
         assert line["client_metadata"] == {"campaign": "spring"}
+
+
+def test_the_documented_consumer_refuses_a_video_that_is_not_the_one_job_json_records(call, bucket, capsys):
+    accepted = call("api").post("/jobs", json={"prompt": f"a paper boat #{uuid.uuid4().hex[:8]}"}).get_json()
+    job = wait_job(lambda job_id: call("api").get(f"/jobs/{job_id}").get_json(), accepted["id"])
+    assert job["status"] == "succeeded", job
+    video = bucket.blob(job["outputs"][0]["name"])
+    video.metadata = bucket.get_blob(video.name).metadata
+    data = video.download_as_bytes()
+    video.upload_from_string(data[:-1] + bytes([data[-1] ^ 1]), content_type="video/mp4")  # other bytes, same name
+    capsys.readouterr()
+    consumer = create_app(target="on_job_json", source=str(CONSUMER)).test_client()
+
+    answer = finalized(call, bucket.name, bucket.get_blob(f"videos/{job['id']}/job.json"), app=consumer)
+
+    assert answer.status_code == 500 and capsys.readouterr().out == ""  # Eventarc retries; nothing was handled

@@ -124,7 +124,8 @@ def test_download_refusals(call, jobs_collection):
     error = openai_error(call("api").get(f"/v1/videos/{running}/content"), 409, "conflict", None)
     assert "not ready" in error["message"]
     no_poster = stored_job(jobs_collection, outputs=[{"index": 0, "name": "videos/x/0.mp4", "uri": "gs://b/videos/x/0.mp4",
-                                                      "size": 1, "sha256": "0", "content_type": "video/mp4", "poster": None}])
+                                                      "size": 1, "crc32c": "AAAAAA==", "md5": None, "content_type": "video/mp4",
+                                                      "poster": None}])
     openai_error(call("api").get(f"/v1/videos/{no_poster}/content?variant=thumbnail"), 404, "not_found", "variant")
     openai_error(call("api").get(f"/v1/videos/{no_poster}/content?variant=spritesheet"), 400, "unsupported_option", "variant")
     openai_error(call("api").get(f"/v1/videos/{no_poster}/content?index=3"), 404, "not_found", "index")

@@ -1,11 +1,14 @@
 """What integration tests do over and over: talk to the API, wait, and look where a user looks."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 import uuid
 from typing import Any
 
+import google_crc32c
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -21,6 +24,23 @@ def gcs_bucket(stack) -> storage.Bucket:
         client_options={"api_endpoint": stack.env["STORAGE_EMULATOR_HOST"]},
     )
     return client.bucket(stack.env["VEO_BUCKET"])
+
+
+def crc32c(data: bytes) -> str:
+    """An object's crc32c as Cloud Storage reports it (and every output records it): base64 of the big-endian CRC32C."""
+    return base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
+
+
+def md5(data: bytes) -> str:
+    """An object's md5Hash as Cloud Storage reports it: base64 of the MD5."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def stored_video(bucket: storage.Bucket, output: dict[str, Any]) -> bytes:
+    """An output's video as the bucket holds it, checked against the crc32c and md5 the job recorded."""
+    data = bucket.blob(output["name"]).download_as_bytes()
+    assert (crc32c(data), md5(data), len(data)) == (output["crc32c"], output["md5"], output["size"]), output
+    return data
 
 
 def unique_prompt(text: str = "a hummingbird in slow motion", directive: str = "") -> str:

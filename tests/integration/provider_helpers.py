@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from .helpers import Client, unique_prompt
+from .helpers import Client, crc32c, md5, unique_prompt
 
 
 def png(width: int = 4, height: int = 4, rgb: bytes = b"\xff\x00\x00") -> bytes:
@@ -46,19 +46,24 @@ def run_jobs(client: Client, bodies: list[dict[str, Any]], timeout_s: float = 12
 
 
 def assert_videos_match_the_provider(client: Client, bucket, job: dict[str, Any], count: int) -> None:
-    """Every output is in the bucket under videos/<id>/<n>.mp4, verified (size and sha256 equal to
-    what the provider served), and nothing else under the job's prefix but its job.json."""
+    """Every output is in the bucket under videos/<id>/<n>.mp4, verified (the very bytes the
+    provider served: their size and sha256 as the simulator reports them), recorded with the
+    crc32c and md5 Cloud Storage has for the object, and nothing else under the job's prefix but
+    its job.json."""
     assert job["status"] == "succeeded", job
     served = client.sim_operation(job["request"]["prompt"])["outputs"]
     assert len(job["outputs"]) == count == len(served)
-    assert sorted((o["sha256"], o["size"]) for o in job["outputs"]) == sorted((s["sha256"], s["size"]) for s in served)
+    stored = []
     for output in job["outputs"]:
         assert output["uri"] == f"gs://{bucket.name}/videos/{job['id']}/{output['index']}.mp4"
         data = bucket.blob(output["name"]).download_as_bytes()
-        assert hashlib.sha256(data).hexdigest() == output["sha256"] and data[4:8] == b"ftyp"
+        assert (output["size"], output["crc32c"], output["md5"]) == (len(data), crc32c(data), md5(data)) and data[4:8] == b"ftyp"
+        assert "sha256" not in output  # the stack records none (VEO_OUTPUT_SHA256 is off by default)
+        stored.append((hashlib.sha256(data).hexdigest(), len(data)))
         # Read back (gcp/media_probe.py): the simulator served what the request asked for.
         assert output["media"]["video_codec"] == "h264" and output["media"]["duration_seconds"] > 0
         assert output["poster"]["name"] == f"videos/{job['id']}/{output['index']}.jpg"
+    assert sorted(stored) == sorted((s["sha256"], s["size"]) for s in served)
     assert job["warnings"] == [], job["warnings"]  # a normal job: every video as asked
     # job.json is written right after the job reads succeeded (last, so consumers find every video).
     deadline = time.monotonic() + 10

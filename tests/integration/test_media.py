@@ -38,7 +38,7 @@ def test_a_normal_job_has_its_media_and_a_poster_of_its_first_frame(client, buck
     image = Image.open(io.BytesIO(data))
     assert image.format == "JPEG" and image.size == (720, 1280) and len(data) == poster["size"]
     assert blob.content_type == "image/jpeg" and blob.metadata["job_id"] == job["id"] and blob.metadata["output_index"] == "0"
-    assert blob.metadata["video_sha256"] == output["sha256"]
+    assert blob.metadata["video_crc32c"] == output["crc32c"] and "sha256" not in blob.metadata
     assert names_of(bucket, job["id"]) == {f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/0.jpg", f"videos/{job['id']}/job.json"}
 
     # The webhook hands a signed URL for the poster too, and it fetches the same JPEG.
@@ -85,7 +85,7 @@ def test_a_file_with_no_video_fails_download_invalid_and_leaves_no_object(client
 
     assert job["status"] == "failed" and job["error"]["code"] == "download_invalid" and why in job["error"]["message"], job
     assert job["outputs"] == []
-    # The video was stored (it passed the size, head and sha256 checks) before it was read back:
+    # The video was stored (it passed the size, head and CRC32C checks) before it was read back:
     # the failing attempt removes it right after recording the failure.
     deadline = time.monotonic() + 15
     while names_of(bucket, job_id) and time.monotonic() < deadline:

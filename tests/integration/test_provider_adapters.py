@@ -17,7 +17,7 @@ from veorelay.providers.base import ProviderEnv
 from veorelay.providers.gemini import Gemini
 from veorelay.providers.vertex import Vertex
 
-from .helpers import unique_prompt
+from .helpers import crc32c, md5, unique_prompt
 from .provider_helpers import assert_videos_match_the_provider, eventually, provider_calls
 
 pytestmark = pytest.mark.integration
@@ -38,8 +38,9 @@ def test_vertex_without_the_bucket_streams_inline_videos_into_it(stack, client, 
     for ref, expected in zip(progress.outputs, served):
         assert ref.url is None and ref.gcs_uri is None and ref.extra["inline"]["size"] == expected["size"] == 300000
         stored = store_video(vertex.open_output(ref), bucket, f"tests/inline/{prompt[-10:]}/{ref.index}.mp4", {"test": "inline"}, 256 * 1024)
-        assert (stored.sha256, stored.size) == (expected["sha256"], expected["size"])
-        assert hashlib.sha256(bucket.blob(stored.name).download_as_bytes()).hexdigest() == expected["sha256"]
+        data = bucket.blob(stored.name).download_as_bytes()
+        assert hashlib.sha256(data).hexdigest() == expected["sha256"] and stored.size == len(data) == expected["size"]
+        assert (stored.crc32c, stored.md5, stored.sha256) == (crc32c(data), md5(data), None)
 
 
 @pytest.mark.faults

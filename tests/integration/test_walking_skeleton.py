@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 from google.cloud import storage
 
-from .helpers import unique_prompt
+from .helpers import crc32c, md5, unique_prompt
 from .reliability import drained
 
 pytestmark = pytest.mark.integration
@@ -35,24 +35,24 @@ def test_a_job_ends_as_a_verified_video_in_the_bucket_and_a_signed_webhook(clien
     served = client.sim_operation(prompt)["outputs"]
     [output] = job["outputs"]
     assert output["uri"] == f"gs://{stack.env['VEO_BUCKET']}/videos/{job['id']}/0.mp4"
-    assert output["sha256"] == served[0]["sha256"]
     assert output["size"] == served[0]["size"]
     assert output["content_type"] == "video/mp4"
 
     blob = bucket.blob(f"videos/{job['id']}/0.mp4")
     data = blob.download_as_bytes()
-    assert hashlib.sha256(data).hexdigest() == served[0]["sha256"]
+    assert hashlib.sha256(data).hexdigest() == served[0]["sha256"]  # the very bytes the provider served
     assert data[4:8] == b"ftyp"
+    assert (output["crc32c"], output["md5"]) == (crc32c(data), md5(data)) and "sha256" not in output
     blob.reload()
-    assert blob.content_type == "video/mp4"
-    assert blob.metadata["job_id"] == job["id"] and blob.metadata["sha256"] == output["sha256"]
+    assert blob.content_type == "video/mp4" and (blob.crc32c, blob.md5_hash) == (output["crc32c"], output["md5"])
+    assert blob.metadata["job_id"] == job["id"] and "sha256" not in blob.metadata
     assert set(objects_of(bucket, job["id"])) == {f"videos/{job['id']}/0.jpg", f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/job.json"}
     assert json.loads(bucket.blob(f"videos/{job['id']}/job.json").download_as_text())["status"] == "succeeded"
 
     [hook] = client.webhooks(hook_path, event="job.succeeded")
     event = standardwebhooks.Webhook(stack.env["VEO_WEBHOOK_SECRET"]).verify(hook["body"], hook["headers"])
     assert event["type"] == "job.succeeded"
-    assert event["data"]["id"] == job["id"] and event["data"]["outputs"][0]["sha256"] == output["sha256"]
+    assert event["data"]["id"] == job["id"] and event["data"]["outputs"][0]["crc32c"] == output["crc32c"]
     assert len(client.sim_calls(prompt, "submit")) == 1
 
 

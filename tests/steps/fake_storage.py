@@ -3,12 +3,16 @@ until a call sends them, NotFound where GCS answers 404, create-only preconditio
 and uploads that read their stream as the client library does (see FakeBlob.upload_from_file)."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import google_crc32c
 from google.api_core import exceptions as gexc
+from google.cloud.storage.exceptions import DataCorruption
 
 from .faults import Faults
 
@@ -46,6 +50,10 @@ class FakeBucket:
         self.upload_reads: list[int] = []  # the size each upload asked its stream for, in order
         self.rewrite_steps = 1  # calls a rewrite takes (each but the last answers a token)
         self.bytes_read: dict[str, int] = {}  # object name -> bytes its readers (FakeBlob.open) returned
+        # An endpoint that stores other bytes than were sent and does not check the CRC32C sent
+        # with the last chunk (as an emulator may): the object is created, then the client
+        # library raises DataCorruption comparing the CRC32C it computed with the stored one.
+        self.damage_uploads = False
         self._generation = 1000
 
     # --- the google.cloud.storage.Bucket interface
@@ -119,6 +127,8 @@ class FakeBlob:
         self.metadata: dict[str, str] | None = None
         self.content_type: str | None = None
         self.size: int | None = None
+        self.md5_hash: str | None = None  # as GCS reports them: base64 of the digest
+        self.crc32c: str | None = None
 
     def upload_from_file(self, file_obj: Any, rewind: bool = False, size: int | None = None,
                          content_type: str | None = None, if_generation_match: int | None = None, **_: Any) -> None:
@@ -139,7 +149,10 @@ class FakeBlob:
             bucket._precondition(self.name, if_generation_match)  # checked when the session starts
             data = self._read_resumable(file_obj, size)
         bucket._precondition(self.name, if_generation_match)
-        self._load(bucket._create(self.name, data, self.metadata, content_type or self.content_type or "application/octet-stream"))
+        stored = data if not bucket.damage_uploads else bytes([data[0] ^ 1]) + data[1:]
+        self._load(bucket._create(self.name, stored, self.metadata, content_type or self.content_type or "application/octet-stream"))
+        if stored != data:
+            raise DataCorruption(None, f"Checksum mismatch while uploading {self.name}")
 
     def _read_resumable(self, stream: Any, total: int | None) -> bytes:
         """google.resumable_media's get_next_chunk, chunk after chunk, until the final one."""
@@ -167,9 +180,11 @@ class FakeBlob:
         self.bucket._precondition(self.name, if_generation_match)
         self._load(self.bucket._create(self.name, raw, self.metadata, content_type))
 
-    def download_as_bytes(self, **_: Any) -> bytes:
+    def download_as_bytes(self, start: int | None = None, end: int | None = None, **_: Any) -> bytes:
+        """The object, or bytes start..end (both included) as a range request gives them."""
         self.bucket.faults.check("download", self.name)
-        return self._stored().data
+        data = self._stored().data
+        return data if start is None and end is None else data[start or 0:None if end is None else end + 1]
 
     def open(self, mode: str = "r", chunk_size: int | None = None, **_: Any) -> FakeBlobReader:
         """As Blob.open("rb") gives a BlobReader: seekable, read through (what each reader took is
@@ -233,6 +248,8 @@ class FakeBlob:
 
     def _load(self, stored: StoredBlob) -> None:
         self.size = len(stored.data)
+        self.md5_hash = base64.b64encode(hashlib.md5(stored.data).digest()).decode()
+        self.crc32c = base64.b64encode(google_crc32c.Checksum(stored.data).digest()).decode()
         self.generation = stored.generation
         self.metadata = dict(stored.metadata) if stored.metadata is not None else None
         self.content_type = stored.content_type

@@ -2,8 +2,13 @@
 so every test starts from a record the code really writes."""
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any, cast
+
+import google_crc32c
 
 from veorelay.core.clock import utcnow
 from veorelay.runtime import Runtime
@@ -16,6 +21,26 @@ from .fakes import FakeBucket, FakeHttp, FakeScheduler, FakeStore
 PROMPT = "a red fox running through fresh snow, golden hour"
 # A literal public address: the webhook URL check has nothing to resolve.
 WEBHOOK_URL = "https://93.184.215.14/hooks/veo"
+
+
+def crc32c(data: bytes) -> str:
+    """What Cloud Storage reports as an object's crc32c: base64 of the big-endian CRC32C."""
+    return base64.b64encode(google_crc32c.Checksum(data).digest()).decode()
+
+
+def md5(data: bytes) -> str:
+    """What Cloud Storage reports as an object's md5Hash: base64 of the MD5."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def recording_sha256(rt: Runtime) -> Runtime:
+    """The deployment that asks for a sha256 of every video (VEO_OUTPUT_SHA256=true)."""
+    rt.settings = dataclasses.replace(rt.settings, output_sha256=True)
+    return rt
 
 
 def store_of(rt: Runtime) -> FakeStore:

@@ -73,7 +73,7 @@ def test_crashes_and_outages_along_the_chain_are_retried_to_one_video_and_one_pa
     provider.submits.set(unavailable(), {"operation": "op-1"})
     provider.checks.set(unavailable(), succeeded(url))
     provider.serve(url, Video(video, cut_after=1000), video)
-    bucket.faults.add("patch", gexc.ServiceUnavailable("patch failed"))
+    bucket.faults.add("upload_chunk", gexc.ServiceUnavailable("upload failed"))
 
     log = drain(rt, max_attempts=5)
 

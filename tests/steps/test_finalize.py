@@ -3,7 +3,6 @@ and verified, then `succeeded`. Consumers never find a partial video, nor any vi
 that did not succeed."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -16,13 +15,22 @@ from veorelay.steps.finalize import finalize_job
 
 from .driver import run_named
 from .fake_providers import Video, mp4, succeeded
-from .helpers import PROMPT, WEBHOOK_URL, downloading_job, job_json_name, past, poster_name, running_job, video_name
+from .helpers import (
+    PROMPT,
+    WEBHOOK_URL,
+    crc32c,
+    downloading_job,
+    job_json_name,
+    md5,
+    past,
+    poster_name,
+    recording_sha256,
+    running_job,
+    sha256,
+    video_name,
+)
 
 CHUNK = 256 * 1024
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def videos_of(bucket, rt, job_id) -> list[str]:
@@ -41,7 +49,8 @@ def test_a_finished_job_has_its_verified_videos_then_job_json_then_succeeded(rt,
     posters = [poster_name(rt, job_id, 0), poster_name(rt, job_id, 1)]
     media = {"duration_seconds": 2.0, "width": 64, "height": 36, "video_codec": "h264", "audio_codec": "aac", "has_audio": True}
     assert job["outputs"] == [
-        {"index": i, "uri": f"gs://{bucket.name}/{n}", "name": n, "size": len(v), "sha256": sha256(v), "content_type": "video/mp4",
+        {"index": i, "uri": f"gs://{bucket.name}/{n}", "name": n, "size": len(v), "crc32c": crc32c(v), "md5": md5(v),
+         "content_type": "video/mp4",
          "media": media, "poster": {"uri": f"gs://{bucket.name}/{p}", "name": p, "size": len(bucket.data(p)), "content_type": "image/jpeg"}}
         for i, (n, p, v) in enumerate(zip(names, posters, (first, second)))]
     assert job["warnings"] == []  # the request set nothing a video could differ from
@@ -49,13 +58,14 @@ def test_a_finished_job_has_its_verified_videos_then_job_json_then_succeeded(rt,
     stored = bucket.objects[names[1]]
     assert stored.content_type == "video/mp4" and stored.metadata == {
         "job_id": job_id, "provider": "fake", "model": "veo-fake-1", "output_index": "1",
-        "prompt_sha256": sha256(PROMPT.encode()), "sha256": sha256(second)}
+        "prompt_sha256": sha256(PROMPT.encode())}  # no sha256 unless the deployment asks for one
     poster = bucket.objects[posters[1]]
     assert poster.content_type == "image/jpeg" and poster.metadata == {
         "job_id": job_id, "provider": "fake", "model": "veo-fake-1", "output_index": "1",
-        "prompt_sha256": sha256(PROMPT.encode()), "sha256": sha256(poster.data), "video_sha256": sha256(second)}
+        "prompt_sha256": sha256(PROMPT.encode()), "video_crc32c": crc32c(second)}
     view = json.loads(bucket.data(job_json_name(rt, job_id)))
-    assert view["status"] == "succeeded" and [o["sha256"] for o in view["outputs"]] == [sha256(first), sha256(second)]
+    assert view["status"] == "succeeded" and [o["crc32c"] for o in view["outputs"]] == [crc32c(first), crc32c(second)]
+    assert [o["md5"] for o in view["outputs"]] == [md5(first), md5(second)] and "sha256" not in view["outputs"][0]
     assert view["outputs"][1]["media"] == media and view["outputs"][1]["poster"]["name"] == posters[1] and view["warnings"] == []
     assert bucket.objects[job_json_name(rt, job_id)].generation > max(stored.generation, poster.generation)  # job.json comes last
     assert all(d.closed for d in provider.downloads) and provider.count("open_output") == 2
@@ -74,7 +84,8 @@ def test_a_big_or_unsized_video_is_streamed_one_chunk_at_a_time(rt, store, bucke
 
     assert store.job(job_id)["status"] == JobStatus.SUCCEEDED
     assert bucket.data(video_name(rt, job_id, 0)) == video.data
-    assert store.job(job_id)["outputs"][0]["sha256"] == sha256(video.data)
+    output = store.job(job_id)["outputs"][0]
+    assert (output["size"], output["crc32c"], output["md5"]) == (len(video.data), crc32c(video.data), md5(video.data))
     assert len(bucket.upload_reads) > 1 and max(bucket.upload_reads) <= rt.settings.upload_chunk_bytes
 
 
@@ -179,8 +190,38 @@ def test_a_retry_keeps_the_outputs_an_earlier_attempt_stored_and_downloads_only_
     assert [c.args[0].index for c in provider.calls if c.method == "open_output"] == [0, 1, 1]
 
 
+def test_a_deployment_that_records_sha256s_has_one_on_every_output_and_its_object(rt, store, bucket):
+    first, second = mp4(5000, seed=1), mp4(9 * 1024 * 1024 + 123, seed=2)  # one request; a resumable upload
+    recording_sha256(rt)
+    job_id = downloading_job(rt, first, second)
+
+    run_named(rt, f"{job_id}-finalize")
+
+    outputs = store.job(job_id)["outputs"]
+    assert [(o["sha256"], o["crc32c"], o["md5"]) for o in outputs] == [(sha256(v), crc32c(v), md5(v)) for v in (first, second)]
+    assert [bucket.objects[video_name(rt, job_id, i)].metadata["sha256"] for i in (0, 1)] == [sha256(first), sha256(second)]
+    view = json.loads(bucket.data(job_json_name(rt, job_id)))
+    assert [o["sha256"] for o in view["outputs"]] == [sha256(first), sha256(second)]
+    assert bucket.objects[poster_name(rt, job_id, 1)].metadata["video_crc32c"] == crc32c(second)
+
+
+def test_by_default_a_video_gets_no_sha256_and_its_object_is_never_patched(rt, store, bucket):
+    video = mp4(5000)
+    job_id = downloading_job(rt, video)
+    bucket.faults.add("patch", gexc.ServiceUnavailable("a patch would fail"))  # none is made
+
+    finalize_job(rt, job_id, 1)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and "sha256" not in job["outputs"][0]
+    assert (job["outputs"][0]["crc32c"], job["outputs"][0]["md5"]) == (crc32c(video), md5(video))
+    assert "sha256" not in bucket.objects[video_name(rt, job_id, 0)].metadata
+    assert "sha256" not in json.loads(bucket.data(job_json_name(rt, job_id)))["outputs"][0]
+
+
 def test_a_video_stored_by_an_attempt_that_died_before_its_sha256_is_finished_without_downloading_again(rt, provider, store, bucket):
     video = mp4(5000)
+    recording_sha256(rt)
     job_id = downloading_job(rt, video)
     bucket.faults.add("patch", gexc.ServiceUnavailable("patch failed"))
 
@@ -193,8 +234,42 @@ def test_a_video_stored_by_an_attempt_that_died_before_its_sha256_is_finished_wi
 
     job = store.job(job_id)
     assert job["status"] == JobStatus.SUCCEEDED and job["outputs"][0]["sha256"] == sha256(video)
+    assert job["outputs"][0]["crc32c"] == crc32c(video)
     assert bucket.objects[video_name(rt, job_id, 0)].metadata["sha256"] == sha256(video)
     assert provider.count("open_output") == 1
+
+
+def test_a_video_stored_before_sha256s_were_asked_for_gets_one_from_the_bucket_not_the_provider(rt, provider, store, bucket):
+    video, later = mp4(5000, seed=4), mp4(3 * CHUNK, seed=5)
+    job_id = downloading_job(rt, video, later)
+    provider.serve(f"https://videos.fake/{job_id}/1.mp4", Video(later, cut_after=10), later)
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)  # video 0 stored without a sha256, video 1 cut off
+    assert "sha256" not in bucket.objects[video_name(rt, job_id, 0)].metadata
+    recording_sha256(rt)  # the deployment turns VEO_OUTPUT_SHA256 on before the retry
+
+    finalize_job(rt, job_id, 2)
+
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and job["outputs"][0]["sha256"] == sha256(video)
+    assert bucket.objects[video_name(rt, job_id, 0)].metadata["sha256"] == sha256(video)
+    assert [c.args[0].index for c in provider.calls if c.method == "open_output"] == [0, 1, 1]
+
+
+def test_an_upload_the_bucket_stored_damaged_is_removed_and_downloaded_again(rt, provider, store, bucket):
+    video = mp4(3 * CHUNK + 17)
+    job_id = downloading_job(rt, video)
+    bucket.damage_uploads = True  # an endpoint that does not check the CRC32C sent with the last chunk
+
+    with pytest.raises(TransientError) as raised:
+        finalize_job(rt, job_id, 1)
+    assert "CRC32C" in raised.value.message and videos_of(bucket, rt, job_id) == []
+
+    bucket.damage_uploads = False
+    finalize_job(rt, job_id, 2)
+    job = store.job(job_id)
+    assert job["status"] == JobStatus.SUCCEEDED and bucket.data(video_name(rt, job_id, 0)) == video
+    assert job["outputs"][0]["crc32c"] == crc32c(video) and provider.count("open_output") == 2
 
 
 def test_a_bucket_outage_is_retried_by_the_queue_whatever_the_attempt(rt, store, bucket):
@@ -312,8 +387,21 @@ def test_a_video_the_provider_wrote_into_the_bucket_is_verified_and_moved_not_do
     finalize_job(rt, job_id, 1)
 
     job = store.job(job_id)
-    assert job["status"] == JobStatus.SUCCEEDED and job["outputs"][0]["sha256"] == sha256(video)
+    output = job["outputs"][0]
+    assert job["status"] == JobStatus.SUCCEEDED and (output["crc32c"], output["md5"]) == (crc32c(video), md5(video))
     assert bucket.data(video_name(rt, job_id, 0)) == video and bucket.names(f"vertex/{job_id}/") == []
+    assert "sha256" not in output and "sha256" not in bucket.objects[video_name(rt, job_id, 0)].metadata and provider.calls == []
+
+
+def test_a_video_the_provider_wrote_is_read_through_for_its_sha256_only_where_asked(rt, provider, store, bucket):
+    video = mp4(6000)
+    job_id = vertex_job(rt, provider, bucket, video)
+    recording_sha256(rt)
+
+    finalize_job(rt, job_id, 1)
+
+    output = store.job(job_id)["outputs"][0]
+    assert (output["sha256"], output["crc32c"]) == (sha256(video), crc32c(video))
     assert bucket.objects[video_name(rt, job_id, 0)].metadata["sha256"] == sha256(video) and provider.calls == []
 
 

@@ -8,6 +8,7 @@ Then it reports which libraries are loaded. This asserts structure, never speed 
 `make bench`, Cold start)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -15,6 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veorelay import config
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 DIALECTS = ("flow", "gemini", "genaipro", "litellm_gemini", "newapi", "vertex")
@@ -31,6 +36,7 @@ print(json.dumps({"status": status, "modules": sorted(sys.modules), "built": sor
 """
 
 
+@functools.cache
 def first_request(entry: str) -> dict:
     """A fresh process: import main, one refused call to `entry`; what it then has loaded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_") and not k.endswith("_EMULATOR_HOST")}
@@ -48,7 +54,7 @@ def first_request(entry: str) -> dict:
     run = subprocess.run([sys.executable, "-c", PROBE, entry], cwd=FUNCTIONS, env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
-    found = json.loads(run.stdout.strip().splitlines()[-1])
+    found: dict = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["status"] == 401, found["status"]  # refused at the edge: no token
     return found
 
@@ -75,3 +81,73 @@ def test_the_webhook_function_builds_no_provider_and_decodes_no_image():
     assert "providers" not in found["built"]
     assert not [d for d in DIALECTS if loaded(found, f"veorelay.providers.{d}")]
     assert not loaded(found, "PIL") and not loaded(found, "veorelay.steps.finalize")
+
+
+HTTP_ENTRIES = ("api", "submit_job", "poll_job", "stream_job", "finalize_job", "deliver_webhook", "sweep_jobs", "provider_events")
+
+
+@pytest.mark.parametrize("entry", HTTP_ENTRIES)
+def test_no_function_reads_a_valid_environment_with_pydantic_settings(entry):
+    """config.py reads a valid environment itself; pydantic-settings is built only to refuse one."""
+    assert not loaded(first_request(entry), "pydantic_settings")
+
+
+def test_the_webhook_function_imports_no_pydantic():
+    """Neither its settings nor its steps validate a request: pydantic stays out of its cold start."""
+    assert not loaded(first_request("deliver_webhook"), "pydantic")
+
+
+@pytest.mark.parametrize("entry", ["finalize_job", "api"])
+def test_pyav_and_pillow_wait_for_the_first_video_probed(entry):
+    """gcp/media_probe.py imports PyAV (and Pillow, for the poster) when it first reads a video:
+    the first real finalize pays for them, a cold start does not."""
+    found = first_request(entry)
+    assert loaded(found, "veorelay.gcp.media_probe") or entry == "api"
+    assert not loaded(found, "av")
+    if entry == "finalize_job":
+        assert not loaded(found, "PIL")
+
+
+@pytest.mark.parametrize("entry", ["poll_job", "stream_job", "finalize_job"])
+def test_dialects_import_their_answer_parsers_when_they_read_an_answer(entry):
+    """ijson (inline answers, providers/inline.py) and sseclient (genaipro's stream) are imported
+    where an answer is read, not when the dialect is built."""
+    found = first_request(entry)
+    assert loaded(found, "veorelay.providers.genaipro")  # built: the probe enables it
+    assert not loaded(found, "ijson") and not loaded(found, "sseclient")
+
+
+def test_a_refused_api_call_imports_no_route_of_its_own():
+    """Each api route imports the steps it uses: a refused (or GET) first request leaves the job
+    creation (and the request schema), the OpenAPI document and the finalize step alone."""
+    found = first_request("api")
+    for module in ("veorelay.steps.accept", "veorelay.core.openapi", "veorelay.steps.delete", "veorelay.steps.finalize",
+                   "veorelay.steps.cancel", "veorelay.steps.spend", "veorelay.gcp.reader"):
+        assert not loaded(found, module), module
+    assert {"store", "providers", "budgets"} <= set(found["built"])
+
+
+# ------------------------------------------------------------------------------ the quick reading
+# config.py reads a valid environment without pydantic (read_environment): it must take only
+# what pydantic takes, as pydantic reads it. Checked against pydantic's own reading (_validated).
+_WORDS = ["0", "1", "-1", "007", "+5", "1_000", "1.5", "1.", ".5", "1e3", "inf", "nan", "true", "True", "yes", "on", "off",
+          "no", "f", "maybe", "262144", "786432", "604800", "604801", "http://x", "https://a.b/c", "ftp://x", "videos",
+          "inputs", "INFO", "debug", "a b", "acme", "{}", "[]", '{"a": ["b"]}', "static", "request", ",", "0,5,300",
+          "\u0663", "\uff11", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "projects/myproj1/topics/abc", "newapi"]
+_VALUE = st.one_of(st.sampled_from(_WORDS), st.integers(-10, 10**7).map(str),
+                   st.floats(allow_nan=True, allow_infinity=True).map(str), st.text(max_size=12))
+
+
+def _reading(environ: dict[str, str], read) -> object:
+    try:
+        env = read(environ)
+    except config.ConfigError as refused:
+        return ("refused", str(refused))
+    return {name: (getattr(env, name), type(getattr(env, name)).__name__) for name in config.ENVIRONMENT_VARIABLES}
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.dictionaries(st.sampled_from(config.ENVIRONMENT_VARIABLES), _VALUE, max_size=3))
+def test_the_quick_reading_of_settings_is_pydantics(values):
+    environ = {"GOOGLE_CLOUD_PROJECT": "p", "VEO_BUCKET": "b"} | values
+    assert _reading(environ, config.read_environment) == _reading(environ, config._validated)

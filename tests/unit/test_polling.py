@@ -4,6 +4,8 @@ import math
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from veorelay.config import PollSettings, Settings
 from veorelay.core import poll_plan as ps
@@ -43,6 +45,28 @@ def test_prior_is_the_documented_lognormal():
     assert ps.prior_for("veo-3.0-generate-001", median_s=5, sigma=0.2) == ps.Prior(5, 0.2, ps.DEFAULT_PRIOR.weight)
 
 
+def objective(d, times, w):
+    checks, delay = ps.evaluate(d.smoothed(), times)  # the belief plan() plans with
+    return checks + w * delay
+
+
+def continuous_rule(d, w, min_gap=2.0, max_gap=30.0, first_max=60.0, horizon=1800.0):
+    """The placement veo-relay used before the exact planner: check k where the continuous
+    optimum's density sqrt(w/2 * hazard) integrates to k - 1/2, held within the bounds."""
+    table = ps._Table(d.smoothed())
+    c, area, t, k = math.sqrt(w / 2), 0.0, 0.0, 1
+    times: list[float] = []
+    while t < horizon and table.survival(t) > 1e-4:
+        s0, s1 = table.survival(t), table.survival(t + 0.05)
+        area += c * math.sqrt(max(s0 - s1, 0.0) / 0.05 / max(s1, 1e-12)) * 0.05
+        t += 0.05
+        prev = times[-1] if times else 0.0
+        if (area >= k - 0.5 and t >= prev + min_gap) or t >= prev + (max_gap if times else first_max):
+            times.append(t)
+            k = max(k + 1, math.ceil(area + 0.5))
+    return times
+
+
 def test_plan_crowds_checks_where_jobs_end_and_respects_its_bounds():
     d = lognormal(75, 0.3)
     plan = ps.plan(d, delay_cost_checks=1.3, max_checks=10, min_gap_s=2, max_gap_s=30, first_max_s=60, horizon_s=1800)
@@ -54,28 +78,98 @@ def test_plan_crowds_checks_where_jobs_end_and_respects_its_bounds():
     assert len(near_median) >= 3 and max(near_median) < times[0] / 3
     wider = ps.plan(lognormal(75, 0.6), 1.3, 10, 2, 30, 60, 1800)
     assert wider.expected_checks > plan.expected_checks and wider.expected_delay_s > plan.expected_delay_s
-    checks, delay = ps.evaluate(d, times)
+    checks, delay = ps.evaluate(d.smoothed(), times)
     assert (checks, delay) == pytest.approx((plan.expected_checks, plan.expected_delay_s), rel=1e-4)
 
 
 def test_plan_beats_the_reference_schedule_on_a_known_spread():
+    """Veo 3's spread with the production settings: the reference cadence's checks, a quarter of its delay."""
     rng = random.Random(3)
-    durations = [rng.lognormvariate(math.log(75), 0.3) for _ in range(3000)]
-    plan = ps.plan(lognormal(75, 0.3), 1.3, 10, 2, 30, 60, 1800)
+    durations = [rng.lognormvariate(math.log(75), 0.3) for _ in range(20_000)]
+    poll = PollSettings()
+    plan = ps.plan(lognormal(75, 0.3), poll.delay_cost_checks, poll.max_checks, poll.min_delay_s, poll.max_delay_s,
+                   poll.initial_delay_s, 1800)
     ours = [replay(plan.times, x) for x in durations]
     ref = [reference(x) for x in durations]
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
-    assert mean(ours, 0) <= mean(ref, 0)
-    assert mean(ours, 1) <= mean(ref, 1) / 3
+    assert mean(ours, 0) <= mean(ref, 0) * 1.01  # the budget is on the expectation; a sample varies
+    assert mean(ours, 1) <= mean(ref, 1) * 0.26
     # The exact expectation agrees with replaying jobs.
-    assert plan.expected_checks == pytest.approx(mean(ours, 0), rel=0.05)
-    assert plan.expected_delay_s == pytest.approx(mean(ours, 1), rel=0.1)
+    assert plan.expected_checks == pytest.approx(mean(ours, 0), rel=0.03)
+    assert plan.expected_delay_s == pytest.approx(mean(ours, 1), rel=0.06)
+
+
+def test_the_exact_plan_beats_the_continuous_rule_it_replaced():
+    for median, sigma, w in [(75, 0.3, 1.3), (75, 0.3, 3.0), (40, 0.6, 1.3), (200, 0.5, 0.5), (150, 0.1, 2.0)]:
+        d = lognormal(median, sigma)
+        exact = ps.plan(d, w, 1000, 2, 30, 60, 1800, budgeted=False)
+        assert objective(d, exact.times, w) < objective(d, continuous_rule(d, w), w)
+
+
+def test_the_budget_is_what_the_reference_cadence_would_spend_and_is_spent():
+    d = lognormal(75, 0.3)
+    budget = ps.reference_cadence(30).expected_checks(d.smoothed(), 1800)
+    assert budget == pytest.approx(sum(reference(x)[0] for x in _lognormal_sample(75, 0.3)) / 4000, rel=0.01)
+    plan = ps.plan(d, 5.0, 10, 2, 30, 60, 1800)
+    free = ps.plan(d, 5.0, 10, 2, 30, 60, 1800, budgeted=False)
+    assert free.expected_checks > budget  # at 5 checks per second saved it would spend more
+    # The optimum's checks grow in jumps as the rate rises (here from 6.2 to 6.7): the plan just
+    # past the jump, moved until it fits, spends the budget instead of stopping at 6.2.
+    spend = ps.BUDGET_SHARE * budget  # the margin under the reference: real jobs miss its estimate a little
+    assert spend * 0.97 <= plan.expected_checks <= spend
+    cheap = ps.plan(d, 1.3, 10, 2, 30, 60, 1800)
+    assert cheap.expected_checks < budget * 0.9  # below the budget, delay_cost_checks decides
+    assert cheap.times == ps.plan(d, 1.3, 10, 2, 30, 60, 1800, budgeted=False).times
+
+
+def _lognormal_sample(median, sigma, n=4000):
+    rng = random.Random(11)
+    return [rng.lognormvariate(math.log(median), sigma) for _ in range(n)]
+
+
+spreads = st.builds(lambda median, sigma: lognormal(median, sigma),
+                    st.floats(5, 600), st.floats(0.05, 1.0))
+bounds = st.tuples(st.floats(0.5, 5), st.floats(10, 60), st.floats(5, 120))  # min gap, max gap, first check by
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=spreads, w=st.floats(0.2, 8), limits=bounds, max_checks=st.floats(2, 30))
+def test_a_plan_keeps_its_budget_and_its_bounds(d, w, limits, max_checks):
+    min_gap, max_gap, first_max = limits
+    plan = ps.plan(d, w, max_checks, min_gap, max_gap, first_max, 3600)
+    budget = min(max_checks, ps.reference_cadence(max_gap).expected_checks(d.smoothed(), 3600))
+    fewest = ps.plan(d, 1e-9, max_checks, min_gap, max_gap, first_max, 3600)  # about what the gap bounds force
+    if fewest.expected_checks <= budget:
+        assert plan.expected_checks <= budget
+    else:  # the bounds win: about as few checks as they allow (each plan on its own candidate grid)
+        assert plan.expected_checks <= fewest.expected_checks * 1.05
+    assert 0 < plan.times[0] <= first_max + 1e-9
+    assert all(min_gap - 1e-9 <= b - a <= max_gap + 1e-9 for a, b in itertools.pairwise(plan.times))
+    assert plan.times[-1] <= 3600
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=spreads, w=st.floats(0.2, 8), k=st.integers(0, 40), shift=st.floats(-3, 3))
+def test_no_moved_check_makes_the_optimum_better(d, w, k, shift):
+    """The dynamic program's optimum is exact up to its candidate grid: moving any one check
+    (within the bounds) gains at most a trace of the objective."""
+    plan = ps.plan(d, w, 1000, 2, 30, 60, 3600, budgeted=False)
+    times = list(plan.times)
+    k %= len(times)
+    times[k] += shift
+    lo = times[k - 1] + 2 if k else 0.0
+    hi = min(times[k - 1] + 30 if k else 60, 3600)
+    if k + 1 < len(times):
+        lo, hi = max(lo, times[k + 1] - 30), min(hi, times[k + 1] - 2)
+    if lo <= times[k] <= hi:
+        best = objective(d, plan.times, w)
+        assert objective(d, times, w) >= best - 2e-3 * best
 
 
 def test_max_checks_caps_a_very_wide_spread():
     wide = lognormal(300, 1.5)
-    uncapped = ps.plan(wide, 5.0, 1000, 1, 600, 600, 20000)
-    capped = ps.plan(wide, 5.0, 8, 1, 600, 600, 20000)
+    uncapped = ps.plan(wide, 5.0, 1000, 1, 600, 600, 20000, budgeted=False)
+    capped = ps.plan(wide, 5.0, 8, 1, 600, 600, 20000, budgeted=False)
     assert uncapped.expected_checks > 8
     assert capped.expected_checks == pytest.approx(8, rel=0.1)
 
@@ -100,7 +194,9 @@ def test_learning_moves_the_schedule_to_the_new_spread():
     assert 115 < d.quantile(0.5) < 125
     before, after = (ps.plan(x, 1.3, 10, 2, 30, 300, 1800) for x in (prior, d))
     assert any(118 < t <= 124 for t in after.times)
-    assert after.expected_delay_s < before.expected_delay_s / 2
+    # Not a half: the plan smooths the belief over neighbouring bins (+-5 %), so 200 jobs that all
+    # ended within 4 s are not taken to mean every later job will.
+    assert after.expected_delay_s < before.expected_delay_s * 0.6
 
 
 def test_next_delay_follows_the_plan_within_its_gaps():
@@ -111,6 +207,7 @@ def test_next_delay_follows_the_plan_within_its_gaps():
     assert ps.next_delay(times, 50.5, 2, 30) == pytest.approx(19.5)  # 52 is closer than min_gap
     assert ps.next_delay(times, 71, 2, 30) == 30  # past the plan
     assert ps.next_delay(times, 20, 2, 1) == 1  # max_gap always holds
+    assert ps.next_delay((0.1 + 0.2, 0.3 + 2.0), 0.1 + 0.2, 2, 30) == pytest.approx(2.0)  # a min_gap step, float sums and all
 
 
 def test_tiny_settings_poll_a_seconds_long_job_quickly():

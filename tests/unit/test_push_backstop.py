@@ -78,3 +78,10 @@ def test_the_store_learns_how_reliably_events_come_and_the_plan_follows():
         stats.record("gemini", "veo-3.0-generate-001", f"{n + 100:032x}", 70, 72, pushed=False)
     now[0] = 122
     assert stats.plan("gemini", "veo-3.0-generate-001", push=True).times[0] < sparse.times[0]  # dense again
+
+
+@pytest.mark.parametrize("r", [0.0, 0.3, 0.6, ps.R_MAX])
+def test_the_backstop_never_spends_more_than_the_reference_cadence(r):
+    """The check budget (core/poll_plan.py) holds under events too, at the production exchange rate."""
+    backstop = ps.push_plan(SPREAD, r, PollSettings().delay_cost_checks, *ARGS[1:])
+    assert backstop.expected_checks <= ps.reference_cadence(30.0).expected_checks(SPREAD.smoothed(), 1800)

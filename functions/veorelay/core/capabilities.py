@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veorelay.core.catalog import RESOLUTIONS, ModelSpec, ProviderCatalog
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.request import MAX_IMAGE_BYTES, GenerationRequest
+from veorelay.core.request_limits import MAX_IMAGE_BYTES
+
+if TYPE_CHECKING:
+    from veorelay.core.request import GenerationRequest
 
 
 @dataclass(frozen=True)

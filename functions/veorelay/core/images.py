@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image
-
 ImageMime = Literal["image/png", "image/jpeg", "image/webp"]
 
 INPUTS_PREFIX = "inputs"
@@ -33,7 +31,6 @@ _PIL_FORMATS: dict[ImageMime, str] = {"image/png": "PNG", "image/jpeg": "JPEG", 
 # refused from its header, before a pixel is decoded.
 MAX_IMAGE_PIXELS = 4096 * 4096
 MAX_IMAGE_SIDE = 8192
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb guard, at our limit (2x: an error)
 SHA_NAME_CHARS = 32  # of the sha256 in an input's object name: 128 bits
 
 
@@ -69,6 +66,9 @@ def decode(data: bytes) -> ImageInfo:
     problem = _structure_problem(mime, data)
     if problem:
         raise BadImage(f"is not a well-formed {label} image: {problem}")
+    from PIL import Image  # here: most functions never decode an image, and Pillow costs their cold start
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own bomb guard, at our limit (2x: an error)
     try:
         with warnings.catch_warnings():
             # Between 1x and 2x the pixel limit Pillow only warns; _check_size refuses those from the

@@ -109,7 +109,9 @@ class Output(TypedDict):
     uri: str  # gs://BUCKET/<output prefix>/<job id>/<index>.mp4
     name: str  # the object name
     size: int
-    sha256: str
+    crc32c: str  # base64 CRC32C (big-endian), as Cloud Storage reports it: what a download is checked against
+    md5: str | None  # base64 MD5, as Cloud Storage reports it
+    sha256: NotRequired[str]  # hex, only where the deployment records it (VEO_OUTPUT_SHA256)
     content_type: str
     media: Media  # read back from the stored object (gcp/media_probe.py): duration, size, codecs, audio
     poster: Poster | None  # its first frame as a JPEG, <index>.jpg beside it (None: could not be made; see warnings)

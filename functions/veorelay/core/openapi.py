@@ -50,13 +50,15 @@ OPENAI_ERROR = {
     }}},
 }
 OUTPUT = {
-    "type": "object", "required": ["index", "uri", "name", "size", "content_type"],
+    "type": "object", "required": ["index", "uri", "name", "size", "crc32c", "md5", "content_type"],
     "properties": {
         "index": {"type": "integer", "minimum": 0},
         "uri": {"type": "string", "description": "gs://BUCKET/<output prefix>/<job id>/<index>.mp4"},
         "name": {"type": "string"},
         "size": {"type": "integer", "minimum": 0},
-        "sha256": {"type": "string"},
+        "crc32c": {"type": "string", "description": "base64 CRC32C (big-endian) of the object, as Cloud Storage reports it"},
+        "md5": {"type": ["string", "null"], "description": "base64 MD5 of the object, as Cloud Storage reports it"},
+        "sha256": {"type": "string", "description": "hex SHA-256, only where the deployment records it (VEO_OUTPUT_SHA256)"},
         "content_type": {"type": "string"},
         "signed_url": {"type": "string", "description": "in webhook events only: a V4 signed URL"},
         "media": {"type": ["object", "null"]},

@@ -4,16 +4,22 @@ Pure math, no I/O. A provider+model's generation time D is a `Durations` histogr
 fixed log-spaced grid: a documented prior (pseudo-jobs) plus what finished jobs taught us
 (see poll_stats.py). `plan()` turns it into check times, in seconds since submission.
 
-How the checks are placed. With check density rho(t), a job costs about 1 + ∫ rho·S checks
-and waits about ∫ f / (2·rho) seconds for its end to be seen (f: density of D, S: P(D > t)).
-Minimising E[checks] + w·E[delay] gives rho = sqrt(w/2) · sqrt(f / S) = sqrt(w/2 · hazard):
-checks crowd where a job still running is likely to end soon, none are spent while no job
-can be done yet. A narrow spread thus gets few checks and a small delay, a wide one more of
-both. Check k goes
-where ∫ rho = k - 1/2; a few sweeps of coordinate descent on the exact discrete objective
-then polish the handful of checks (the continuous picture is only approximate at 5-10
-checks). Gaps are held within [min_gap, max_gap], and a cap on expected checks keeps very
-wide spreads affordable.
+How the checks are placed. With checks at t_1 < t_2 < ... (none at submission: a job is never
+done at once), check k happens iff the job still ran at t_(k-1), so a job costs
+E[checks] = sum_k S(t_(k-1)) (S: P(D > t)), and one ending at x waits until the first check at
+or after it: E[delay] = sum_k ∫_(t_(k-1))^(t_k) (t_k - x) f(x) dx. `plan` minimises
+E[checks] + w * E[delay] exactly, by dynamic programming over candidate times (_Planner:
+a few per optimal gap where jobs end, each gap within [min_gap, max_gap], the first check no
+later than first_max, max_gap checks past the spread's end as next_delay does). Checks crowd
+where a job still running is likely to end soon, none are spent while no job can be done yet.
+
+The check budget. A plan never expects more checks per job than the reference cadence
+(reference_cadence: seed 000's loop, a check at once, then 10 s x1.2 up to 30 s, scaled with
+max_gap) would spend on the same learned spread, nor more than max_checks. Within that it minimises the delay, paying at most w
+= delay_cost_checks checks per second of delay saved: the optimum at w if that fits, else the
+optimum at the largest w that fits (bisection), or, as the optimum's checks grow in jumps (one
+more check starts to pay), the plan just past the jump moved to lower w until it fits, when that
+waits less. The plan is made from the learned histogram smoothed over neighbouring bins.
 
 The backstop under completion events (`push_plan`). When a provider pushes an event with
 probability r as its job ends (learned per provider+model: `push_reliability`), a check is still
@@ -110,23 +116,37 @@ class Durations:
     def quantile(self, q: float) -> float:
         return _Table(self).quantile(q)
 
+    def smoothed(self) -> Durations:
+        """The mass spread over each bin and its neighbours (1/4, 1/2, 1/4), kept within the grid.
+
+        What the schedule plans with and learns by: a histogram learned from interval-censored
+        jobs has lumps where past plans put their checks (a job that ended between two checks is
+        spread like the belief was, and the belief there came from the same checks), and an
+        exact planner would keep its checks on them. One pass widens a spread by a few percent of
+        its median at most (a bin is 5 %).
+        """
+        m = self.mass
+        last = len(m) - 1
+        return Durations(tuple((m[max(i - 1, 0)] + 2 * m[i] + m[min(i + 1, last)]) / 4 for i in range(len(m))))
+
     def observation(self, after_s: float, at_s: float) -> dict[int, float]:
         """One finished job, known only to have ended in (after_s, at_s] (between its last two
-        checks), as weights per bin summing to 1: spread like the current belief within that
+        checks), as weights per bin summing to 1: spread like the (smoothed) belief within that
         interval (one EM step for interval-censored data), so coarse checks do not blur it."""
         after_s, at_s = max(0.0, min(after_s, at_s)), max(after_s, at_s, GRID_MIN_S)
+        belief = self.smoothed().mass
         weights: dict[int, float] = {}
         for i in range(bin_of(after_s), bin_of(at_s) + 1):
             lo, hi = max(EDGES[i], after_s), min(EDGES[i + 1], at_s)
             if hi > lo or i == bin_of(at_s):
-                density = self.mass[i] / (EDGES[i + 1] - EDGES[i])
+                density = belief[i] / (EDGES[i + 1] - EDGES[i])
                 weights[i] = max(hi - lo, 1e-9) * max(density, 1e-12)
         total = sum(weights.values())
         return {i: w / total for i, w in weights.items()}
 
 
 class _Table:
-    """Per-bin survival and integrals of one Durations, for fast evaluation."""
+    """Per-bin survival and its integral for one Durations, for fast evaluation."""
 
     def __init__(self, d: Durations):
         total = sum(d.mass) or 1.0
@@ -139,17 +159,6 @@ class _Table:
         self.intS = [0.0]
         for i in range(BINS):
             self.intS.append(self.intS[-1] + (EDGES[i + 1] - EDGES[i]) * (self.S[i] + self.S[i + 1]) / 2)
-        # A(t) = ∫ sqrt(f/S) dt up to each edge, and J = ∫ sqrt(f·S) dt over everything.
-        self.A = [0.0]
-        self.J = 0.0
-        for i in range(BINS):
-            f = self.p[i] / (EDGES[i + 1] - EDGES[i])
-            s0, s1 = self.S[i], self.S[i + 1]
-            if f > 0:
-                self.A.append(self.A[-1] + 2 / math.sqrt(f) * (math.sqrt(s0) - math.sqrt(s1)))
-                self.J += 2 / (3 * math.sqrt(f)) * (s0 ** 1.5 - s1 ** 1.5)
-            else:
-                self.A.append(self.A[-1])
 
     def survival(self, t: float) -> float:
         if t <= EDGES[0]:
@@ -168,19 +177,10 @@ class _Table:
         i = bisect.bisect_right(EDGES, t) - 1
         return self.intS[i] + (t - EDGES[i]) * (self.S[i] + self.survival(t)) / 2
 
-    def at_A(self, a: float) -> float:  # noqa: N802 (A(t) as in the module's formulas)
-        """The time t with A(t) = a (inf when a is beyond the distribution's end)."""
-        if a <= 0:
-            return EDGES[0]
-        if a >= self.A[-1]:
-            return math.inf
-        i = bisect.bisect_right(self.A, a) - 1
-        while self.A[i + 1] <= self.A[i]:  # a zero-mass bin cannot hold the point
-            i += 1
-        f = self.p[i] / (EDGES[i + 1] - EDGES[i])
-        root = math.sqrt(self.S[i]) - (a - self.A[i]) * math.sqrt(f) / 2
-        s = max(0.0, root) ** 2
-        return EDGES[i] + (self.S[i] - s) / f
+    def hazard(self, i: int) -> float:
+        """P(ending per second | still running), in the middle of bin i."""
+        alive = (self.S[i] + self.S[i + 1]) / 2
+        return self.p[i] / (EDGES[i + 1] - EDGES[i]) / alive if alive > 0 else 0.0
 
     def quantile(self, q: float) -> float:
         target = 1.0 - q
@@ -236,6 +236,241 @@ def evaluate_push(d: Durations | _Table, times: tuple[float, ...] | list[float],
     return checks, (1 - r) * evaluate(table, times)[1]
 
 
+# The planner's candidate check times (_Planner): about _STEPS_PER_GAP per optimal gap where
+# jobs end, never coarser than a quarter of max_gap, at most about _GRID_POINTS_MAX in all.
+_STEPS_PER_GAP = 8
+_GRID_POINTS_MAX = 4000
+_SPARSE_BELOW = 1e-3  # P(still running) below which candidates are 4x sparser
+_EPS = 1e-9  # seconds: gaps compared with this tolerance
+_BISECTIONS = 10  # of the rate, from a factor 4 to within 0.2 %
+_FOLLOW_STEP = 0.05  # log(rate) steps down while following a plan past a jump,
+_FOLLOW_STEPS = 20  # at most this many (the rate down to 0.37x)
+# The budget is the reference cadence's expected checks on the *learned* spread, which real jobs
+# miss by a percent or so either way: the plan spends at most this share of it, so that the
+# checks jobs actually take stay within what the reference would have taken.
+BUDGET_SHARE = 0.98
+_FIT_STEPS = 6  # regula falsi steps to bring a followed plan up to the budget
+_FIT_SLACK = 2e-3  # checks per job: a plan this close under the budget is taken
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """A fixed schedule: a check at once, then gaps from `gap_s` growing by `growth` up to `max_gap_s`."""
+
+    gap_s: float = 10.0
+    growth: float = 1.2
+    max_gap_s: float = 30.0
+
+    def expected_checks(self, d: Durations | _Table, horizon_s: float) -> float:
+        """Checks per job (the one at once included) this cadence spends on the spread `d`."""
+        table = d if isinstance(d, _Table) else _Table(d)
+        checks, t, gap = 1.0, 0.0, self.gap_s
+        while t < horizon_s:
+            alive = table.survival(t)  # the check after t happens iff the job still ran at t
+            if alive <= 0:
+                break
+            checks += alive
+            t, gap = t + gap, min(self.max_gap_s, gap * self.growth)
+        return checks
+
+
+def reference_cadence(max_gap_s: float) -> Cadence:
+    """The check budget's cadence: seed 000's loop (check at once, then 10 s x1.2 up to 30 s) at
+    the default max gap of 30 s, in proportion to it otherwise (a deployment that allows longer
+    gaps asks for fewer checks; the stack's scaled-down benchmarks keep the same budget)."""
+    return Cadence(max_gap_s / 3, 1.2, max_gap_s)
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """Where checks may go: gaps within [min_gap_s, max_gap_s], the first in [not_before_s, first_max_s], none past horizon_s."""
+
+    min_gap_s: float
+    max_gap_s: float
+    first_max_s: float
+    horizon_s: float
+    not_before_s: float
+
+
+class _Planner:
+    """The exact optimum of E[checks] + w * E[delay] over candidate check times (dynamic programming).
+
+    A job still running at a check at g_i (probability S_i) gets its next check at g_j: that
+    costs S_i (the check happens iff the job ran at g_i) plus w * ∫_{g_i}^{g_j} (g_j - x) f(x) dx
+    = w * ((g_j - g_i) * S_i - (I_j - I_i)) (I = ∫S) of delay for the jobs ending in between, then
+    V_j onward: V_i = min over g_j in [g_i + min_gap, g_i + max_gap] of that sum. The first
+    check comes from time 0 (no check there: a job is never done at once) no later than
+    first_max. A time with no candidate in reach ends the plan: max_gap checks from there on,
+    as next_delay does past a plan. The candidates run to `end`, where fewer than _TAIL of
+    jobs still run (or the horizon).
+
+    Speed: the pair cost is Monge (its only term in both i and j is w * S_i * g_j, and S
+    falls), so the best next check never moves earlier for a later check: the scan for g_i
+    stops at g_(i+1)'s choice. A solve touches a few candidates per candidate.
+    """
+
+    def __init__(self, table: _Table, finest_w: float, bounds: _Bounds):
+        self.table, self.max_gap = table, bounds.max_gap_s
+        self.lo, self.horizon = bounds.not_before_s, bounds.horizon_s
+        self.end = min(bounds.horizon_s, max(table.quantile(1 - _TAIL), self.lo))
+        g = self._candidates(finest_w, bounds.min_gap_s, bounds.max_gap_s, bounds.first_max_s)
+        self.g = g
+        self.alive = [table.survival(t) for t in g]  # S at each candidate
+        self.area = [table.int_survival(t) for t in g]  # ∫S up to each candidate
+        self.area0 = table.int_survival(0.0)
+        self.first_last = bisect.bisect_right(g, bounds.first_max_s + _EPS) - 1  # the last candidate for check 1
+        self.reach = [(bisect.bisect_left(g, t + bounds.min_gap_s - _EPS), bisect.bisect_right(g, t + bounds.max_gap_s + _EPS) - 1)
+                      for t in g]
+        self._tails: dict[int, tuple[list[float], float, float]] = {}
+
+    def _candidates(self, w: float, min_gap_s: float, max_gap_s: float, first_max_s: float) -> list[float]:
+        table, lo, end = self.table, self.lo, self.end
+        coarsest = max_gap_s / 4
+        if max_gap_s > min_gap_s:  # every reach [g + min_gap, g + max_gap] then holds a candidate
+            coarsest = min(coarsest, (max_gap_s - min_gap_s) / 2)
+        finest = (end - lo) / _GRID_POINTS_MAX
+        points = [lo] if lo > 0 else []
+        t, k = lo, bisect.bisect_right(EDGES, lo) - 1
+        while t < end - _EPS:
+            if k < 0:  # below the grid: nobody is done yet
+                stop, step = min(EDGES[0], end), coarsest
+            else:
+                stop = min(EDGES[k + 1], end)
+                h = table.hazard(k)
+                # The continuous optimum's gap there (check density sqrt(w/2 * hazard)), split finer.
+                step = math.sqrt(2 / (w * h)) / _STEPS_PER_GAP if h > 0 else coarsest
+                if table.S[k] < _SPARSE_BELOW:  # hardly a job left to wait for: a coarser choice costs nothing
+                    step *= 4
+            step = max(min(step, coarsest), finest)
+            n = max(1, math.ceil((stop - t) / step - 1e-9))
+            points.extend(t + (stop - t) * m / n for m in range(1, n + 1))
+            t, k = stop, k + 1
+        if lo < first_max_s < end:
+            bisect.insort(points, first_max_s)
+        return points
+
+    def _tail(self, i: int) -> tuple[list[float], float, float]:
+        """max_gap checks after candidate i up to `end`: (times, expected checks, expected delay)."""
+        if i not in self._tails:
+            table, times, checks, delay = self.table, [], 0.0, 0.0
+            t, alive, area = self.g[i], self.alive[i], self.area[i]
+            while t < self.end - _EPS and t + self.max_gap <= self.horizon + _EPS:
+                nxt = t + self.max_gap
+                nxt_area = table.int_survival(nxt)
+                checks += alive
+                delay += self.max_gap * alive - (nxt_area - area)
+                times.append(nxt)
+                t, alive, area = nxt, table.survival(nxt), nxt_area
+            self._tails[i] = (times, checks, delay)
+        return self._tails[i]
+
+    def solve(self, w: float) -> _Path:
+        """The optimum at exchange rate w."""
+        g, alive, area, reach = self.g, self.alive, self.area, self.reach
+        n = len(g)
+        if n == 0 or self.first_last < 0:
+            return _Path((), 0.0, 0.0)
+        cost = [0.0] * n  # V_i
+        rest = [0.0] * n  # V_i - w * I_i: what a check before g_i adds to w * S_before * g_i
+        nxt = [-1] * n
+        bound = n - 1
+        for i in range(n - 1, -1, -1):
+            first, last = reach[i]
+            last = min(last, bound)
+            if first > last:
+                _, checks, delay = self._tail(i)
+                cost[i] = checks + w * delay
+                bound = n - 1  # no choice here to bound the scan of g_(i-1) by
+            else:
+                slope = w * alive[i]
+                best, pick = math.inf, first
+                for j in range(first, last + 1):
+                    v = rest[j] + slope * g[j]
+                    if v < best:
+                        best, pick = v, j
+                cost[i] = alive[i] + w * (area[i] - alive[i] * g[i]) + best
+                nxt[i] = bound = pick
+            rest[i] = cost[i] - w * area[i]
+        best, i = math.inf, -1
+        for j in range(self.first_last + 1):  # the first check, from time 0 (alive: 1)
+            v = 1.0 + w * (g[j] - (area[j] - self.area0)) + cost[j]
+            if v < best:
+                best, i = v, j
+        path = [i]
+        while nxt[i] >= 0:
+            i = nxt[i]
+            path.append(i)
+        return self._path(path)
+
+    def follow(self, path: _Path, w: float) -> _Path | None:
+        """The optimum at rate w among plans with as many checks as `path`, each within half a
+        gap of its own: `path` moved, not replaced, as the rate changes (None: no such plan
+        keeps the bounds)."""
+        g, alive, area, reach = self.g, self.alive, self.area, self.reach
+        at = [g[i] for i in path.nodes]
+        layers = []
+        for k, t in enumerate(at):
+            before = at[k - 1] if k else 0.0
+            after = at[k + 1] if k + 1 < len(at) else t + self.max_gap
+            r = max(min(t - before, after - t) / 2, _EPS)
+            layers.append(range(bisect.bisect_left(g, t - r), bisect.bisect_right(g, t + r)))
+        layers[0] = range(layers[0].start, min(layers[0].stop, self.first_last + 1))
+        tails = [self._tail(j) for j in layers[-1]]
+        cost = [checks + w * delay for _, checks, delay in tails]  # V_j over the layer after, from its start
+        picks: list[list[int]] = []
+        for k in range(len(layers) - 2, -1, -1):
+            layer, following = layers[k], layers[k + 1]
+            new, pick = [math.inf] * len(layer), [-1] * len(layer)
+            bound = following.stop - 1  # Monge, as in solve: a later check's choice bounds an earlier one's
+            for n in range(len(layer) - 1, -1, -1):
+                i = layer[n]
+                first, last = max(reach[i][0], following.start), min(reach[i][1], bound)
+                slope, best, choice = w * alive[i], math.inf, -1
+                for j in range(first, last + 1):
+                    v = cost[j - following.start] + slope * g[j] - w * area[j]
+                    if v < best:
+                        best, choice = v, j
+                if choice >= 0:
+                    new[n], pick[n] = alive[i] + w * (area[i] - alive[i] * g[i]) + best, choice
+                    bound = choice
+            cost = new
+            picks.append(pick)
+        start = layers[0]
+        i, best = -1, math.inf
+        for n, c in enumerate(cost):
+            v = 1.0 + w * (g[start[n]] - (area[start[n]] - self.area0)) + c
+            if v < best:
+                i, best = start[n], v
+        if i < 0:
+            return None
+        nodes = [i]
+        for k, pick in enumerate(reversed(picks)):
+            i = pick[i - layers[k].start]
+            nodes.append(i)
+        return self._path(nodes)
+
+    def _path(self, nodes: list[int]) -> _Path:
+        g, alive, area = self.g, self.alive, self.area
+        checks, delay = 1.0, g[nodes[0]] - (area[nodes[0]] - self.area0)
+        for i, j in itertools.pairwise(nodes):
+            checks += alive[i]
+            delay += (g[j] - g[i]) * alive[i] - (area[j] - area[i])
+        _, tail_checks, tail_delay = self._tail(nodes[-1])
+        return _Path(tuple(nodes), checks + tail_checks, delay + tail_delay)
+
+    def times(self, path: _Path) -> list[float]:
+        return [self.g[i] for i in path.nodes] + self._tail(path.nodes[-1])[0] if path.nodes else []
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A plan as candidate indices (then max_gap checks to the end), and its expected checks and delay."""
+
+    nodes: tuple[int, ...]
+    checks: float
+    delay: float
+
+
 def push_plan(d: Durations, reliability: float, delay_cost_checks: float, max_checks: float, min_gap_s: float,
               max_gap_s: float, first_max_s: float, horizon_s: float) -> Plan:
     """The backstop checks of a job whose provider pushes an event with probability `reliability`."""
@@ -246,92 +481,95 @@ def push_plan(d: Durations, reliability: float, delay_cost_checks: float, max_ch
     not_before = min(d.quantile(tail_q), horizon_s) if tail_q > 0 else 0.0
     p = plan(d, delay_cost_checks * (1 - r), max_checks, min_gap_s, max_gap_s, max(first_max_s, not_before), horizon_s,
              not_before_s=not_before)
-    checks, delay = evaluate_push(d, p.times, r)
+    checks, delay = evaluate_push(d.smoothed(), p.times, r)  # the belief plan() planned with
     return Plan(p.times, checks, delay)
 
 
-def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: float,
-         max_gap_s: float, first_max_s: float, horizon_s: float, not_before_s: float = 0.0) -> Plan:
-    """Check times minimising E[checks] + delay_cost_checks * E[delay in seconds].
+def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: float,  # noqa: PLR0913
+         max_gap_s: float, first_max_s: float, horizon_s: float, not_before_s: float = 0.0,
+         budgeted: bool = True) -> Plan:
+    """Check times minimising E[delay] within a check budget, at most delay_cost_checks checks per second saved.
 
-    That optimum has rho = sqrt(delay_cost_checks / 2) * sqrt(f / S). If it would cost more
-    than `max_checks` expected checks (a very wide spread), the density is lowered until it
-    costs exactly that. The first check comes no later than first_max_s (and no earlier than
-    not_before_s); gaps stay within [min_gap_s, max_gap_s]; nothing is planned past horizon_s.
+    The budget: `max_checks`, and (`budgeted`) what reference_cadence(max_gap_s) would spend on this spread. The
+    plan is the optimum of E[checks] + w * E[delay] at w = delay_cost_checks, or, if that costs
+    more than the budget, the least-delay plan found that fits it (_least_delay). The first
+    check comes no later than first_max_s (and no earlier than not_before_s); gaps stay within
+    [min_gap_s, max_gap_s]; nothing is planned past horizon_s.
     """
-    table = _Table(d)
-
-    def times_for(c: float) -> list[float]:
-        out: list[float] = []
-        prev, k = 0.0, 1
-        while True:
-            raw = table.at_A((k - 0.5) / c)
-            t = min(max(raw, prev + min_gap_s, not_before_s), prev + (max_gap_s if out else first_max_s))
-            if t > horizon_s:
-                break
-            out.append(t)
-            prev, k = t, k + 1
-            while table.at_A((k - 0.5) / c) <= prev and k < 100_000:  # a min_gap pushed past them
-                k += 1
-            if table.survival(t) < _TAIL:
-                break
-        return out
-
-    c = math.sqrt(max(delay_cost_checks, 1e-6) / 2)
-    times = times_for(c)
-    if evaluate(table, times)[0] > max_checks:
-        lo, hi = 1e-6, c
-        for _ in range(30):  # bisection: expected checks grow with the density constant
-            mid = math.sqrt(lo * hi)
-            if evaluate(table, times_for(mid))[0] > max_checks:
-                hi = mid
-            else:
-                lo = mid
-        c = lo
-        times = times_for(c)
-    times = _refine(table, times, 2 * c * c, min_gap_s, max_gap_s, first_max_s, horizon_s, not_before_s=not_before_s)
+    table = _Table(d.smoothed())
+    bounds = _Bounds(min_gap_s, max_gap_s, max(first_max_s, not_before_s, 0.0), horizon_s, max(not_before_s, 0.0))
+    if bounds.not_before_s > horizon_s:
+        return Plan((), 0.0, 0.0)
+    reference = BUDGET_SHARE * reference_cadence(max_gap_s).expected_checks(table, horizon_s)
+    budget = min(max_checks, reference) if budgeted else max_checks
+    w = max(delay_cost_checks, 1e-6)
+    planner = _Planner(table, w, bounds)
+    path = planner.solve(w)
+    if path.checks > budget:
+        path = _least_delay(planner, w, budget)
+    times = planner.times(path)
     checks, delay = evaluate(table, times)
-    return Plan(tuple(round(t, 3) for t in times), checks, delay)
+    return Plan(tuple(times), checks, delay)
 
 
-def _refine(table: _Table, times: list[float], weight: float, min_gap_s: float, max_gap_s: float,  # noqa: PLR0913
-            first_max_s: float, horizon_s: float, sweeps: int = 6, not_before_s: float = 0.0) -> list[float]:
-    """Coordinate descent on the exact discrete objective E[checks] + weight * E[delay].
+def _least_delay(planner: _Planner, w: float, budget: float) -> _Path:
+    """The least-delay plan found within the budget, when the optimum at w costs more.
 
-    The continuous placement is close but not optimal at a handful of checks. With its
-    neighbours fixed, check k only changes S(t_k) * (1 + weight * (t_{k+1} - t_k)) +
-    weight * t_k * S(t_{k-1}) (the rest is constant), a 1-D problem: golden-section search.
+    The optimum's checks grow with the rate, but in jumps (where one more check starts to pay:
+    up to half a check at Veo's spreads), so the largest rate whose optimum fits (bisection)
+    can leave much of the budget unspent. The optimum just past the jump, followed to lower
+    rates with its checks kept (`follow`) until it just fits, spends it: the lesser delay wins.
     """
-    times = list(times)
-    for _ in range(sweeps):
-        for k in range(len(times)):
-            prev = times[k - 1] if k else 0.0
-            nxt = times[k + 1] if k + 1 < len(times) else None
-            lo = prev + (min_gap_s if k else not_before_s)
-            hi = prev + (max_gap_s if k else first_max_s)
-            if nxt is not None:
-                lo, hi = max(lo, nxt - max_gap_s), min(hi, nxt - min_gap_s)
-            hi = min(hi, horizon_s)
-            if hi <= lo:
-                continue
-            alive_before = table.survival(prev)
+    hi, lo = w, w
+    while True:  # bracket: quarter the rate until the optimum fits
+        lo /= 4
+        fits = planner.solve(lo)
+        if fits.checks <= budget:
+            break
+        if lo < w * 1e-9:  # the gap bounds alone cost more than the budget: the fewest checks they allow
+            return fits
+        hi = lo
+    over = planner.solve(hi)
+    for _ in range(_BISECTIONS):
+        mid = math.sqrt(lo * hi)
+        path = planner.solve(mid)
+        if path.checks <= budget:
+            lo, fits = mid, path
+        else:
+            hi, over = mid, path
+    followed = _follow_down(planner, over, hi, budget)
+    return followed if followed is not None and followed.delay < fits.delay else fits
 
-            # Bound now: local() is only called in this iteration, the defaults make that plain.
-            def local(t: float, nxt: float | None = nxt, alive_before: float = alive_before) -> float:
-                after = 1 + weight * (nxt - t) if nxt is not None else 1.0
-                return table.survival(t) * after + weight * t * alive_before
 
-            a, b = lo, hi
-            for _ in range(30):
-                m1, m2 = a + (b - a) * 0.382, a + (b - a) * 0.618
-                if local(m1) < local(m2):
-                    b = m2
-                else:
-                    a = m1
-            best = (a + b) / 2
-            if local(best) < local(times[k]):
-                times[k] = best
-    return times
+def _follow_down(planner: _Planner, over: _Path, w: float, budget: float) -> _Path | None:
+    """`over` (more checks than the budget, at rate w) followed to lower rates until it fits:
+    regula falsi on log(rate) for the rate where its checks meet the budget."""
+    hi, hi_over, lo = math.log(w), over.checks - budget, math.log(w)
+    fit: _Path | None = None
+    for _ in range(_FOLLOW_STEPS):  # step down until it fits
+        lo -= _FOLLOW_STEP
+        path = planner.follow(over, math.exp(lo))
+        if path is None:
+            return None
+        if path.checks <= budget:
+            fit, lo_over = path, path.checks - budget
+            break
+        hi, hi_over, over = lo, path.checks - budget, path
+    if fit is None:
+        return None
+    for _ in range(_FIT_STEPS):
+        if lo_over > -_FIT_SLACK:
+            break
+        mid = hi - hi_over * (hi - lo) / (hi_over - lo_over)  # where the line through both meets the budget
+        mid = min(max(mid, lo + 0.1 * (hi - lo)), hi - 0.1 * (hi - lo))
+        path = planner.follow(over, math.exp(mid))
+        if path is None:
+            break
+        if path.checks <= budget:
+            lo, lo_over, fit = mid, path.checks - budget, path
+        else:
+            hi, hi_over, over = mid, path.checks - budget, path
+    return fit
 
 
 def next_delay(times: tuple[float, ...], elapsed_s: float, min_gap_s: float, max_gap_s: float,
@@ -340,5 +578,6 @@ def next_delay(times: tuple[float, ...], elapsed_s: float, min_gap_s: float, max
     if first:
         upcoming = times[0] if times else max_gap_s
         return max(0.0, min(upcoming - elapsed_s, first_max_s if first_max_s is not None else max_gap_s))
-    upcoming = next((t for t in times if t >= elapsed_s + min_gap_s), elapsed_s + max_gap_s)
+    # A planned gap of exactly min_gap counts as reachable (the sums of floats differ in the last bit).
+    upcoming = next((t for t in times if t >= elapsed_s + min_gap_s - _EPS), elapsed_s + max_gap_s)
     return min(max(upcoming - elapsed_s, min_gap_s), max_gap_s)

@@ -12,14 +12,17 @@ from pydantic.json_schema import SkipJsonSchema
 
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.job import JOB_ID_PATTERN
-from veorelay.core.storable import NotStorable, check_field_value, check_unicode, render_path
 
-MAX_PROMPT_CHARS = 4000
-MAX_METADATA_BYTES = 2048
-MAX_DEADLINE_SECONDS = 24 * 3600
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-MAX_REFERENCE_IMAGES = 3
-IMAGE_SOURCES = ("base64", "gcs_uri", "url", "upload")
+# The limits live apart (core/request_limits.py), for what reads them without pydantic.
+from veorelay.core.request_limits import (
+    IMAGE_SOURCES,
+    MAX_DEADLINE_SECONDS,
+    MAX_IMAGE_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_PROMPT_CHARS,
+    MAX_REFERENCE_IMAGES,
+)
+from veorelay.core.storable import NotStorable, check_field_value, check_unicode, render_path
 
 # Control characters (Unicode category Cc) but newline and tab: never meant in a prompt, and a
 # way to smuggle terminal escapes or NULs to a provider and into logs.

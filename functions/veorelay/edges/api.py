@@ -12,7 +12,6 @@ import flask
 
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.job import Job
-from veorelay.core.openapi import document as openapi_document
 from veorelay.core.views import job_view
 from veorelay.edges import console, events, listing, openai_videos
 from veorelay.edges.answers import Routed, allow, answer, idempotency_key, read_job_body
@@ -20,11 +19,11 @@ from veorelay.edges.auth import authenticate, owned_job
 from veorelay.edges.body import parse_multipart, read_json
 from veorelay.edges.prefer import wait_seconds
 from veorelay.runtime import Runtime
-from veorelay.steps.accept import create_job
-from veorelay.steps.cancel import cancel_job
-from veorelay.steps.deliver import redeliver
-from veorelay.steps.spend import usage_report
 from veorelay.steps.watch import JobWatch, wait_until_ended
+
+# Each route imports the steps only it uses (the job request's schema and pydantic with POST
+# /jobs, the OpenAPI document with /openapi.json): an instance's first request pays for its
+# own route, not for all of them (docs/BENCHMARKS.md, Cold start).
 
 _JOB_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
 _REDELIVER_PATH = re.compile(r"^/jobs/(?P<id>[^/:]+)/webhooks:redeliver$")
@@ -40,6 +39,8 @@ def handle(request: flask.Request, rt: Runtime) -> flask.Response:
 def _route(request: flask.Request, rt: Runtime) -> Routed:
     if request.path == "/openapi.json":  # the API's contract, the one route without a key (core/openapi.py)
         allow(request, "GET")
+        from veorelay.core.openapi import document as openapi_document
+
         return 200, openapi_document()
     if console.serves(request.path):  # the page asks for the key itself (edges/console.py)
         return console.respond(request)
@@ -55,6 +56,8 @@ def _route(request: flask.Request, rt: Runtime) -> Routed:
         unknown = sorted(set(request.args) - {"from", "to"})
         if unknown:
             raise ApiError(400, ErrorCode.INVALID_REQUEST, f"unknown parameter {unknown[0]!r}", unknown[0])
+        from veorelay.steps.spend import usage_report
+
         return 200, usage_report(rt, client_id, request.args.get("from"), request.args.get("to"))
     if path == "/providers":
         allow(request, "GET")
@@ -63,6 +66,8 @@ def _route(request: flask.Request, rt: Runtime) -> Routed:
     match = _REDELIVER_PATH.match(path)
     if match:
         allow(request, "POST")
+        from veorelay.steps.deliver import redeliver
+
         return 202, redeliver(rt, _load(rt, match["id"], client_id))
     match = _EVENTS_PATH.match(path)
     if match:
@@ -76,6 +81,8 @@ def _route(request: flask.Request, rt: Runtime) -> Routed:
         if match["cancel"]:
             allow(request, "POST")
             _load(rt, job_id, client_id)  # another client's job is a 404, like a missing one
+            from veorelay.steps.cancel import cancel_job
+
             return 200, job_view(cancel_job(rt, job_id))
         allow(request, "GET")
         job, applied = _waited(request, rt, _load(rt, job_id, client_id))
@@ -84,6 +91,8 @@ def _route(request: flask.Request, rt: Runtime) -> Routed:
 
 
 def _post_job(request: flask.Request, rt: Runtime, client_id: str) -> tuple[int, Any, dict[str, str]]:
+    from veorelay.steps.accept import create_job
+
     allow(request, "POST")
     key = idempotency_key(request)
     # multipart/form-data: a job with image files (edges/body.py)

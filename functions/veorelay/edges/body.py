@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.request import MAX_IMAGE_BYTES
+from veorelay.core.request_limits import MAX_IMAGE_BYTES
 from veorelay.core.storable import MAX_DEPTH, render_path
 from veorelay.edges.reading import read_up_to
 

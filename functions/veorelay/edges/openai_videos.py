@@ -22,16 +22,15 @@ import flask
 from veorelay.core import openai_video as ov
 from veorelay.core.errors import ApiError, ErrorCode
 from veorelay.core.job import Job, JobStatus
-from veorelay.core.request import MAX_IMAGE_BYTES
+from veorelay.core.request_limits import MAX_IMAGE_BYTES
 from veorelay.edges import body as bodies
 from veorelay.edges.answers import allow, answer, idempotency_key, read_job_body
 from veorelay.edges.auth import JOB_ID, authenticate, owned_job
 from veorelay.gcp import logs
-from veorelay.gcp.reader import open_object
 from veorelay.runtime import Runtime
-from veorelay.steps.accept import create_job
-from veorelay.steps.delete import delete_job
-from veorelay.steps.poll import duration_stats, seconds_running
+
+# Steps are imported by the routes that use them (creating: the request schema and pydantic;
+# deleting: the finalize step's object names): a first request pays for its own route.
 
 PREFIX = "/v1/"
 UPLOAD_PART = "input_reference"
@@ -83,6 +82,8 @@ def _route(request: flask.Request, rt: Runtime) -> Answer | flask.Response:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such video", "video_id")
         logs.set_job(job_id)
         try:
+            from veorelay.steps.delete import delete_job
+
             job = delete_job(rt, client_id, job_id)
         except ApiError as refused:
             if refused.status == 404:  # as GET answers it: one wording for a video that is not the client's
@@ -98,6 +99,8 @@ def _create(request: flask.Request, rt: Runtime, client_id: str) -> Answer:
     key = idempotency_key(request)
     body, uploads = read_job_body(request, rt, _multipart, _json)
     job_body = ov.create_to_job_body(body, UPLOAD_PART if uploads else None)
+    from veorelay.steps.accept import create_job
+
     job, _created = create_job(rt, job_body, client_id=client_id, idempotency_key=key, uploads=uploads)
     return 200, ov.video_object(job), _poll_headers(rt, job)
 
@@ -109,6 +112,8 @@ def _extend(request: flask.Request, rt: Runtime, client_id: str) -> Answer:
         raise ov.OpenAIError(400, ErrorCode.UNSUPPORTED_OPTION, "an uploaded video cannot be extended: give "
                              "video={\"id\": ...} of a completed video", "video")
     job_body = ov.extend_to_job_body(body)
+    from veorelay.steps.accept import create_job
+
     _load(rt, job_body["extend"]["job_id"], client_id)  # another client's video is a 404, like a missing one
     try:
         job, _created = create_job(rt, job_body, client_id=client_id, idempotency_key=key)
@@ -157,6 +162,8 @@ def _content(request: flask.Request, rt: Runtime, job: Job) -> flask.Response:
         name, content_type = str(output["name"]), "video/mp4"
     if not name.startswith(f"{rt.settings.output_prefix}/{job['id']}/"):
         raise ov.OpenAIError(404, ErrorCode.NOT_FOUND, "the video is no longer stored", None)
+    from veorelay.gcp.reader import open_object
+
     stream = open_object(rt.bucket, name)
     if stream is None:
         raise ov.OpenAIError(404, ErrorCode.NOT_FOUND, "the video is no longer stored", None)
@@ -180,6 +187,8 @@ def _poll_headers(rt: Runtime, job: Job) -> dict[str, str]:
     status = JobStatus(job["status"])
     if status.terminal:
         return {}
+    from veorelay.steps.poll import duration_stats, seconds_running
+
     poll = rt.settings.poll
     times = duration_stats(rt).plan(job["provider"], job["model"]).times if status == JobStatus.RUNNING else ()
     ms = ov.poll_after_ms(status, times, seconds_running(job), poll.min_delay_s, poll.max_delay_s)

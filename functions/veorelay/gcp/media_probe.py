@@ -15,10 +15,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import av
 from google.api_core import exceptions as gexc
 from google.cloud import storage
-from PIL import Image
 
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 from veorelay.core.media import POSTER_CONTENT_TYPE, Poster, Probe, unplayable
@@ -68,6 +66,10 @@ def inspect_stored(bucket: storage.Bucket, name: str, *, with_poster: bool) -> I
     """Read the stored video `name`: duration, picture size, codecs, and (with_poster) its first
     keyframe as a JPEG. A file the demuxer cannot read at all is a PermanentError(download_invalid);
     the bucket failing under the read is a TransientError (the queue retries)."""
+    # PyAV (FFmpeg, ~20 MiB resident) is imported by the first probe, not by every cold start
+    # of the functions that import this module (finalize_job, api): docs/BENCHMARKS.md.
+    import av
+
     try:
         blob = bucket.get_blob(name, timeout=GCS_CALL_S, retry=GCS_RETRY)
         if blob is None:
@@ -88,6 +90,8 @@ def inspect_stored(bucket: storage.Bucket, name: str, *, with_poster: bool) -> I
 
 
 def _read(reader: _CountingReader, with_poster: bool) -> tuple[Probe, bytes | None, str | None]:
+    import av  # imported already by inspect_stored, the only caller
+
     with av.open(reader, mode="r", buffer_size=AVIO_BUFFER_BYTES, metadata_errors="ignore") as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -105,6 +109,8 @@ def _read(reader: _CountingReader, with_poster: bool) -> tuple[Probe, bytes | No
 
 def _duration(container: Any) -> float | None:
     """The container's duration (mvhd), else its longest track's; None when neither says."""
+    import av
+
     if container.duration:  # microseconds (AV_TIME_BASE)
         return float(container.duration / av.time_base)
     tracks = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
@@ -114,6 +120,8 @@ def _duration(container: Any) -> float | None:
 def _poster(container: Any, video: Any) -> tuple[bytes | None, str | None]:
     """The first keyframe, decoded alone (non-key frames skipped, one thread: one frame in
     memory), as a JPEG of the video's own size."""
+    import av
+
     context = video.codec_context
     try:
         context.skip_frame = "NONKEY"
@@ -144,6 +152,8 @@ def _jpeg(frame: Any) -> bytes:
     Pillow encodes straight from that buffer (frombuffer shares it): a 4K frame costs one 33 MiB
     copy, where Frame.to_image() makes three (about 70 MiB more at the peak). No `optimize`
     pass: it holds the whole image's coefficients again (~25 MiB at 4K)."""
+    from PIL import Image
+
     rgbx = frame.reformat(format="rgb0")
     plane = rgbx.planes[0]
     image = Image.frombuffer("RGBX", (rgbx.width, rgbx.height), plane, "raw", "RGBX", plane.line_size, 1)

@@ -11,7 +11,6 @@ from veorelay.core.capabilities import Capabilities
 from veorelay.core.catalog import Catalog, ProviderCatalog
 from veorelay.core.download import Download
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.request import GenerationRequest, ImageInput
 
 Handle = dict[str, Any]  # JSON-serialisable: stored on the job as is
 
@@ -103,6 +102,9 @@ def request_webhook_url(events_url: str, job_id: str) -> str:
 
 if TYPE_CHECKING:
     from veorelay.config import ProviderSettings
+
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest, ImageInput
 
 
 class KeyedDialect:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
@@ -25,10 +25,13 @@ import requests
 from veorelay.config import ProviderSettings
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv, inline_image
 from veorelay.providers.http import open_download, request_json
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest, ImageInput
 
 DEFAULT_GOOGLE_BASE = "https://aisandbox-pa.googleapis.com"
 TEXT_ENDPOINT = "/v1/video:batchAsyncGenerateVideoText"

@@ -11,14 +11,17 @@ Generated files are kept for 2 days.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, PermanentError
-from veorelay.core.request import GenerationRequest
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress
 from veorelay.providers.http import open_download, request_json
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest
 
 T = TypeVar("T")
 

@@ -23,17 +23,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-import sseclient
 import urllib3
 
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.request import GenerationRequest, ImageInput
 from veorelay.providers.base import Capabilities, Download, Generation, Handle, KeyedDialect, OutputRef, Progress, StreamBroken
 from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, request_json, send
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest, ImageInput
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
 ASPECTS = {"16:9": "VIDEO_ASPECT_RATIO_LANDSCAPE", "9:16": "VIDEO_ASPECT_RATIO_PORTRAIT"}
@@ -76,6 +78,8 @@ class GenaiproStream:
     def events(self) -> Iterator[StreamEvent]:
         if not self.is_event_stream:
             return  # a 200 that is not a stream (a proxy's page): nothing to follow here
+        import sseclient  # only where a stream is held (stream_job), not at every cold start
+
         for event in sseclient.SSEClient(self._chunks()).events():
             parsed = parse_event(event.event, event.data)
             if parsed is not None:

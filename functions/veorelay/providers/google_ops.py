@@ -3,11 +3,14 @@ speak it: litellm-gemini (pass-through) and gemini (direct)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image, request_webhook_url
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 
 
 def inline_part(inputs, image: ImageInput) -> dict[str, str]:
@@ -93,8 +96,8 @@ _PARAMETERS = {
 }
 
 
-ImageField = Callable[[ImageInput], dict[str, Any]]
-VideoField = Callable[[SourceVideo], dict[str, Any]]
+ImageField = Callable[["ImageInput"], dict[str, Any]]
+VideoField = Callable[["SourceVideo"], dict[str, Any]]
 
 
 def file_video(video: SourceVideo) -> dict[str, Any]:

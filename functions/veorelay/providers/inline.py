@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import ijson
 import requests
 
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
@@ -180,6 +179,8 @@ def fetch_inline_json(session: requests.Session, provider: str, method: str, url
         while len(decoders) <= n:
             decoders.append(Base64Stream())
         decoders[n].feed(text)
+
+    import ijson  # only where an inline answer is read (finalize), not at every cold start
 
     splitter = BlobSplitter(keys, on_piece)
     try:

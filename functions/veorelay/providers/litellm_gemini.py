@@ -5,14 +5,18 @@ video URI Google returns is rewritten to the proxy's /gemini/download/... path.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, PermanentError
-from veorelay.core.request import GenerationRequest
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress
 from veorelay.providers.http import open_download, request_json
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
 

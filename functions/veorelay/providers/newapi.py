@@ -13,15 +13,18 @@ because the gateway accepts them and fails the task later.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.request import GenerationRequest
 from veorelay.providers.base import Capabilities, Download, Handle, KeyedDialect, OutputRef, Progress, inline_image
 from veorelay.providers.http import open_download, request_json
 from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest
 
 INLINE_KEYS = ("bytes_base64_encoded",)
 RUNNING = {"queued", "pending", "submitted", "in_progress", "processing", "running"}

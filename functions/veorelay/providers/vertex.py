@@ -15,7 +15,7 @@ their gs:// URI. Otherwise videos come inline as `bytesBase64Encoded`, decoded w
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import google.auth
 import google.auth.exceptions
@@ -25,11 +25,14 @@ import requests
 from veorelay.config import ProviderSettings
 from veorelay.core.catalog import ProviderCatalog
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 from veorelay.providers import google_ops
 from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, Progress, ProviderEnv
 from veorelay.providers.http import request_json
 from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
+
+if TYPE_CHECKING:
+    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
+    from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
 
 INLINE_KEYS = ("bytesBase64Encoded",)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)

@@ -115,8 +115,7 @@ def _inspect_output(rt: Runtime, job: Job, index: int, stored: StoredObject, war
     media = media_of(inspection.probe)
     poster = earlier
     if poster is None and inspection.poster_jpeg is not None:
-        metadata = _object_metadata(job, index) | {"sha256": hashlib.sha256(inspection.poster_jpeg).hexdigest(),
-                                                   "video_sha256": stored.sha256}
+        metadata = _object_metadata(job, index) | {"video_crc32c": stored.crc32c}
         poster = store_poster(rt.bucket, name, inspection.poster_jpeg, metadata)
     found = warnings_for(expectation_of(job), index, media)
     if poster is None:
@@ -131,8 +130,8 @@ def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> S
     metadata = _object_metadata(job, ref.index)
     if ref.gcs_uri:  # the provider wrote it into our bucket (Vertex storageUri): verify and move
         stored = adopt_object(rt.bucket, _own_output(rt, provider, job["id"], ref), output_name(rt, job["id"], ref.index),
-                              metadata, rt.settings.upload_chunk_bytes)
-        logs.info("output adopted", job_id=job["id"], index=ref.index, source=ref.gcs_uri, size=stored.size, sha256=stored.sha256)
+                              metadata, rt.settings.upload_chunk_bytes, rt.settings.output_sha256)
+        logs.info("output adopted", job_id=job["id"], index=ref.index, source=ref.gcs_uri, size=stored.size, crc32c=stored.crc32c)
         return stored
     started = time.monotonic()
     download = provider.open_output(ref)
@@ -142,9 +141,10 @@ def _copy_output(rt: Runtime, job: Job, provider: Provider, ref: OutputRef) -> S
         final_name=output_name(rt, job["id"], ref.index),
         metadata=metadata,
         chunk_bytes=rt.settings.upload_chunk_bytes,
+        with_sha256=rt.settings.output_sha256,
     )
     logs.info("output stored", job_id=job["id"], provider=job["provider"], index=ref.index, uri=stored.uri, size=stored.size,
-              sha256=stored.sha256, copy_s=round(time.monotonic() - started, 3))
+              crc32c=stored.crc32c, copy_s=round(time.monotonic() - started, 3))
     return stored
 
 
@@ -164,7 +164,7 @@ def _own_output(rt: Runtime, provider: Provider, job_id: str, ref: OutputRef) ->
 def _already_stored(rt: Runtime, job_id: str, index: int) -> StoredObject | None:
     """A previous attempt stored this output (only verified videos reach the final name), even
     one that died before recording its sha256: never download a video the bucket has."""
-    return stored_video(rt.bucket, output_name(rt, job_id, index), rt.settings.upload_chunk_bytes)
+    return stored_video(rt.bucket, output_name(rt, job_id, index), rt.settings.upload_chunk_bytes, rt.settings.output_sha256)
 
 
 def _discard_outputs(rt: Runtime, job: Job, ended: bool = False) -> None:

@@ -19,14 +19,16 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from veorelay.core.errors import ErrorCode, JobError
 from veorelay.core.job import Job, JobStatus, TransitionRefused
-from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.providers.base import Generation, Handle, Progress, Provider, StreamingProvider
 from veorelay.runtime import Runtime
+
+if TYPE_CHECKING:
+    from veorelay.core.request import GenerationRequest
 
 # No generation of ours this long after the POST: the provider has no such job (or never will
 # tell us which one is ours).

@@ -37,7 +37,6 @@ from veorelay.runtime import Runtime
 from veorelay.steps import chain
 from veorelay.steps.chain import sweep_generation
 from veorelay.steps.lifecycle import fail
-from veorelay.steps.submit import last_provider_answer
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 BATCH = 200
@@ -129,6 +128,8 @@ def _guarded(report: SweepReport, job: Job, action: Callable[[], None]) -> None:
 
 
 def _expire(rt: Runtime, job: Job, status: JobStatus, report: SweepReport) -> None:
+    from veorelay.steps.submit import last_provider_answer  # here: submit's imports (pydantic) cost every sweep's cold start
+
     message = DEADLINE_MESSAGES[status] + (last_provider_answer(job) if status == JobStatus.ACCEPTED else "")
     if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, message), {status}) is not None:
         report.deadline_exceeded.append(job["id"])

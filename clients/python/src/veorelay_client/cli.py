@@ -38,7 +38,7 @@ from veorelay_client.errors import (
     WebhookVerificationError,
 )
 from veorelay_client.images import Reference
-from veorelay_client.models import Job, Media
+from veorelay_client.models import Job, Media, Output
 from veorelay_client.webhooks import verify_webhook
 
 EXIT_OK, EXIT_JOB, EXIT_USAGE, EXIT_API, EXIT_NETWORK, EXIT_WEBHOOK, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5, 6
@@ -363,7 +363,7 @@ def get(job_id: JobIdArg,
             ("provider", job.provider or ""), ("model", job.model or ""),
             ("prompt", str(job.request.get("prompt", ""))), ("created", str(job.raw.get("created_at") or ""))]
     for o in job.outputs:
-        rows.append((f"video #{o.index}", f"{o.uri} ({_size(o.size)}, sha256 {(o.sha256 or '')[:16]}…)"))
+        rows.append((f"video #{o.index}", f"{o.uri} ({_checksums(o)})"))
         if o.media is not None:
             rows.append(("", _media(o.media)))
         if o.poster is not None:
@@ -379,6 +379,17 @@ def get(job_id: JobIdArg,
     for name, value in rows:
         grid.add_row(name, escape(value))
     out.print(grid)
+
+
+def _checksums(output: Output) -> str:
+    """Size and the checksums the job recorded: crc32c always (as Cloud Storage reports it, what
+    `gcloud storage hash` prints), a sha256 only where the deployment records one."""
+    parts = [_size(output.size)]
+    if output.crc32c:
+        parts.append(f"crc32c {output.crc32c}")
+    if output.sha256:
+        parts.append(f"sha256 {output.sha256[:16]}…")
+    return ", ".join(parts)
 
 
 @app.command()
@@ -400,7 +411,7 @@ def download(
     poster: Annotated[bool, typer.Option("--poster", help="the poster image (JPEG) instead of the video")] = False,
     url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Download a video of a succeeded job (checked against its sha256), with a progress bar; print the path."""
+    """Download a video of a succeeded job (checked against the checksum it recorded), with a progress bar; print the path."""
     with api_errors(as_json), client_for(url, api_key) as client, _transfer_bar(job_id) as on_progress:
         saved = client.download(job_id, path, index=index, variant="poster" if poster else "video", on_progress=on_progress)
     if as_json:

@@ -14,7 +14,6 @@ honoured); a submission is retried only with its Idempotency-Key, which submit()
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from typing import Any, Literal, TypedDict, Unpack
 import httpx
 
 from veorelay_client import sse
+from veorelay_client.checksums import Expected, expected_of
 from veorelay_client.errors import (
     ApiError,
     DownloadError,
@@ -314,8 +314,10 @@ class Client:
                  variant: Literal["video", "poster"] = "video", on_progress: BytesCallback | None = None) -> Path:
         """Stream output `index` of a succeeded job (or its poster image) to `path` (default
         `<job id>-<index>.mp4` / `.jpg`; a directory: that name inside it) and return the path.
-        The video is checked against the size and sha256 the job recorded; a damaged copy is
-        removed and DownloadError raised."""
+        The video is checked against the size and a checksum the job recorded: its sha256 where
+        the deployment records one, else its md5, else its crc32c (only with the `google-crc32c`
+        package installed); a job that recorded none of them is checked by its size alone. A
+        damaged copy is removed and DownloadError(damaged=True) raised."""
         job = self.get(job_id)
         if not job.succeeded:
             raise DownloadError(f"job {job_id} is {job.status}: it has no video")
@@ -329,10 +331,10 @@ class Client:
         if dest.is_dir():
             dest = dest / name
         expected_size = output.size if variant == "video" else (output.poster.size if output.poster else None)
-        expected_sha = output.sha256 if variant == "video" else None
+        expected = expected_of(output) if variant == "video" else None
         with self._open_output(job_id, output, variant) as response:
             total = _int(response.headers.get("content-length")) or expected_size
-            self._save(response, dest, total, expected_size, expected_sha, on_progress)
+            self._save(response, dest, total, expected_size, expected, on_progress)
         return dest
 
     @contextmanager
@@ -358,23 +360,24 @@ class Client:
 
     @staticmethod
     def _save(response: httpx.Response, dest: Path, total: int | None, expected_size: int | None,
-              expected_sha: str | None, on_progress: BytesCallback | None) -> None:
+              expected: Expected | None, on_progress: BytesCallback | None) -> None:
         part = dest.with_name(dest.name + ".part")
-        digest, done = hashlib.sha256(), 0
+        digest, done = expected.hasher() if expected is not None else None, 0
         try:
             with part.open("wb") as file:
                 if on_progress is not None:
                     on_progress(0, total)
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     file.write(chunk)
-                    digest.update(chunk)
+                    if digest is not None:
+                        digest.update(chunk)
                     done += len(chunk)
                     if on_progress is not None:
                         on_progress(done, total)
             if expected_size is not None and done != expected_size:
                 raise DownloadError(f"the download has {done} bytes, the job recorded {expected_size}", damaged=True)
-            if expected_sha is not None and digest.hexdigest() != expected_sha:
-                raise DownloadError("the download's sha256 differs from the one the job recorded", damaged=True)
+            if expected is not None and digest is not None and not expected.matches(digest):
+                raise DownloadError(f"the download's {expected.name} differs from the one the job recorded", damaged=True)
             part.replace(dest)
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)

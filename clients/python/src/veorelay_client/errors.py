@@ -104,7 +104,8 @@ class WaitTimeout(VeorelayError):
 
 class DownloadError(VeorelayError):
     """The video cannot be downloaded (the job has none at that index), or it arrived damaged
-    (`damaged`: its size or sha256 differs from what the job recorded)."""
+    (`damaged`: its size or the checksum it was checked against differs from what the job
+    recorded)."""
 
     def __init__(self, message: str, *, damaged: bool = False) -> None:
         super().__init__(message)

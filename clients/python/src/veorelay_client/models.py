@@ -58,8 +58,9 @@ class Poster:
 
 @dataclass(frozen=True)
 class Output:
-    """One stored video: gs:// `uri`, object `name`, `size`, `sha256`; `signed_url` where the
-    server gave one (webhooks do)."""
+    """One stored video: gs:// `uri`, object `name`, `size`; `crc32c` and `md5` as Cloud Storage
+    reports them for the object (base64); `sha256` (hex) only where the deployment records one
+    (VEO_OUTPUT_SHA256), else None; `signed_url` where the server gave one (webhooks do)."""
 
     index: int
     uri: str
@@ -70,6 +71,8 @@ class Output:
     signed_url: str | None = None
     media: Media | None = None
     poster: Poster | None = None
+    crc32c: str | None = None
+    md5: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], position: int) -> Output:
@@ -80,6 +83,7 @@ class Output:
             signed_url=data.get("signed_url"),
             media=Media.from_dict(media) if isinstance(media, Mapping) else None,
             poster=Poster.from_dict(poster) if isinstance(poster, Mapping) else None,
+            crc32c=data.get("crc32c"), md5=data.get("md5"),
         )
 
 
