@@ -6,7 +6,7 @@ first request (refused at the edge, 401: what runs is the import and the clients
 its baseline is a fresh process that imports functions-framework and the Google clients the
 same entry point uses (veorelay/runtime.py CLIENTS: Firestore, Cloud Tasks, Cloud Storage) and
 builds them. Runs alternate (entry, baseline, baseline, entry, ...); medians are compared. Peak
-RSS is the child's ru_maxrss (os.wait4). Needs no stack: clients are built, never called.
+RSS is the child's own high-water mark (VmHWM, bench/child.py). Needs no stack: clients are built, never called.
 
 The entry points run from a compiled copy of functions/, as a deployed function does: Cloud
 Functions' Python buildpack compiles the uploaded source (`python3 -m compileall -f -q .`,
@@ -65,7 +65,7 @@ def child_env(entry: str, functions_dir: Path = REPO / "functions") -> dict[str,
 
 def run_child(args: list[str], env: dict[str, str]) -> dict:
     result, usage = run_module("bench.cold_once", args, env)
-    result.update(rss_mib=usage.ru_maxrss / 1024)
+    result.update(rss_mib=usage.peak_rss_mib)
     return result
 
 
@@ -106,5 +106,5 @@ def run(quick: bool = False, say: Callable[[str], None] = print) -> list[Figure]
                  f"(no token: refused at the edge); functions/ compiled as the buildpack compiles it"))
         figures.append(Figure(
             "5 cold start", f"{entry}: peak RSS", med["entry"]["rss_mib"], "MiB", baseline=med["baseline"]["rss_mib"],
-            target=TARGET, target_on="ratio", note=f"ru_maxrss of each fresh process; baseline as above ({libs})"))
+            target=TARGET, target_on="ratio", note=f"VmHWM of each fresh process; baseline as above ({libs})"))
     return figures

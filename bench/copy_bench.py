@@ -1,7 +1,7 @@
 """Part 1: streaming copy of a video from the simulator into GCS, against a plain upload.
 
 Each copy runs in a fresh process (bench/copy_once.py), so its peak RSS is its own
-(os.wait4 reports the child's ru_maxrss). Stream and baseline runs alternate, and the
+(its VmHWM, bench/child.py). Stream and baseline runs alternate, and the
 median of each is compared, because other work on the machine shifts both.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def video_url(provider: LiteLLMGemini, size: int) -> str:
 def run_child(stack, args: list[str]) -> dict:
     env = {**os.environ, **stack.env, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
     result, usage = run_module("bench.copy_once", args, env)
-    result.update(rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
+    result.update(rss_mib=usage.peak_rss_mib, cpu_s=usage.cpu_s)
     return result
 
 

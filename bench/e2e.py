@@ -182,8 +182,11 @@ def run(stack, counts_dir: Path, quick: bool = False) -> tuple[list[Figure], dic
                note=f"p95 {percentile(detection, 0.95):.2f} s, in scaled time (x{TIME_SCALE:g} for production seconds)"),
         Figure("3 e2e", "  of which downloading -> webhook received, p50", percentile(after_detection, 0.5), "s",
                note=f"p95 {percentile(after_detection, 0.95):.2f} s"),
-        Figure("3 e2e", "Firestore writes per job", per_job(total("firestore_writes")), "writes", target="<= 8",
-               note="counted in the functions' Firestore client: one per document in a commit"),
+        Figure("3 e2e", "Firestore writes per job", per_job(total("firestore_writes")), "writes", target="<= 9",
+               note="counted in the functions' Firestore client: one per document in a commit (the target was 8 until "
+                    "spend control added the month's usage ledger, one increment per settled job); by collection: " + ", ".join(
+                   f"{key.split(' ', 1)[1]} {per_job(total(key)):.2f}" for key in sorted(
+                       {k for c in delta.values() for k in c if k.startswith("firestore_writes ")}))),
         Figure("3 e2e", "Firestore reads per job", per_job(total("firestore_reads")), "reads",
                note="one per document a get or query returns, found or missing"),
         Figure("3 e2e", "function invocations per job, all", invocations, "invocations",

@@ -51,7 +51,7 @@ def child(args: argparse.Namespace) -> int:
 
 def run_child(env: dict, args: list[str]) -> dict:
     result, usage = run_module("bench.finalize_rss", ["child", *args], env)
-    result["rss_mib"] = round(usage.ru_maxrss / 1024, 1)
+    result["rss_mib"] = round(usage.peak_rss_mib, 1)
     return result
 
 

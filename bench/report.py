@@ -17,7 +17,8 @@ METHOD = """\
    runs by default). The baseline is
    `Blob.upload_from_filename()` of the same bytes from a local file, same client, same chunk
    size (`upload_chunk_bytes`). Runs alternate (stream, file, file, stream, ...) and the medians
-   are compared. Peak RSS is the child's `ru_maxrss` (`os.wait4`); its baseline is a process
+   are compared. Peak RSS is the child's own VmHWM (`bench/child.py`: wait4's
+   `ru_maxrss` would carry the parent's across exec); its baseline is a process
    that only imports and builds its clients. The GCS emulator (fake-gcs-server, in memory)
    appends resumable chunks by copying, so large uploads are slow here for both sides alike:
    absolute MiB/s say little about Google Cloud, the ratio is what counts. CPU is the child's
@@ -48,7 +49,7 @@ METHOD = """\
    that entry point uses them) and builds them. Time is from the first import to the built
    clients (the interpreter's own start is the same for both), as the process's CPU time: an
    import is CPU-bound, and on a machine shared with other work wall time measures the
-   neighbours (it is in the note); peak RSS is `ru_maxrss`. One unmeasured run first
+   neighbours (it is in the note); peak RSS is the child's VmHWM. One unmeasured run first
    compiles what has no bytecode yet; then runs alternate and medians are compared.
 
 ## Reading the results
@@ -57,7 +58,7 @@ METHOD = """\
   finalize and one webhook besides the polls. The client's own `POST /jobs` is listed in "all".
   The bench's jobs ask for `job.succeeded`/`job.failed` only; a job that keeps the default
   events also gets `job.running`: one more webhook invocation and one more Firestore write
-  (its delivery record), i.e. 4 + polls and 8 writes.
+  (its delivery record), i.e. 4 + polls and 10 writes.
 - **Polls on the stack vs the simulated clock.** Part 3 submits 200 jobs within a minute, so
   most are planned from the prior (learning needs finished jobs and a cache refresh), and its
   shortest gap is 0.5 s rather than 2 s / 7.5: it makes more checks per job than part 2's
@@ -101,10 +102,12 @@ METHOD = """\
   GoogleCloudPlatform/buildpacks `cmd/python/functions_framework/lib/lib.go`): before, with
   `PYTHONDONTWRITEBYTECODE=1` set on the machine, every process compiled veo-relay from source
   while the baseline's libraries came compiled (0.1-0.4 of the ratio). What is left above the
-  target: `submit_job` validates the stored request with pydantic (`GenerationRequest`) on every
-  real request, and pydantic's import and the request models' schemas cost about 0.17 CPU s,
-  a third of the baseline; a pydantic-free provider request built from the job record would
-  remove it.
+  target: `submit_job`, `stream_job` and `on_request_object` validate a request with pydantic
+  (`GenerationRequest`: the stored one before submitting or streaming, a request object's on
+  arrival) on every real request, and pydantic's import and the request models' schemas cost
+  about 0.17 CPU s, a third of the baseline; a pydantic-free provider request built from the
+  job record would remove it from the first two. Run to run, these ratios move by about 0.2 on
+  this shared machine (stream_job read 1.03 in one run and 1.43 in the next).
 """
 
 
@@ -142,7 +145,7 @@ Python {m['python']}; load average {m['load_average_at_start']} at the start (ot
 were running: timings are noisy, which is why every speed is a ratio to a baseline run alongside).
 
 {verdict}
-
+{f"{chr(10)}{meta['note']}{chr(10)}" if meta.get('note') else ''}
 {table(figures, markdown=True)}
 
 ## Notes on the figures

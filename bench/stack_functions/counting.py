@@ -33,6 +33,15 @@ def install() -> None:
     _count_storage()
 
 
+def _collection(write: Any) -> str:
+    """The top collection a commit's write goes to (its document path after `documents/`)."""
+    get = write.get if isinstance(write, dict) else lambda key: getattr(write, key, None)
+    update, delete, transform = get("update"), get("delete"), get("transform")
+    name = (update.get("name") if isinstance(update, dict) else getattr(update, "name", "")) or delete or (
+        transform.get("document") if isinstance(transform, dict) else getattr(transform, "document", "")) or ""
+    return name.split("/documents/", 1)[-1].split("/", 1)[0] or "?"
+
+
 def _count_firestore() -> None:
     from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 
@@ -57,6 +66,8 @@ def _count_firestore() -> None:
     def counted_commit(self, request=None, *args, **kwargs):
         writes = request.get("writes") if isinstance(request, dict) else getattr(request, "writes", None)
         add("firestore_writes", len(writes or ()))
+        for write in writes or ():
+            add(f"firestore_writes {_collection(write)}")
         return commit(self, request, *args, **kwargs)
 
     FirestoreClient.batch_get_documents = counted_batch_get
