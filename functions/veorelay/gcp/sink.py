@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import requests
@@ -132,7 +132,7 @@ def _with_sha256(bucket: storage.Bucket, blob: storage.Blob, stored: StoredObjec
     except gexc.GoogleAPIError as exc:
         # The video is in place; a retry finds it without its hash and hashes it again.
         raise TransientError(ErrorCode.INTERNAL, f"recording the video's sha256 failed: {type(exc).__name__}") from exc
-    return StoredObject(stored.uri, stored.name, stored.size, stored.crc32c, stored.md5, stored.content_type, sha256)
+    return replace(stored, sha256=sha256)
 
 
 def stored_video(bucket: storage.Bucket, name: str, chunk_bytes: int, with_sha256: bool = False) -> StoredObject | None:

@@ -30,11 +30,8 @@ class Expected:
 
     name: str
     value: str
-    new_hasher: Callable[[], Hasher]
+    hasher: Callable[[], Hasher]
     encode: Callable[[bytes], str]
-
-    def hasher(self) -> Hasher:
-        return self.new_hasher()
 
     def matches(self, hasher: Hasher) -> bool:
         return self.encode(hasher.digest()) == self.value
