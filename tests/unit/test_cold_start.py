@@ -92,9 +92,13 @@ def test_no_function_reads_a_valid_environment_with_pydantic_settings(entry):
     assert not loaded(first_request(entry), "pydantic_settings")
 
 
-def test_the_webhook_function_imports_no_pydantic():
-    """Neither its settings nor its steps validate a request: pydantic stays out of its cold start."""
-    assert not loaded(first_request("deliver_webhook"), "pydantic")
+@pytest.mark.parametrize("entry", ["deliver_webhook", "submit_job", "stream_job", "poll_job", "finalize_job"])
+def test_functions_past_acceptance_import_no_pydantic(entry):
+    """Neither their settings nor their steps validate a request (a job's request was validated
+    when it was accepted; core/accepted.py reads it back): pydantic stays out of their cold start."""
+    found = first_request(entry)
+    assert loaded(found, "veorelay.core.accepted") or entry in {"deliver_webhook", "poll_job", "finalize_job"}
+    assert not loaded(found, "pydantic") and not loaded(found, "veorelay.core.request")
 
 
 @pytest.mark.parametrize("entry", ["finalize_job", "api"])

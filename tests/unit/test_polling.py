@@ -89,7 +89,7 @@ def test_plan_beats_the_reference_schedule_on_a_known_spread():
     poll = PollSettings()
     plan = ps.plan(lognormal(75, 0.3), poll.delay_cost_checks, poll.max_checks, poll.min_delay_s, poll.max_delay_s,
                    poll.initial_delay_s, 1800)
-    ours = [replay(plan.times, x) for x in durations]
+    ours = [replay(plan.times_for(f"job-{i}"), x) for i, x in enumerate(durations)]  # each job its own share of the mix
     ref = [reference(x) for x in durations]
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     assert mean(ours, 0) <= mean(ref, 0) * 1.01  # the budget is on the expectation; a sample varies
@@ -143,9 +143,39 @@ def test_a_plan_keeps_its_budget_and_its_bounds(d, w, limits, max_checks):
         assert plan.expected_checks <= budget
     else:  # the bounds win: about as few checks as they allow (each plan on its own candidate grid)
         assert plan.expected_checks <= fewest.expected_checks * 1.05
-    assert 0 < plan.times[0] <= first_max + 1e-9
-    assert all(min_gap - 1e-9 <= b - a <= max_gap + 1e-9 for a, b in itertools.pairwise(plan.times))
-    assert plan.times[-1] <= 3600
+    for times in filter(None, (plan.times, plan.alternative)):
+        assert 0 < times[0] <= first_max + 1e-9
+        assert all(min_gap - 1e-9 <= b - a <= max_gap + 1e-9 for a, b in itertools.pairwise(times))
+        assert times[-1] <= 3600
+    assert 0 <= plan.alternative_share <= 1 and (plan.alternative_share > 0) == bool(plan.alternative)
+
+
+def test_a_budget_between_two_optima_is_met_by_a_share_of_jobs_on_each():
+    """Veo 3's spread with the production settings: the optimum's checks jump past the budget,
+    so some jobs follow the optimum just above it and the rest the one below; on average a job
+    spends the budget, and waits less than on any single plan that fits it."""
+    d, poll = lognormal(75, 0.3), PollSettings()
+    args = (poll.delay_cost_checks, poll.max_checks, poll.min_delay_s, poll.max_delay_s, poll.initial_delay_s, 1800)
+    plan = ps.plan(d, *args)
+    assert plan.alternative and 0.05 < plan.alternative_share < 0.95
+    (few, few_delay), (more, more_delay) = (ps.evaluate(d.smoothed(), t) for t in (plan.times, plan.alternative))
+    assert few < more and few_delay > more_delay
+    share = plan.alternative_share
+    assert plan.expected_checks == pytest.approx(few + share * (more - few))
+    assert plan.expected_delay_s == pytest.approx(few_delay + share * (more_delay - few_delay))
+    budget = ps.BUDGET_SHARE * ps.reference_cadence(poll.max_delay_s).expected_checks(d.smoothed(), 1800)
+    assert plan.expected_checks == pytest.approx(budget, rel=1e-3)
+    assert plan.expected_delay_s < few_delay  # the mix waits less than the plan that fits alone
+    # A job keeps its times on every step; the shares are what the jobs get.
+    assert plan.times_for("job-1") == plan.times_for("job-1")
+    picked = [plan.times_for(f"job-{i}") == plan.alternative for i in range(4000)]
+    assert sum(picked) / 4000 == pytest.approx(share, abs=0.03)
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_a_jobs_share_is_a_fixed_point_in_the_unit_interval(job_id):
+    assert 0 <= ps.job_share(job_id) < 1
+    assert ps.job_share(job_id) == ps.job_share(job_id)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

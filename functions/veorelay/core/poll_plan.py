@@ -34,6 +34,7 @@ arriving, r falls and the plan is the dense one again (r = 0: exactly `plan`).
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -192,11 +193,25 @@ class _Table:
 
 @dataclass(frozen=True)
 class Plan:
-    """Check times in seconds since submission, and what they are expected to cost."""
+    """Check times in seconds since submission, and what they are expected to cost (over the
+    jobs: a budgeted plan may send a share of them along another set of times, `times_for`)."""
 
     times: tuple[float, ...]
     expected_checks: float
     expected_delay_s: float
+    # The budget between two optima (plan(), _least_delay): jobs whose job_share is below
+    # alternative_share follow `alternative` (more checks, less delay), the others `times`.
+    alternative: tuple[float, ...] = ()
+    alternative_share: float = 0.0
+
+    def times_for(self, job_id: str) -> tuple[float, ...]:
+        """The check times of one job: the same on every step of it (job_share is its id's)."""
+        return self.alternative if self.alternative and job_share(job_id) < self.alternative_share else self.times
+
+
+def job_share(job_id: str) -> float:
+    """A job's fixed point in [0, 1): which of a mixed plan's two sets of times it follows."""
+    return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=8).digest(), "big") / 2.0 ** 64
 
 
 def evaluate(d: Durations | _Table, times: tuple[float, ...] | list[float]) -> tuple[float, float]:
@@ -481,8 +496,14 @@ def push_plan(d: Durations, reliability: float, delay_cost_checks: float, max_ch
     not_before = min(d.quantile(tail_q), horizon_s) if tail_q > 0 else 0.0
     p = plan(d, delay_cost_checks * (1 - r), max_checks, min_gap_s, max_gap_s, max(first_max_s, not_before), horizon_s,
              not_before_s=not_before)
-    checks, delay = evaluate_push(d.smoothed(), p.times, r)  # the belief plan() planned with
-    return Plan(p.times, checks, delay)
+    table = _Table(d.smoothed())  # the belief plan() planned with
+    checks, delay = evaluate_push(table, p.times, r)
+    if not p.alternative:
+        return Plan(p.times, checks, delay)
+    more_checks, more_delay = evaluate_push(table, p.alternative, r)
+    share = p.alternative_share
+    return Plan(p.times, checks + share * (more_checks - checks), delay + share * (more_delay - delay),
+                alternative=p.alternative, alternative_share=share)
 
 
 def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: float,  # noqa: PLR0913
@@ -505,20 +526,22 @@ def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: f
     w = max(delay_cost_checks, 1e-6)
     planner = _Planner(table, w, bounds)
     path = planner.solve(w)
-    if path.checks > budget:
-        path = _least_delay(planner, w, budget)
-    times = planner.times(path)
-    checks, delay = evaluate(table, times)
-    return Plan(tuple(times), checks, delay)
+    if path.checks <= budget:
+        times = tuple(planner.times(path))
+        return Plan(times, *evaluate(table, times))
+    return _least_delay(planner, table, w, budget)
 
 
-def _least_delay(planner: _Planner, w: float, budget: float) -> _Path:
+def _least_delay(planner: _Planner, table: _Table, w: float, budget: float) -> Plan:
     """The least-delay plan found within the budget, when the optimum at w costs more.
 
     The optimum's checks grow with the rate, but in jumps (where one more check starts to pay:
     up to half a check at Veo's spreads), so the largest rate whose optimum fits (bisection)
-    can leave much of the budget unspent. The optimum just past the jump, followed to lower
-    rates with its checks kept (`follow`) until it just fits, spends it: the lesser delay wins.
+    can leave much of the budget unspent. Two ways spend it, the lesser expected delay wins:
+    the optimum just past the jump, followed to lower rates with its checks kept (`follow`)
+    until it just fits; or the optima on both sides of the jump, each for a share of the jobs
+    that meets the budget on average (Plan.alternative). The mix lies on the line between two
+    optima, the lower hull of what any one set of times can reach, so it usually wins.
     """
     hi, lo = w, w
     while True:  # bracket: quarter the rate until the optimum fits
@@ -527,7 +550,8 @@ def _least_delay(planner: _Planner, w: float, budget: float) -> _Path:
         if fits.checks <= budget:
             break
         if lo < w * 1e-9:  # the gap bounds alone cost more than the budget: the fewest checks they allow
-            return fits
+            times = tuple(planner.times(fits))
+            return Plan(times, *evaluate(table, times))
         hi = lo
     over = planner.solve(hi)
     for _ in range(_BISECTIONS):
@@ -537,8 +561,23 @@ def _least_delay(planner: _Planner, w: float, budget: float) -> _Path:
             lo, fits = mid, path
         else:
             hi, over = mid, path
+    candidates = [_mixed(planner, table, fits, over, budget)]
     followed = _follow_down(planner, over, hi, budget)
-    return followed if followed is not None and followed.delay < fits.delay else fits
+    if followed is not None:
+        times = tuple(planner.times(followed))
+        candidates.append(Plan(times, *evaluate(table, times)))
+    return min(candidates, key=lambda p: p.expected_delay_s)
+
+
+def _mixed(planner: _Planner, table: _Table, fits: _Path, over: _Path, budget: float) -> Plan:
+    """`fits` for some jobs, `over` for the others, in the shares that spend the budget."""
+    base, more = tuple(planner.times(fits)), tuple(planner.times(over))
+    (base_checks, base_delay), (more_checks, more_delay) = evaluate(table, base), evaluate(table, more)
+    if more_checks <= base_checks:
+        return Plan(base, base_checks, base_delay)
+    share = min(1.0, max(0.0, (budget - base_checks) / (more_checks - base_checks)))
+    return Plan(base, base_checks + share * (more_checks - base_checks), base_delay + share * (more_delay - base_delay),
+                alternative=more, alternative_share=share)
 
 
 def _follow_down(planner: _Planner, over: _Path, w: float, budget: float) -> _Path | None:

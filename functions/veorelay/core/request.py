@@ -182,6 +182,15 @@ class GenerationRequest(BaseModel):
         return {name for name in self.model_fields_set if name not in not_options}
 
 
+# What a job keeps elsewhere (its webhook, metadata, provider, deadline) or never (the fallbacks, as attempts).
+NOT_STORED = frozenset({"webhook_url", "webhook_events", "metadata", "provider", "fallback_providers", "deadline_seconds"})
+
+
+def stored_request(req: GenerationRequest) -> dict[str, Any]:
+    """The job record's `request`: what the provider is sent, read back by core/accepted.py."""
+    return req.model_dump(exclude_none=True, exclude=set(NOT_STORED))
+
+
 def parse_request(body: Any) -> GenerationRequest:
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "the request body must be a JSON object")

@@ -190,7 +190,7 @@ def _poll_headers(rt: Runtime, job: Job) -> dict[str, str]:
     from veorelay.steps.poll import duration_stats, seconds_running
 
     poll = rt.settings.poll
-    times = duration_stats(rt).plan(job["provider"], job["model"]).times if status == JobStatus.RUNNING else ()
+    times = duration_stats(rt).plan(job["provider"], job["model"]).times_for(job["id"]) if status == JobStatus.RUNNING else ()
     ms = ov.poll_after_ms(status, times, seconds_running(job), poll.min_delay_s, poll.max_delay_s)
     return {"openai-poll-after-ms": str(ms)} if ms is not None else {}
 

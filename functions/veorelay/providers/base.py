@@ -59,7 +59,7 @@ class InputImages(Protocol):
     def read(self, gcs_uri: str) -> bytes: ...
 
 
-def inline_image(inputs: InputImages | None, image: ImageInput) -> tuple[str, str]:
+def inline_image(inputs: InputImages | None, image: AcceptedImage) -> tuple[str, str]:
     """(base64 text, mime type) of a stored image, for dialects that take images inline."""
     if inputs is None or image.gcs_uri is None or image.mime_type is None:
         raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
@@ -102,9 +102,7 @@ def request_webhook_url(events_url: str, job_id: str) -> str:
 
 if TYPE_CHECKING:
     from veorelay.config import ProviderSettings
-
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest, ImageInput
+    from veorelay.core.accepted import AcceptedImage, AcceptedRequest
 
 
 class KeyedDialect:
@@ -136,7 +134,7 @@ class Provider(Protocol):
     name: str
     capabilities: Capabilities
 
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle: ...
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle: ...
 
     def check(self, handle: Handle) -> Progress: ...
 
@@ -189,11 +187,11 @@ class StreamingProvider(Provider, Protocol):
     """A dialect whose answer to the submit is an event stream (genaipro): stream_job
     (steps/stream.py) holds it; `check` finds the job again without it."""
 
-    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> ProviderStream:
+    def open_stream(self, req: AcceptedRequest, read_timeout_s: float) -> ProviderStream:
         """POST the job (the paid call); the result has events() and close()."""
         ...
 
-    def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
+    def stream_handle(self, req: AcceptedRequest, submitted_at: float) -> Handle:
         """The handle of `req` POSTed at `submitted_at` (epoch seconds): what `candidates`
         needs to find the job again without its stream. Opaque to the steps."""
         ...

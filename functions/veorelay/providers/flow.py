@@ -30,8 +30,7 @@ from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, P
 from veorelay.providers.http import open_download, request_json
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest, ImageInput
+    from veorelay.core.accepted import AcceptedImage, AcceptedRequest
 
 DEFAULT_GOOGLE_BASE = "https://aisandbox-pa.googleapis.com"
 TEXT_ENDPOINT = "/v1/video:batchAsyncGenerateVideoText"
@@ -75,7 +74,7 @@ class Flow:
         self._inputs = env.inputs
 
     # ------------------------------------------------------------------ the interface
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         model = req.model or self.capabilities.default_model
         frames = {field: self._media_id(req, image) for field, image in (("image", req.image), ("last_frame", req.last_frame)) if image}
         references = [self._media_id(req, ref.image) for ref in req.reference_images or []]
@@ -123,7 +122,7 @@ class Flow:
             raise TransientError(ErrorCode.PROVIDER_UNAVAILABLE, "the Flow proxy's task status is not a JSON object")
         return answer
 
-    def _media_id(self, req: GenerationRequest, image: ImageInput) -> str:
+    def _media_id(self, req: AcceptedRequest, image: AcceptedImage) -> str:
         """Flow refers to images by mediaId: the image step turns the job's image into one."""
         data, mime = inline_image(self._inputs, image)
         body_json = image_body(req, self._project, data, mime)
@@ -154,7 +153,7 @@ def _client_context(project: str, video: bool) -> dict[str, Any]:
     return context
 
 
-def image_body(req: GenerationRequest, project: str, data: str, mime: str) -> dict[str, Any]:
+def image_body(req: AcceptedRequest, project: str, data: str, mime: str) -> dict[str, Any]:
     context = _client_context(project, video=False)
     aspect = "IMAGE_ASPECT_RATIO_PORTRAIT" if req.aspect_ratio == "9:16" else "IMAGE_ASPECT_RATIO_LANDSCAPE"
     return {"clientContext": context, "requests": [{
@@ -165,7 +164,7 @@ def image_body(req: GenerationRequest, project: str, data: str, mime: str) -> di
     }]}
 
 
-def video_body(req: GenerationRequest, model: str, project: str, frames: dict[str, str], references: list[str]) -> dict[str, Any]:
+def video_body(req: AcceptedRequest, model: str, project: str, frames: dict[str, str], references: list[str]) -> dict[str, Any]:
     default_aspect = "VIDEO_ASPECT_RATIO_PORTRAIT" if model == T2V_PORTRAIT else "VIDEO_ASPECT_RATIO_LANDSCAPE"
     aspect = ASPECTS[req.aspect_ratio] if req.aspect_ratio else default_aspect
     images = [{"imageUsageType": "IMAGE_USAGE_TYPE_ASSET", "mediaId": m} for m in references]

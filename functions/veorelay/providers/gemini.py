@@ -20,8 +20,7 @@ from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, P
 from veorelay.providers.http import open_download, request_json
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest
+    from veorelay.core.accepted import AcceptedRequest
 
 T = TypeVar("T")
 
@@ -39,7 +38,7 @@ class Gemini(google_ops.GoogleKeyDialect):
     def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
         return Capabilities.from_catalog(catalog, options=OPTIONS, notes=NOTES)
 
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         model = req.model or self.capabilities.default_model
         body, push = self.predict_request(job_id, req)
         url = f"{self._base}/v1beta/models/{model}:predictLongRunning"

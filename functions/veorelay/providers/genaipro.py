@@ -34,8 +34,7 @@ from veorelay.providers.base import Capabilities, Download, Generation, Handle, 
 from veorelay.providers.http import DEFAULT_TIMEOUT, open_download, request_json, send
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest, ImageInput
+    from veorelay.core.accepted import AcceptedImage, AcceptedRequest
 
 SUCCESSFUL = "MEDIA_GENERATION_STATUS_SUCCESSFUL"
 ASPECTS = {"16:9": "VIDEO_ASPECT_RATIO_LANDSCAPE", "9:16": "VIDEO_ASPECT_RATIO_PORTRAIT"}
@@ -130,7 +129,7 @@ class Genaipro(KeyedDialect):
             exclusive=(("image", "reference_images"), ("reference_images", "aspect_ratio")))
 
     # ------------------------------------------------------------------ the stream
-    def open_stream(self, req: GenerationRequest, read_timeout_s: float) -> GenaiproStream:
+    def open_stream(self, req: AcceptedRequest, read_timeout_s: float) -> GenaiproStream:
         """POST the job (this is the paid call) and return its event stream."""
         count = req.sample_count or 1
         if req.reference_images:
@@ -151,19 +150,19 @@ class Genaipro(KeyedDialect):
                     timeout=(DEFAULT_TIMEOUT[0], read_timeout_s), **kwargs)
         return GenaiproStream(resp)
 
-    def stream_handle(self, req: GenerationRequest, submitted_at: float) -> Handle:
+    def stream_handle(self, req: AcceptedRequest, submitted_at: float) -> Handle:
         """The job POSTed at `submitted_at` (epoch seconds), as the histories can find it: by its
         prompt and time, with the number of videos asked for."""
         return {"submitted_at": submitted_at, "prompt": req.prompt, "count": req.sample_count or 1}
 
-    def _file(self, image: ImageInput, stem: str) -> tuple[str, bytes, str]:
+    def _file(self, image: AcceptedImage, stem: str) -> tuple[str, bytes, str]:
         if self._inputs is None or image.gcs_uri is None or image.mime_type is None:
             raise PermanentError(ErrorCode.INTERNAL, "the job's image was not stored at acceptance")
         extension = image.gcs_uri.rsplit(".", 1)[-1]
         return f"{stem}.{extension}", self._inputs.read(image.gcs_uri), image.mime_type
 
     # ------------------------------------------------------------------ the interface
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         raise PermanentError(ErrorCode.INTERNAL, "genaipro jobs are submitted by stream_job, which holds the answer's stream")
 
     def check(self, handle: Handle) -> Progress:

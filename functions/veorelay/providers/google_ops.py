@@ -9,11 +9,10 @@ from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image, request_webhook_url
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
+    from veorelay.core.accepted import AcceptedImage, AcceptedRequest, AcceptedSourceVideo
 
 
-def inline_part(inputs, image: ImageInput) -> dict[str, str]:
+def inline_part(inputs, image: AcceptedImage) -> dict[str, str]:
     """An image inside a Google predict request: its bytes as base64, and its type."""
     data, mime = inline_image(inputs, image)
     return {"bytesBase64Encoded": data, "mimeType": mime}
@@ -26,7 +25,7 @@ class GoogleKeyDialect(KeyedDialect):
     def auth_headers(key: str) -> dict[str, str]:
         return {"x-goog-api-key": key}
 
-    def _image(self, image: ImageInput) -> dict[str, str]:
+    def _image(self, image: AcceptedImage) -> dict[str, str]:
         return inline_part(self._inputs, image)
 
     # Completion events: VEO_<PROVIDER>_PUSH (off | static | request); the direct API asks for
@@ -39,7 +38,7 @@ class GoogleKeyDialect(KeyedDialect):
         self._events_url = env.events_url
         self._push_mode = (settings.extras.get("PUSH") or self.default_push) if env.events_url else "off"
 
-    def predict_request(self, job_id: str, req: GenerationRequest) -> tuple[dict[str, Any], str | None]:
+    def predict_request(self, job_id: str, req: AcceptedRequest) -> tuple[dict[str, Any], str | None]:
         """The predictLongRunning body of `req`, asking for push as configured, and the handle's
         "push" (None: not asked)."""
         body = predict_body(req, image_field=self._image)
@@ -96,11 +95,11 @@ _PARAMETERS = {
 }
 
 
-ImageField = Callable[["ImageInput"], dict[str, Any]]
-VideoField = Callable[["SourceVideo"], dict[str, Any]]
+ImageField = Callable[["AcceptedImage"], dict[str, Any]]
+VideoField = Callable[["AcceptedSourceVideo"], dict[str, Any]]
 
 
-def file_video(video: SourceVideo) -> dict[str, Any]:
+def file_video(video: AcceptedSourceVideo) -> dict[str, Any]:
     """The video an extension continues, as the Gemini API takes it: the file URI the API gave
     for it (`instances[0].video.uri`, google-genai's _Video_to_mldev)."""
     if not video.provider_uri:
@@ -108,7 +107,7 @@ def file_video(video: SourceVideo) -> dict[str, Any]:
     return {"uri": video.provider_uri}
 
 
-def predict_body(req: GenerationRequest, extra_parameters: dict[str, Any] | None = None,
+def predict_body(req: AcceptedRequest, extra_parameters: dict[str, Any] | None = None,
                  image_field: ImageField | None = None, video_field: VideoField = file_video) -> dict[str, Any]:
     """`image_field` turns a stored input image into the API's image object, inline
     ({bytesBase64Encoded, mimeType}) or by reference ({gcsUri, mimeType}, Vertex);

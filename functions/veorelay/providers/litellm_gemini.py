@@ -15,8 +15,7 @@ from veorelay.providers.base import Capabilities, Download, Handle, OutputRef, P
 from veorelay.providers.http import open_download, request_json
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest
+    from veorelay.core.accepted import AcceptedRequest
 
 GOOGLE_FILES_ROOT = "https://generativelanguage.googleapis.com/"
 
@@ -33,7 +32,7 @@ class LiteLLMGemini(google_ops.GoogleKeyDialect):
     def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
         return Capabilities.from_catalog(catalog, options=OPTIONS)
 
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         model = req.model or self.capabilities.default_model
         url = f"{self._base}/gemini/v1beta/models/{model}:predictLongRunning"
         body, push = self.predict_request(job_id, req)  # VEO_LITELLM_GEMINI_PUSH: off unless the gateway passes it on

@@ -23,8 +23,7 @@ from veorelay.providers.http import open_download, request_json
 from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest
+    from veorelay.core.accepted import AcceptedRequest
 
 INLINE_KEYS = ("bytes_base64_encoded",)
 RUNNING = {"queued", "pending", "submitted", "in_progress", "processing", "running"}
@@ -51,7 +50,7 @@ class NewApi(KeyedDialect):
     def capabilities_for(cls, catalog: ProviderCatalog) -> Capabilities:
         return Capabilities.from_catalog(catalog, options=OPTIONS)
 
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         body = submit_body(req, self._b64, self.capabilities.default_model)
         answer = request_json(self._session, self.name, "POST", f"{self._base}/v1/video/generations", json=body, headers=self._headers)
         task_id = task_id_of(answer)
@@ -80,7 +79,7 @@ class NewApi(KeyedDialect):
         return inline_image(self._inputs, image)[0]
 
 
-def submit_body(req: GenerationRequest, b64, default_model: str | None = None) -> dict[str, Any]:
+def submit_body(req: AcceptedRequest, b64, default_model: str | None = None) -> dict[str, Any]:
     metadata: dict[str, Any] = {wire: getattr(req, field) for field, wire in _METADATA.items() if getattr(req, field) is not None}
     body: dict[str, Any] = {"model": req.model or default_model, "prompt": req.prompt}
     if req.image is not None:

@@ -31,8 +31,7 @@ from veorelay.providers.http import request_json
 from veorelay.providers.inline import InlineAnswer, InlineVideoDownload, fetch_inline_json, open_json_stream
 
 if TYPE_CHECKING:
-    # Annotations only: the request schema (pydantic) is imported by the steps that build requests.
-    from veorelay.core.request import GenerationRequest, ImageInput, SourceVideo
+    from veorelay.core.accepted import AcceptedImage, AcceptedRequest, AcceptedSourceVideo
 
 INLINE_KEYS = ("bytesBase64Encoded",)
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -77,7 +76,7 @@ class Vertex:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ the interface
-    def submit(self, job_id: str, req: GenerationRequest) -> Handle:
+    def submit(self, job_id: str, req: AcceptedRequest) -> Handle:
         model = req.model or self.capabilities.default_model
         extra: dict[str, Any] = {}
         prefix = None
@@ -115,7 +114,7 @@ class Vertex:
     def _model_url(self, model: str, method: str) -> str:
         return f"{self._base}/v1/projects/{self._project}/locations/{self._location}/publishers/google/models/{model}:{method}"
 
-    def _image(self, image: ImageInput) -> dict[str, str]:
+    def _image(self, image: AcceptedImage) -> dict[str, str]:
         if self._write_to_bucket and image.gcs_uri and image.mime_type:
             return {"gcsUri": image.gcs_uri, "mimeType": image.mime_type}
         return google_ops.inline_part(self._inputs, image)
@@ -142,7 +141,7 @@ class Vertex:
                                      f"could not get a Vertex AI access token: {type(exc).__name__}") from exc
 
 
-def _gcs_video(video: SourceVideo) -> dict[str, str]:
+def _gcs_video(video: AcceptedSourceVideo) -> dict[str, str]:
     """An extension's source as Vertex takes it: the stored output in Cloud Storage
     (`instances[0].video: {gcsUri, mimeType}`); Vertex's service agent reads it from our bucket."""
     if not video.gcs_uri:

@@ -19,7 +19,7 @@ from veorelay.core.extension import Extension, check_extension
 from veorelay.core.failover import fallback_chain, model_family
 from veorelay.core.images import uploads_fingerprint
 from veorelay.core.job import Job, JobStatus
-from veorelay.core.request import GenerationRequest, parse_request
+from veorelay.core.request import GenerationRequest, parse_request, stored_request
 from veorelay.gcp import logs
 from veorelay.net.url_rules import check_webhook_url
 from veorelay.runtime import Runtime
@@ -76,8 +76,7 @@ def create_job(rt: Runtime, body: Any, client_id: str = "default", idempotency_k
         "client_id": client_id,
         "provider": provider_name,
         "model": model,
-        "request": req.model_dump(exclude_none=True, exclude={"webhook_url", "webhook_events", "metadata", "provider", "fallback_providers",
-                                                              "deadline_seconds"}),
+        "request": stored_request(req),
         "metadata": req.metadata,
         "webhook": {"url": req.webhook_url, "events": req.webhook_events},
         "progress": {"percent": 0, "stage": "accepted"},

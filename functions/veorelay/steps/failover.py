@@ -14,7 +14,6 @@ from veorelay.core.errors import ApiError, StepError
 from veorelay.core.failover import model_family
 from veorelay.core.job import Job, JobStatus, ProviderAttempt, TransitionRefused
 from veorelay.core.redaction import redact_text
-from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
@@ -26,6 +25,10 @@ def model_on(caps: Capabilities, request: dict[str, Any], current_model: str) ->
     """The model the next provider runs the job on: the client's own model if it offers it, else
     its model of the same family (gemini's veo-3.1-generate-preview is vertex's veo-3.1-generate-001),
     else, when the client named no model, its default. ApiError: it cannot honour the request."""
+    # Imported here: the request schema (pydantic) is a third of submit_job's cold start, and
+    # only a job that moves to another provider is checked against it again.
+    from veorelay.core.request import GenerationRequest
+
     asked = request.get("model")
     if asked and asked in caps.models:
         return check_request(caps, GenerationRequest.model_validate(request))

@@ -59,17 +59,17 @@ def expects_push(job: Job) -> bool:
 def first_check_delay(rt: Runtime, job: Job) -> float:
     poll = rt.settings.poll
     push = expects_push(job)
-    plan = duration_stats(rt).plan(job["provider"], job["model"], push=push)
+    times = duration_stats(rt).plan(job["provider"], job["model"], push=push).times_for(job["id"])
     # A job that pushes its end waits for the backstop's first check where the plan puts it (the
     # tail of the spread while events arrive), not within the poll-only first-check bound.
-    first_max = max(poll.initial_delay_s, plan.times[0]) if push and plan.times else poll.initial_delay_s
-    return poll_schedule.next_delay(plan.times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=first_max)
+    first_max = max(poll.initial_delay_s, times[0]) if push and times else poll.initial_delay_s
+    return poll_schedule.next_delay(times, 0.0, poll.min_delay_s, poll.max_delay_s, first=True, first_max_s=first_max)
 
 
 def next_check_delay(rt: Runtime, job: Job, elapsed_s: float) -> float:
     poll = rt.settings.poll
-    plan = duration_stats(rt).plan(job["provider"], job["model"], push=expects_push(job))
-    return poll_schedule.next_delay(plan.times, elapsed_s, poll.min_delay_s, poll.max_delay_s)
+    times = duration_stats(rt).plan(job["provider"], job["model"], push=expects_push(job)).times_for(job["id"])
+    return poll_schedule.next_delay(times, elapsed_s, poll.min_delay_s, poll.max_delay_s)
 
 
 def learn_duration(rt: Runtime, job: Job, after_s: float, at_s: float, pushed: bool | None = None) -> None:

@@ -28,7 +28,7 @@ from veorelay.providers.base import Generation, Handle, Progress, Provider, Stre
 from veorelay.runtime import Runtime
 
 if TYPE_CHECKING:
-    from veorelay.core.request import GenerationRequest
+    from veorelay.core.accepted import AcceptedRequest
 
 # No generation of ours this long after the POST: the provider has no such job (or never will
 # tell us which one is ours).
@@ -51,7 +51,7 @@ def searches(provider: Provider) -> bool:
     return callable(getattr(provider, "candidates", None))
 
 
-def generation_key(provider: Provider, req: GenerationRequest) -> str:
+def generation_key(provider: Provider, req: AcceptedRequest) -> str:
     """What every job that POSTs this request to this provider shares (stored on the job)."""
     return hashlib.sha256(f"{provider.name}\x00{req.prompt.strip()}".encode()).hexdigest()[:32]
 

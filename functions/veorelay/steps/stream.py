@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from contextlib import closing
 from typing import cast
 
+from veorelay.core.accepted import AcceptedRequest, accepted_request
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
 from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of
-from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.providers.base import Handle, OutputRef, ProviderStream, StreamBroken, StreamingProvider
 from veorelay.runtime import Runtime
@@ -57,7 +57,7 @@ def stream_job(rt: Runtime, job_id: str) -> None:
         return
     # Only a provider with capabilities.streaming is handed to this step (submit_job).
     provider = cast(StreamingProvider, rt.providers[job["provider"]])
-    req = GenerationRequest.model_validate({**job["request"], "model": job["model"]})
+    req = accepted_request(job["request"], job["model"])
     try:
         opened = _submit_once(rt, job, provider, req)
     except PermanentError as exc:
@@ -81,7 +81,7 @@ def stream_job(rt: Runtime, job_id: str) -> None:
 
 
 def _submit_once(rt: Runtime, job: Job, provider: StreamingProvider,
-                 req: GenerationRequest) -> tuple[ProviderStream, Handle, float] | None:
+                 req: AcceptedRequest) -> tuple[ProviderStream, Handle, float] | None:
     """POST the job unless an earlier attempt's POST reached the provider; returns (stream,
     handle, when to stop following) or None when there is no stream to follow here."""
     tried_at = job.get("stream_submitted_at")

@@ -2,12 +2,12 @@
 `running` with the provider's handle; a throttled submission waits on a named task of its own."""
 from __future__ import annotations
 
+from veorelay.core.accepted import accepted_request
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
 from veorelay.core.failover import may_fail_over
 from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.core.redaction import redact_error
-from veorelay.core.request import GenerationRequest
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
@@ -37,7 +37,7 @@ def submit_job(rt: Runtime, job_id: str) -> None:
         return
     if not _claim_submission(rt, job_id):
         return
-    req = GenerationRequest.model_validate({**job["request"], "model": job["model"]})
+    req = accepted_request(job["request"], job["model"])
     try:
         handle = provider.submit(job_id, req)
     except PermanentError as exc:
