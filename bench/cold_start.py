@@ -87,7 +87,7 @@ ENTRIES = ("api", "submit_job", "poll_job", "stream_job", "finalize_job", "deliv
 
 def run(quick: bool = False, say: Callable[[str], None] = print) -> list[Figure]:
     entries = ("poll_job",) if quick else tuple(e for e in ENTRIES if e in CLIENTS)
-    pairs = 1 if quick else 5
+    pairs = 1 if quick else 9  # the ratios move by about 0.2 from run to run at 5: nine pairs, medians
     figures: list[Figure] = []
     say(f"part 5: cold starts of {len(entries)} entry points (fresh processes, clients built and never called)")
     with tempfile.TemporaryDirectory(prefix="veo-cold-") as tmp:
