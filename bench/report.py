@@ -101,13 +101,28 @@ METHOD = """\
   buildpack compiles the uploaded source (`python3 -m compileall -f -q .`,
   GoogleCloudPlatform/buildpacks `cmd/python/functions_framework/lib/lib.go`): before, with
   `PYTHONDONTWRITEBYTECODE=1` set on the machine, every process compiled veo-relay from source
-  while the baseline's libraries came compiled (0.1-0.4 of the ratio). What is left above the
-  target: `submit_job`, `stream_job` and `on_request_object` validate a request with pydantic
-  (`GenerationRequest`: the stored one before submitting or streaming, a request object's on
-  arrival) on every real request, and pydantic's import and the request models' schemas cost
-  about 0.17 CPU s, a third of the baseline; a pydantic-free provider request built from the
-  job record would remove it from the first two. Run to run, these ratios move by about 0.2 on
-  this shared machine (stream_job read 1.03 in one run and 1.43 in the next).
+  while the baseline's libraries came compiled (0.1-0.4 of the ratio). `submit_job` and
+  `stream_job` validated the stored request with pydantic again before sending it (pydantic's
+  import and the request models' schemas: about 0.13 CPU s, a quarter of their baseline); they
+  now read it back from the job record as plain dataclasses (`core/accepted.py`: the record was
+  validated when the job was accepted), and import no pydantic (measured after the baseline's
+  own imports in one process: submit_job's own cost fell from about 0.22 to 0.09-0.15 CPU s).
+  `on_request_object` still does, by design: a request object is a client's request, validated
+  on arrival like a `POST /jobs`, and pydantic is most of its cost beyond the baseline (about
+  0.13 of its 0.22-0.29 CPU s). What is left elsewhere is spread thin: veo-relay's own modules
+  (dataclass definitions are the largest single item, about 1 ms each), the catalog's TOML
+  (8 ms for the six files), the providers built. Run to run, these ratios move by about 0.1-0.2
+  on this shared machine, hence nine pairs per entry point.
+- **How close polling can get.** The check budget binds on Veo's spreads, and the optimum's
+  checks grow in jumps (half a check at spread a), so a single schedule that fits the budget
+  leaves part of it unspent. The plan therefore mixes the two optima around the budget: a fixed
+  share of jobs (by a hash of the job id, the same on every step) follows the one above, the
+  rest the one below, and a job spends the budget on average (the lower convex hull of what
+  single schedules reach). The polling row's note gives the floor: spread a known exactly and
+  the seed's expected checks spent in full, the planner's mean delay is about 0.245 of the
+  seed's; no schedule that learns only "still running" from a check does much better at that
+  cost. veo-relay learns the spread and keeps 2 % of the budget in hand (so that real jobs'
+  checks stay under the seed's), so its figure lands at about 0.25-0.26.
 """
 
 
