@@ -196,6 +196,16 @@ def test_no_moved_check_makes_the_optimum_better(d, w, k, shift):
         assert objective(d, times, w) >= best - 2e-3 * best
 
 
+def test_a_cap_the_gap_bounds_barely_allow_is_kept():
+    """Max gap 18.9 s on an 8 min spread: only checks spaced almost exactly max_gap apart fit 28.5
+    per job. The grid a rate of 0.25 builds crowds its candidates where jobs end, and its fewest
+    checks were 28.56; the plan then replans on the coarse grid of a low rate (hypothesis found it)."""
+    d = lognormal(479.1, 0.188)
+    plan = ps.plan(d, 0.25, 28.5, 1.0, 18.875, 26.0, 3600)
+    assert plan.expected_checks <= 28.5
+    assert ps.evaluate(d.smoothed(), plan.times)[0] == pytest.approx(plan.expected_checks)
+
+
 def test_max_checks_caps_a_very_wide_spread():
     wide = lognormal(300, 1.5)
     uncapped = ps.plan(wide, 5.0, 1000, 1, 600, 600, 20000, budgeted=False)

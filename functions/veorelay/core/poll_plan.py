@@ -326,7 +326,7 @@ class _Planner:
     """
 
     def __init__(self, table: _Table, finest_w: float, bounds: _Bounds):
-        self.table, self.max_gap = table, bounds.max_gap_s
+        self.table, self.bounds, self.max_gap = table, bounds, bounds.max_gap_s
         self.lo, self.horizon = bounds.not_before_s, bounds.horizon_s
         self.end = min(bounds.horizon_s, max(table.quantile(1 - _TAIL), self.lo))
         g = self._candidates(finest_w, bounds.min_gap_s, bounds.max_gap_s, bounds.first_max_s)
@@ -525,15 +525,19 @@ def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: f
     reference = BUDGET_SHARE * reference_cadence(max_gap_s).expected_checks(table, horizon_s)
     budget = min(max_checks, reference) if budgeted else max_checks
     w = max(delay_cost_checks, 1e-6)
-    planner = _Planner(table, w, bounds)
+    return _within_budget(_Planner(table, w, bounds), table, w, budget)
+
+
+def _within_budget(planner: _Planner, table: _Table, w: float, budget: float, regrid: bool = True) -> Plan:
+    """The optimum at w on the planner's candidates if it fits the budget, else _least_delay."""
     path = planner.solve(w)
     if path.checks <= budget:
         times = tuple(planner.times(path))
         return Plan(times, *evaluate(table, times))
-    return _least_delay(planner, table, w, budget)
+    return _least_delay(planner, table, w, budget, regrid)
 
 
-def _least_delay(planner: _Planner, table: _Table, w: float, budget: float) -> Plan:
+def _least_delay(planner: _Planner, table: _Table, w: float, budget: float, regrid: bool = True) -> Plan:
     """The least-delay plan found within the budget, when the optimum at w costs more.
 
     The optimum's checks grow with the rate, but in jumps (where one more check starts to pay:
@@ -550,8 +554,12 @@ def _least_delay(planner: _Planner, table: _Table, w: float, budget: float) -> P
         fits = planner.solve(lo)
         if fits.checks <= budget:
             break
-        if lo < w * 1e-9:  # the gap bounds alone cost more than the budget: the fewest checks they allow
-            times = tuple(planner.times(fits))
+        if lo < w * 1e-9:  # the gap bounds alone cost more than the budget on this grid
+            if regrid:
+                # Its candidates crowd where jobs end, so no gap there is exactly max_gap: the
+                # coarse grid of a low rate can space checks as widely as the bounds allow.
+                return _within_budget(_Planner(table, lo, planner.bounds), table, w, budget, regrid=False)
+            times = tuple(planner.times(fits))  # the fewest checks the bounds allow
             return Plan(times, *evaluate(table, times))
         hi = lo
     over = planner.solve(hi)
@@ -574,9 +582,11 @@ def _mixed(planner: _Planner, table: _Table, fits: _Path, over: _Path, budget: f
     """`fits` for some jobs, `over` for the others, in the shares that spend the budget."""
     base, more = tuple(planner.times(fits)), tuple(planner.times(over))
     (base_checks, base_delay), (more_checks, more_delay) = evaluate(table, base), evaluate(table, more)
-    if more_checks <= base_checks:
+    share = (budget - base_checks) / (more_checks - base_checks) if more_checks > base_checks else 0.0
+    if share <= 0.0:  # `fits` alone spends the budget (or is all the bounds allow)
         return Plan(base, base_checks, base_delay)
-    share = min(1.0, max(0.0, (budget - base_checks) / (more_checks - base_checks)))
+    if share >= 1.0:
+        return Plan(more, more_checks, more_delay)
     return Plan(base, base_checks + share * (more_checks - base_checks), base_delay + share * (more_delay - base_delay),
                 alternative=more, alternative_share=share)
 
