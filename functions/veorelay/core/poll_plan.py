@@ -207,7 +207,7 @@ class Plan:
 
     def times_for(self, job_id: str) -> tuple[float, ...]:
         """The check times of one job: the same on every step of it (job_share is its id's)."""
-        return self.alternative if self.alternative and job_share(job_id) < self.alternative_share else self.times
+        return self.alternative if job_share(job_id) < self.alternative_share else self.times
 
 
 def job_share(job_id: str) -> float:
@@ -477,6 +477,11 @@ class _Planner:
     def times(self, path: _Path) -> list[float]:
         return [self.g[i] for i in path.nodes] + self._tail(path.nodes[-1])[0] if path.nodes else []
 
+    def plan(self, path: _Path) -> Plan:
+        """The path as check times, with their exact expectation (evaluate)."""
+        times = tuple(self.times(path))
+        return Plan(times, *evaluate(self.table, times))
+
 
 @dataclass(frozen=True)
 class _Path:
@@ -498,13 +503,10 @@ def push_plan(d: Durations, reliability: float, delay_cost_checks: float, max_ch
     p = plan(d, delay_cost_checks * (1 - r), max_checks, min_gap_s, max_gap_s, max(first_max_s, not_before), horizon_s,
              not_before_s=not_before)
     table = _Table(d.smoothed())  # the belief plan() planned with
-    checks, delay = evaluate_push(table, p.times, r)
+    base = Plan(p.times, *evaluate_push(table, p.times, r))
     if not p.alternative:
-        return Plan(p.times, checks, delay)
-    more_checks, more_delay = evaluate_push(table, p.alternative, r)
-    share = p.alternative_share
-    return Plan(p.times, checks + share * (more_checks - checks), delay + share * (more_delay - delay),
-                alternative=p.alternative, alternative_share=share)
+        return base
+    return _blend(base, Plan(p.alternative, *evaluate_push(table, p.alternative, r)), p.alternative_share)
 
 
 def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: float,  # noqa: PLR0913
@@ -525,19 +527,16 @@ def plan(d: Durations, delay_cost_checks: float, max_checks: float, min_gap_s: f
     reference = BUDGET_SHARE * reference_cadence(max_gap_s).expected_checks(table, horizon_s)
     budget = min(max_checks, reference) if budgeted else max_checks
     w = max(delay_cost_checks, 1e-6)
-    return _within_budget(_Planner(table, w, bounds), table, w, budget)
+    return _within_budget(_Planner(table, w, bounds), w, budget)
 
 
-def _within_budget(planner: _Planner, table: _Table, w: float, budget: float, regrid: bool = True) -> Plan:
+def _within_budget(planner: _Planner, w: float, budget: float, regrid: bool = True) -> Plan:
     """The optimum at w on the planner's candidates if it fits the budget, else _least_delay."""
     path = planner.solve(w)
-    if path.checks <= budget:
-        times = tuple(planner.times(path))
-        return Plan(times, *evaluate(table, times))
-    return _least_delay(planner, table, w, budget, regrid)
+    return planner.plan(path) if path.checks <= budget else _least_delay(planner, w, budget, regrid)
 
 
-def _least_delay(planner: _Planner, table: _Table, w: float, budget: float, regrid: bool = True) -> Plan:
+def _least_delay(planner: _Planner, w: float, budget: float, regrid: bool = True) -> Plan:
     """The least-delay plan found within the budget, when the optimum at w costs more.
 
     The optimum's checks grow with the rate, but in jumps (where one more check starts to pay:
@@ -558,9 +557,8 @@ def _least_delay(planner: _Planner, table: _Table, w: float, budget: float, regr
             if regrid:
                 # Its candidates crowd where jobs end, so no gap there is exactly max_gap: the
                 # coarse grid of a low rate can space checks as widely as the bounds allow.
-                return _within_budget(_Planner(table, lo, planner.bounds), table, w, budget, regrid=False)
-            times = tuple(planner.times(fits))  # the fewest checks the bounds allow
-            return Plan(times, *evaluate(table, times))
+                return _within_budget(_Planner(planner.table, lo, planner.bounds), w, budget, regrid=False)
+            return planner.plan(fits)  # the fewest checks the bounds allow
         hi = lo
     over = planner.solve(hi)
     for _ in range(_BISECTIONS):
@@ -570,25 +568,29 @@ def _least_delay(planner: _Planner, table: _Table, w: float, budget: float, regr
             lo, fits = mid, path
         else:
             hi, over = mid, path
-    candidates = [_mixed(planner, table, fits, over, budget)]
+    candidates = [_mixed(planner.plan(fits), planner.plan(over), budget)]
     followed = _follow_down(planner, over, hi, budget)
     if followed is not None:
-        times = tuple(planner.times(followed))
-        candidates.append(Plan(times, *evaluate(table, times)))
+        candidates.append(planner.plan(followed))
     return min(candidates, key=lambda p: p.expected_delay_s)
 
 
-def _mixed(planner: _Planner, table: _Table, fits: _Path, over: _Path, budget: float) -> Plan:
+def _mixed(fits: Plan, over: Plan, budget: float) -> Plan:
     """`fits` for some jobs, `over` for the others, in the shares that spend the budget."""
-    base, more = tuple(planner.times(fits)), tuple(planner.times(over))
-    (base_checks, base_delay), (more_checks, more_delay) = evaluate(table, base), evaluate(table, more)
-    share = (budget - base_checks) / (more_checks - base_checks) if more_checks > base_checks else 0.0
+    spread = over.expected_checks - fits.expected_checks
+    share = (budget - fits.expected_checks) / spread if spread > 0 else 0.0
     if share <= 0.0:  # `fits` alone spends the budget (or is all the bounds allow)
-        return Plan(base, base_checks, base_delay)
+        return fits
     if share >= 1.0:
-        return Plan(more, more_checks, more_delay)
-    return Plan(base, base_checks + share * (more_checks - base_checks), base_delay + share * (more_delay - base_delay),
-                alternative=more, alternative_share=share)
+        return over
+    return _blend(fits, over, share)
+
+
+def _blend(base: Plan, more: Plan, share: float) -> Plan:
+    """`more` for `share` of the jobs, `base` for the rest: the expectations weighted alike."""
+    return Plan(base.times, base.expected_checks + share * (more.expected_checks - base.expected_checks),
+                base.expected_delay_s + share * (more.expected_delay_s - base.expected_delay_s),
+                alternative=more.times, alternative_share=share)
 
 
 def _follow_down(planner: _Planner, over: _Path, w: float, budget: float) -> _Path | None:
