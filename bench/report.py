@@ -46,11 +46,16 @@ METHOD = """\
    clients it uses (`veorelay/runtime.py` `CLIENTS`); the call carries no token and is refused
    at the edge (401), so nothing is sent anywhere. Its baseline is a fresh process that imports
    functions-framework and the same Google clients (Firestore, Cloud Tasks, Cloud Storage, as
-   that entry point uses them) and builds them. Time is from the first import to the built
-   clients (the interpreter's own start is the same for both), as the process's CPU time: an
-   import is CPU-bound, and on a machine shared with other work wall time measures the
-   neighbours (it is in the note); peak RSS is the child's VmHWM. One unmeasured run first
-   compiles what has no bytecode yet; then runs alternate and medians are compared.
+   that entry point uses them), builds them and makes the same stand-in request (flask's test
+   request context, about 10 ms: the harness's cost, on both sides). Time is from the first
+   import to the built clients (the interpreter's own start is the same for both), as the
+   process's CPU time: an import is CPU-bound, and on a machine shared with other work wall
+   time measures the neighbours (it is in the note); peak RSS is the child's VmHWM. One
+   unmeasured run first compiles what has no bytecode yet; then runs alternate (entry,
+   baseline, baseline, entry, ...) and the ratio is the median of the nine pairs' ratios (the
+   value and baseline columns are the medians of each side). For api and on_request_object,
+   whose refused first call loads no request schema, the note gives what their first request
+   that carries a job request adds once per instance (importing the schema: pydantic).
 
 ## Reading the results
 
@@ -107,12 +112,22 @@ METHOD = """\
   now read it back from the job record as plain dataclasses (`core/accepted.py`: the record was
   validated when the job was accepted), and import no pydantic (measured after the baseline's
   own imports in one process: submit_job's own cost fell from about 0.22 to 0.09-0.15 CPU s).
-  `on_request_object` still does, by design: a request object is a client's request, validated
-  on arrival like a `POST /jobs`, and pydantic is most of its cost beyond the baseline (about
-  0.13 of its 0.22-0.29 CPU s). What is left elsewhere is spread thin: veo-relay's own modules
-  (dataclass definitions are the largest single item, about 1 ms each), the catalog's TOML
-  (8 ms for the six files), the providers built. Run to run, these ratios move by about 0.1-0.2
-  on this shared machine, hence nine pairs per entry point.
+  `on_request_object` hears of every object finalized in the bucket (Eventarc filters by
+  bucket, not prefix), so most of its invocations are for veo-relay's own videos, posters and
+  results; it imported the request schema (pydantic, about 0.1 CPU s) for each cold instance
+  before even checking the caller. It now checks the caller first and imports the schema only
+  for an event about a request object, as the api does for a POST /jobs (the note gives that
+  first validation's cost: +0.09-0.10 s, once per instance). `provider_events` imported the
+  poll step (and through it the dialects' base types, the webhook sender, the poll plan's
+  classes) for two one-line helpers; those now live with the job and push-event types in core
+  (`core/job.py seconds_running`, `core/push_events.py expects_push`), and its own cost after the
+  baseline's imports fell from about 0.086 to 0.053 CPU s, 35 to 22 dataclass definitions.
+  Dataclass definitions are the largest single item left (about 1 ms each, 40 % of what
+  veo-relay's own modules cost an entry point), then the catalog's TOML (8 ms for the six
+  files), the providers built.
+  Measurement: on this shared machine the same baseline read 0.42 CPU s and, minutes later,
+  0.78; ratios of the two sides' medians moved by 0.2-0.4 run to run (0.79-1.42 for one entry
+  point), the medians of back-to-back pairs' ratios by about 0.1, hence pairs.
 - **How close polling can get.** The check budget binds on Veo's spreads, and the optimum's
   checks grow in jumps (half a check at spread a), so a single schedule that fits the budget
   leaves part of it unspent. The plan therefore mixes the two optima around the budget: a fixed

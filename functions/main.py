@@ -70,10 +70,11 @@ def on_request_object(event: CloudEvent) -> None:
     A caller without the invoker's token is refused (401/403, raised as werkzeug's answer: nothing
     runs). Any other exception answers 500, and Eventarc delivers the event again."""
     from veorelay.edges.invoker import require as require_invoker
-    from veorelay.edges.request_objects import on_object_finalized
 
     rt = runtime_for("on_request_object")
     require_invoker(flask.request, rt, "on_request_object")  # the push's Authorization header
+    from veorelay.edges.request_objects import on_object_finalized
+
     on_object_finalized(rt, event["id"], event.data if isinstance(event.data, dict) else {})
 
 

@@ -31,14 +31,26 @@ import main
 from veorelay.runtime import runtime
 entry = sys.argv[1]
 with flask.Flask("probe").test_request_context("/", method="POST", json={}):
-    status = getattr(main, entry)(flask.request).status_code
+    if entry == "on_request_object":  # a cloud event: the refusal is raised, as werkzeug's answer
+        from cloudevents.http import CloudEvent
+        try:
+            main.on_request_object(CloudEvent({"type": "google.cloud.storage.object.v1.finalized", "source": "probe",
+                                               "id": "1"}, {}))
+        except Exception as refused:
+            status = refused.response.status_code
+    else:
+        status = getattr(main, entry)(flask.request).status_code
+    if len(sys.argv) > 2:  # then an event for that object, as if its caller were verified
+        from veorelay.edges.request_objects import on_object_finalized
+        on_object_finalized(runtime(), "2", {"bucket": "probe-bucket", "name": sys.argv[2], "generation": "7"})
 print(json.dumps({"status": status, "modules": sorted(sys.modules), "built": sorted(runtime().built())}))
 """
 
 
 @functools.cache
-def first_request(entry: str) -> dict:
-    """A fresh process: import main, one refused call to `entry`; what it then has loaded."""
+def first_request(entry: str, *then_object: str) -> dict:
+    """A fresh process: import main, one refused call to `entry`; what it then has loaded. With
+    an object name (on_request_object only), that object's event is then handled."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_") and not k.endswith("_EMULATOR_HOST")}
     env.update({
         "PYTHONPATH": str(FUNCTIONS), "GOOGLE_CLOUD_PROJECT": "veo-relay-probe", "VEO_BUCKET": "probe-bucket",
@@ -51,7 +63,7 @@ def first_request(entry: str) -> dict:
         "VEO_TASKS_SERVICE_ACCOUNT": "invoker@veo-relay-probe.iam.gserviceaccount.com",
         f"VEO_{entry.upper()}_URL": f"https://{entry}.example.invalid/",
     })
-    run = subprocess.run([sys.executable, "-c", PROBE, entry], cwd=FUNCTIONS, env=env, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-c", PROBE, entry, *then_object], cwd=FUNCTIONS, env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     found: dict = json.loads(run.stdout.strip().splitlines()[-1])
@@ -99,6 +111,15 @@ def test_functions_past_acceptance_import_no_pydantic(entry):
     found = first_request(entry)
     assert loaded(found, "veorelay.core.accepted") or entry in {"deliver_webhook", "poll_job", "finalize_job"}
     assert not loaded(found, "pydantic") and not loaded(found, "veorelay.core.request")
+
+
+def test_request_objects_load_the_request_schema_only_for_a_request_object():
+    """on_request_object hears of every object finalized in the bucket, mostly veo-relay's own
+    videos and results: a refused event, or one for a video, never imports the schema (pydantic)."""
+    for found in (first_request("on_request_object"), first_request("on_request_object", "videos/job-1/0.mp4")):
+        assert not loaded(found, "pydantic") and not loaded(found, "veorelay.steps.accept")
+        assert {"store", "scheduler", "bucket"} <= set(found["built"])
+    assert loaded(first_request("on_request_object", "videos/job-1/0.mp4"), "veorelay.edges.request_objects")
 
 
 @pytest.mark.parametrize("entry", ["finalize_job", "api"])

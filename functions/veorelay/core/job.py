@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
+from veorelay.core.clock import utcnow
 from veorelay.core.media import JobWarning, Media, Poster
 
 # A job id: 32 lowercase hex digits (request `extend.job_id`, OpenAPI, push events, routes).
@@ -77,6 +78,12 @@ def progress_of(percent: object, stage: object) -> Progress:
     number = percent if isinstance(percent, (int, float)) and not isinstance(percent, bool) else None
     whole = int(min(max(number, 0), 100)) if number is not None and number == number else None  # NaN: none
     return Progress(percent=whole, stage=str(stage if stage is not None else "running")[:MAX_STAGE_CHARS])
+
+
+def seconds_running(job: Job, now: datetime | None = None) -> float:
+    """Seconds since the provider accepted the job (what generation times are measured from)."""
+    started = (job.get("timestamps") or {}).get("running") or job["created_at"]
+    return max(0.0, ((now or utcnow()) - started).total_seconds())
 
 
 def outputs_to_keep(refs: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:

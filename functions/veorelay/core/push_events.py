@@ -21,7 +21,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from veorelay.core.job import JOB_ID
+from veorelay.core.job import JOB_ID, Job
+
+# How a job's provider was asked to tell us that it ended (its handle's "push": the Gemini API's
+# static or per-request webhook, or Vertex's Pub/Sub topic).
+PUSH_MODES = ("static", "request", "pubsub")
+
+
+def push_mode(handle: object) -> str | None:
+    """A handle's push mode (PUSH_MODES); None: the provider was not asked to push."""
+    mode = handle.get("push") if isinstance(handle, dict) else None
+    return mode if mode in PUSH_MODES else None
+
+
+def expects_push(job: Job) -> bool:
+    """Whether the provider was asked to tell us when this job ends (its handle says how)."""
+    return push_mode(job.get("handle")) is not None
+
+
+def request_webhook_url(events_url: str, job_id: str) -> str:
+    """The per-request webhook URI of one job: the provider_events URL naming the job (the
+    webhook's JWT is for exactly this URL, so it cannot be replayed for another job)."""
+    return f"{events_url.rstrip('/')}?job={job_id}"
+
 
 GEMINI_SOURCES = frozenset({"gemini-static", "gemini-request"})
 PUBSUB_SOURCE = "vertex-pubsub"

@@ -187,7 +187,8 @@ def _poll_headers(rt: Runtime, job: Job) -> dict[str, str]:
     status = JobStatus(job["status"])
     if status.terminal:
         return {}
-    from veorelay.steps.poll import duration_stats, seconds_running
+    from veorelay.core.job import seconds_running
+    from veorelay.steps.poll import duration_stats
 
     poll = rt.settings.poll
     times = duration_stats(rt).plan(job["provider"], job["model"]).times_for(job["id"]) if status == JobStatus.RUNNING else ()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import flask
 
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.push_events import ProviderEvent, gemini_event, job_id_of, pubsub_event
+from veorelay.core.push_events import ProviderEvent, gemini_event, job_id_of, pubsub_event, request_webhook_url
 from veorelay.edges.reading import body_deadline, read_up_to
 from veorelay.gcp import logs
 from veorelay.gcp.oidc import CertsUnavailable, TokenRefused
@@ -32,7 +32,6 @@ from veorelay.gcp.push_auth import (
     verify_request_jwt,
     verify_static,
 )
-from veorelay.providers.base import request_webhook_url
 from veorelay.runtime import Runtime
 from veorelay.steps import events_in
 

@@ -7,6 +7,10 @@ validation error, is written back beside it as requests/<name>.result.json.
 
 Eventarc delivers at least once. The job's idempotency key is the event id and the object
 generation, so a redelivered event finds the job it already started instead of a second one.
+
+Most events are for objects veo-relay wrote itself (every video, poster, job.json and result
+file): the request schema (pydantic, steps/accept.py) is imported when an event is for a request
+object, so an instance woken for a video never loads it.
 """
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ from veorelay.edges.body import MAX_JSON_BYTES, parse_json_body
 from veorelay.gcp import logs
 from veorelay.gcp.deadlines import GCS_CALL_S, GCS_RETRY
 from veorelay.runtime import Runtime
-from veorelay.steps.accept import create_job
 
 REQUESTS_PREFIX = "requests/"
 RESULT_SUFFIX = ".result.json"
@@ -46,6 +49,8 @@ def on_object_finalized(rt: Runtime, event_id: str, data: dict[str, Any]) -> dic
         logs.error("request object event without an id or generation", object=name)
         return None
     source = {"bucket": bucket, "name": name, "generation": generation, "event_id": event_id}
+    from veorelay.steps.accept import create_job  # a request object's (module docstring)
+
     try:
         body = _read_request(rt, name, int(generation), int(data.get("size") or 0))
         if body is None:

@@ -84,22 +84,6 @@ class ProviderEnv:
         return shipped_catalog().provider(name)
 
 
-PUSH_MODES = ("static", "request", "pubsub")
-
-
-def push_mode(handle: object) -> str | None:
-    """How the provider was asked to tell us that the job ended (a handle's "push": the Gemini
-    API's static or per-request webhook, or Vertex's Pub/Sub topic); None: it was not."""
-    mode = handle.get("push") if isinstance(handle, dict) else None
-    return mode if mode in PUSH_MODES else None
-
-
-def request_webhook_url(events_url: str, job_id: str) -> str:
-    """The per-request webhook URI of one job: the provider_events URL naming the job (the
-    webhook's JWT is for exactly this URL, so it cannot be replayed for another job)."""
-    return f"{events_url.rstrip('/')}?job={job_id}"
-
-
 if TYPE_CHECKING:
     from veorelay.config import ProviderSettings
     from veorelay.core.accepted import AcceptedImage, AcceptedRequest

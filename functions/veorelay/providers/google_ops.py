@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image, request_webhook_url
+from veorelay.core.push_events import request_webhook_url
+from veorelay.providers.base import KeyedDialect, OutputRef, Progress, ProviderEnv, inline_image
 
 if TYPE_CHECKING:
     from veorelay.core.accepted import AcceptedImage, AcceptedRequest, AcceptedSourceVideo

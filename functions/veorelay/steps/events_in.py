@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 
-from veorelay.core.job import JobStatus
-from veorelay.core.push_events import SOURCE_PROVIDERS, ProviderEvent
+from veorelay.core.job import JobStatus, seconds_running
+from veorelay.core.push_events import SOURCE_PROVIDERS, ProviderEvent, expects_push
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
-from veorelay.steps.poll import expects_push, seconds_running
 
 # What receive() tells the edge (and the logs): only "queued" starts anything.
 QUEUED, DUPLICATE, UNKNOWN, LATE, IGNORED = "queued", "duplicate", "unknown", "late", "ignored"

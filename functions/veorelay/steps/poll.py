@@ -13,10 +13,11 @@ from veorelay.config import Settings
 from veorelay.core import poll_plan as poll_schedule
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
-from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of
+from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of, seconds_running
+from veorelay.core.push_events import expects_push
 from veorelay.gcp import logs
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.providers.base import Progress, push_mode
+from veorelay.providers.base import Progress
 from veorelay.steps import chain, recover
 from veorelay.steps.chain import PollCall, chain_fields, current_chain, sweep_generation
 from veorelay.steps.deliver import enqueue_progress
@@ -43,17 +44,6 @@ _PRIOR_ONLY: dict[int, DurationStats] = {}
 
 def _prior_only(settings: Settings) -> DurationStats:
     return _PRIOR_ONLY.setdefault(id(settings), DurationStats(None, settings.poll, settings.job_deadline_s))
-
-
-def seconds_running(job: Job) -> float:
-    """Seconds since the provider accepted the job (what generation times are measured from)."""
-    started = (job.get("timestamps") or {}).get("running") or job["created_at"]
-    return max(0.0, (utcnow() - started).total_seconds())
-
-
-def expects_push(job: Job) -> bool:
-    """Whether the provider was asked to tell us when this job ends (its handle says how)."""
-    return push_mode(job.get("handle")) is not None
 
 
 def first_check_delay(rt: Runtime, job: Job) -> float:

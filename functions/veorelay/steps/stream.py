@@ -22,7 +22,7 @@ from typing import cast
 from veorelay.core.accepted import AcceptedRequest, accepted_request
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError, TransientError
-from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of
+from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of, seconds_running
 from veorelay.gcp import logs
 from veorelay.providers.base import Handle, OutputRef, ProviderStream, StreamBroken, StreamingProvider
 from veorelay.runtime import Runtime
@@ -30,7 +30,7 @@ from veorelay.steps import chain, recover
 from veorelay.steps.chain import STREAM_DEADLINE_S
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.steps.lifecycle import fail, kept_outputs_or_fail, move, record_late_result
-from veorelay.steps.poll import learn_duration, next_check_delay, seconds_running
+from veorelay.steps.poll import learn_duration, next_check_delay
 
 # Stop following this long before the task's deadline, and hand the job to polling cleanly.
 STREAM_MARGIN_S = 60
