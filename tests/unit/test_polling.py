@@ -122,6 +122,14 @@ def test_the_budget_is_what_the_reference_cadence_would_spend_and_is_spent():
     assert cheap.times == ps.plan(d, 1.3, 10, 2, 30, 60, 1800, budgeted=False).times
 
 
+@pytest.mark.parametrize("duration", [0.5, 10.0, 25.0, 75.0, 400.0])
+def test_the_reference_cadence_checks_as_the_seed_loop_does(duration):
+    times = ps.Cadence().times(duration)
+    assert times[-2] < duration <= times[-1]  # up to the first check that sees the job done
+    assert (len(times), times[-1] - duration) == pytest.approx(reference(duration))
+    assert ps.Cadence().times(40.0) == pytest.approx([0.0, 10.0, 22.0, 36.4, 53.68])
+
+
 def _lognormal_sample(median, sigma, n=4000):
     rng = random.Random(11)
     return [rng.lognormvariate(math.log(median), sigma) for _ in range(n)]

@@ -80,10 +80,10 @@ def progress_of(percent: object, stage: object) -> Progress:
     return Progress(percent=whole, stage=str(stage if stage is not None else "running")[:MAX_STAGE_CHARS])
 
 
-def seconds_running(job: Job, now: datetime | None = None) -> float:
+def seconds_running(job: Job) -> float:
     """Seconds since the provider accepted the job (what generation times are measured from)."""
     started = (job.get("timestamps") or {}).get("running") or job["created_at"]
-    return max(0.0, ((now or utcnow()) - started).total_seconds())
+    return max(0.0, (utcnow() - started).total_seconds())
 
 
 def outputs_to_keep(refs: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:

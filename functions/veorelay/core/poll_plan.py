@@ -277,17 +277,19 @@ class Cadence:
     growth: float = 1.2
     max_gap_s: float = 30.0
 
+    def times(self, until_s: float) -> list[float]:
+        """Its check times, the one at once (0) included, up to the first at or after until_s."""
+        times, t, gap = [0.0], 0.0, self.gap_s
+        while t < until_s:
+            t, gap = t + gap, min(self.max_gap_s, gap * self.growth)
+            times.append(t)
+        return times
+
     def expected_checks(self, d: Durations | _Table, horizon_s: float) -> float:
         """Checks per job (the one at once included) this cadence spends on the spread `d`."""
         table = d if isinstance(d, _Table) else _Table(d)
-        checks, t, gap = 1.0, 0.0, self.gap_s
-        while t < horizon_s:
-            alive = table.survival(t)  # the check after t happens iff the job still ran at t
-            if alive <= 0:
-                break
-            checks += alive
-            t, gap = t + gap, min(self.max_gap_s, gap * self.growth)
-        return checks
+        # The check after t happens iff the job still ran at t.
+        return 1.0 + sum(max(0.0, table.survival(t)) for t in self.times(horizon_s)[:-1])
 
 
 def reference_cadence(max_gap_s: float) -> Cadence:

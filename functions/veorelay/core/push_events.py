@@ -24,14 +24,15 @@ from typing import Any
 from veorelay.core.job import JOB_ID, Job
 
 # How a job's provider was asked to tell us that it ended (its handle's "push": the Gemini API's
-# static or per-request webhook, or Vertex's Pub/Sub topic).
-PUSH_MODES = ("static", "request", "pubsub")
+# static or per-request webhook, or Vertex's Pub/Sub topic). Not config.PUSH_MODES, which is
+# what a deployment may ask the Gemini API for.
+HANDLE_PUSH_MODES = ("static", "request", "pubsub")
 
 
 def push_mode(handle: object) -> str | None:
-    """A handle's push mode (PUSH_MODES); None: the provider was not asked to push."""
+    """A handle's push mode (HANDLE_PUSH_MODES); None: the provider was not asked to push."""
     mode = handle.get("push") if isinstance(handle, dict) else None
-    return mode if mode in PUSH_MODES else None
+    return mode if mode in HANDLE_PUSH_MODES else None
 
 
 def expects_push(job: Job) -> bool:

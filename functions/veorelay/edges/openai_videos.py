@@ -21,7 +21,7 @@ import flask
 
 from veorelay.core import openai_video as ov
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.job import Job, JobStatus
+from veorelay.core.job import Job, JobStatus, seconds_running
 from veorelay.core.request_limits import MAX_IMAGE_BYTES
 from veorelay.edges import body as bodies
 from veorelay.edges.answers import allow, answer, idempotency_key, read_job_body
@@ -187,7 +187,6 @@ def _poll_headers(rt: Runtime, job: Job) -> dict[str, str]:
     status = JobStatus(job["status"])
     if status.terminal:
         return {}
-    from veorelay.core.job import seconds_running
     from veorelay.steps.poll import duration_stats
 
     poll = rt.settings.poll
