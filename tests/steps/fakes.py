@@ -499,6 +499,7 @@ class RecordingDurations(DurationStats):
         self._settings_key = (repr(settings.poll), float(settings.job_deadline_s))
         self.recorded: list[tuple[str, str, str, float, float]] = []
         self.pushed: list[tuple[str, bool | None]] = []  # (job id, event came first), per record()
+        self.after_check: list[str] = []  # jobs whose event came after a check found them done
 
     def current(self, provider: str, model: str) -> tuple[poll_plan.Durations, poll_plan.Plan]:
         key = (*self._settings_key, provider, model)
@@ -510,6 +511,9 @@ class RecordingDurations(DurationStats):
                pushed: bool | None = None) -> None:
         self.recorded.append((provider, model, job_id, after_s, at_s))
         self.pushed.append((job_id, pushed))
+
+    def event_came_after_check(self, provider: str, model: str, job_id: str, detected_at: datetime) -> None:
+        self.after_check.append(job_id)
 
 
 WEBHOOK_SECRET = "whsec_dmVvLXJlbGF5LXN0ZXAtdGVzdHMtc2VjcmV0IQ=="

@@ -4,6 +4,7 @@ know is a no-op, the result is always the provider's answer, never the event's."
 from __future__ import annotations
 
 import pytest
+from google.api_core import exceptions as gexc
 
 from veorelay.core.job import JobStatus
 from veorelay.core.push_events import ProviderEvent
@@ -119,14 +120,31 @@ def test_the_check_moves_the_job_on_only_when_the_provider_says_it_is_done(rt, g
     assert rt.durations.pushed == [(job_id, True)]  # the event came first: learned as such
 
 
-def test_a_late_event_for_a_job_found_done_by_its_chain_is_a_no_op(rt, gemini):
+def test_a_late_event_for_a_job_found_done_by_its_chain_checks_nothing_and_is_counted_once(rt, gemini):
     job_id = running_on(rt, "gemini")
     gemini.checks.set(succeeded("https://videos.fake/x.mp4"))
     run_named(rt, f"{job_id}-poll-1")
     assert rt.durations.pushed == [(job_id, False)]  # the poll found it first
+    assert rt.store.job(job_id)["detected_by"] == "check"
+    checks = gemini.count("check")
 
-    assert events_in.receive(rt, event(job_id), now=NOW) == events_in.LATE
-    assert push_tasks(rt) == []
+    outcomes = [events_in.receive(rt, event(job_id), now=NOW + dt) for dt in (0, 1)]  # the event, then a duplicate
+
+    assert outcomes == [events_in.LATE, events_in.LATE] and push_tasks(rt) == [] and gemini.count("check") == checks
+    assert rt.durations.after_check == [job_id]  # the event did come: the backstop learns it, once
+    assert rt.store.job(job_id)["event_after_check_at"] is not None
+
+
+def test_a_duplicate_of_the_event_that_found_its_job_done_is_not_counted_again(rt, gemini):
+    job_id = running_on(rt, "gemini")
+    events_in.receive(rt, event(job_id), now=NOW)
+    gemini.checks.set(succeeded("https://videos.fake/x.mp4"))
+    run_named(rt, f"{job_id}-push-{int(NOW // PUSH_WINDOW_S)}")
+    assert rt.store.job(job_id)["detected_by"] == "event"
+
+    assert events_in.receive(rt, event(job_id), now=NOW + PUSH_WINDOW_S) == events_in.LATE
+    assert rt.durations.pushed == [(job_id, True)] and rt.durations.after_check == []
+    assert "event_after_check_at" not in rt.store.job(job_id)
 
 
 def test_a_job_that_never_asked_for_push_takes_no_event(rt, gemini):
@@ -154,3 +172,50 @@ def test_a_pushing_job_waits_for_its_backstops_first_check_a_polled_one_does_not
     first = {t.job_id: t.delay_s for t in rt.scheduler.pending if t.name.endswith("-poll-1")}
     assert first[pushing] == pytest.approx(150.0, abs=1.0) and first[pushing] > rt.settings.poll.initial_delay_s
     assert first[polled] == pytest.approx(20.0, abs=1.0)
+
+
+def test_a_late_event_the_store_cannot_mark_is_answered_all_the_same(rt, gemini):
+    job_id = running_on(rt, "gemini")
+    gemini.checks.set(succeeded("https://videos.fake/x.mp4"))
+    run_named(rt, f"{job_id}-poll-1")
+    rt.store.faults.add("update", gexc.ServiceUnavailable("firestore down"), times=1)
+
+    assert events_in.receive(rt, event(job_id), now=NOW) == events_in.LATE  # 2xx: a lost count, not a redelivery
+    assert rt.durations.after_check == [] and "event_after_check_at" not in rt.store.job(job_id)
+
+
+def test_an_event_whose_check_finds_its_job_moved_on_by_a_poll_is_counted_once(rt, gemini):
+    """The race dense checks win: the event came while a poll was finding the job done."""
+    job_id = running_on(rt, "gemini")
+    assert events_in.receive(rt, event(job_id), now=NOW) == events_in.QUEUED
+    gemini.checks.set(succeeded("https://videos.fake/x.mp4"))
+    run_named(rt, f"{job_id}-poll-1")  # the poll got there first
+    checks = gemini.count("check")
+
+    run_named(rt, f"{job_id}-push-{int(NOW // PUSH_WINDOW_S)}")
+    events_in.receive(rt, event(job_id), now=NOW + PUSH_WINDOW_S)  # and a redelivery
+
+    assert gemini.count("check") == checks and rt.durations.after_check == [job_id]
+    assert rt.durations.pushed == [(job_id, False)]
+
+
+def test_an_event_check_that_loses_the_race_to_a_poll_counts_the_event_once(rt, gemini):
+    """The event's check asks the provider while a poll of the chain moves the job on."""
+    job_id = running_on(rt, "gemini")
+    events_in.receive(rt, event(job_id), now=NOW)
+    done = succeeded("https://videos.fake/x.mp4")
+    polled: list[bool] = []
+
+    def poll_gets_there_first(handle):
+        if not polled:
+            polled.append(True)
+            run_named(rt, f"{job_id}-poll-1")
+        return done
+
+    gemini.checks.set(poll_gets_there_first)
+    run_named(rt, f"{job_id}-push-{int(NOW // PUSH_WINDOW_S)}")
+
+    job = rt.store.job(job_id)
+    assert job["status"] == JobStatus.DOWNLOADING and job["detected_by"] == "check"
+    assert rt.durations.pushed == [(job_id, False)] and rt.durations.after_check == [job_id]
+    assert rt.scheduler.pending_names().count(f"{job_id}-finalize") == 1

@@ -31,12 +31,12 @@ class Ref:
         assert merge
         self.db.writes.append((self.path, data))
         doc = self.db.docs.setdefault(self.path, {"bins": {}, "push": {}})
-        for name, inc in data["bins"].items():
+        for name, inc in (data.get("bins") or {}).items():
             doc["bins"][name] = doc["bins"].get(name, 0.0) + inc.value
         for hour, row in (data.get("push") or {}).items():
-            kept = doc["push"].setdefault(hour, {"jobs": 0, "first": 0})
-            kept["jobs"] += row["jobs"].value
-            kept["first"] += row["first"].value
+            kept = doc["push"].setdefault(hour, {})
+            for name, inc in row.items():  # jobs, first, after: a field starts at 0 when first incremented
+                kept[name] = kept.get(name, 0) + inc.value
 
 
 class Snap:

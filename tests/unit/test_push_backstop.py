@@ -4,12 +4,13 @@ stop, and a job whose event never comes still found."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
 from veorelay.config import PollSettings
 from veorelay.core import poll_plan as ps
-from veorelay.gcp.poll_stats import DurationStats
+from veorelay.gcp.poll_stats import DurationStats, shard_of
 
 from .fake_stats_db import FakeDb
 
@@ -51,13 +52,16 @@ def test_a_job_whose_event_never_comes_is_still_found():
         assert elapsed - duration <= max(30.0, times[0])  # seen within a gap of its end
 
 
-def test_reliability_is_the_recent_share_of_jobs_whose_event_came_first():
+def test_reliability_is_the_recent_share_of_jobs_whose_event_came():
     hour = 500_000
     assert ps.push_reliability({}, hour) == 0.0  # no evidence: dense
-    assert ps.push_reliability({hour: (100, 100)}, hour) == ps.R_MAX  # capped: the backstop never stops
-    assert ps.push_reliability({hour: (100, 70)}, hour) == pytest.approx(70 / 102)
+    assert ps.push_reliability({hour: (100, 100, 0)}, hour) == ps.R_MAX  # capped: the backstop never stops
+    assert ps.push_reliability({hour: (100, 70, 0)}, hour) == pytest.approx(70 / 102)
+    # An event that came after a check had found its job done came all the same.
+    assert ps.push_reliability({hour: (100, 40, 30)}, hour) == pytest.approx(70 / 102)
+    assert ps.push_reliability({hour: (10, 0, 50)}, hour) == pytest.approx(10 / 12)  # never more than the jobs
     # Events stopped an hour ago: the old good hours weigh less than the recent bad one.
-    recent_bad = ps.push_reliability({hour - 6: (100, 100), hour: (30, 0)}, hour)
+    recent_bad = ps.push_reliability({hour - 6: (100, 100, 0), hour: (30, 0, 0)}, hour)
     assert recent_bad < ps.R_DENSE
 
 
@@ -85,3 +89,39 @@ def test_the_backstop_never_spends_more_than_the_reference_cadence(r):
     """The check budget (core/poll_plan.py) holds under events too, at the production exchange rate."""
     backstop = ps.push_plan(SPREAD, r, PollSettings().delay_cost_checks, *ARGS[1:])
     assert backstop.expected_checks <= ps.reference_cadence(30.0).expected_checks(SPREAD.smoothed(), 1800)
+
+
+def test_events_that_lose_the_race_to_dense_checks_still_make_the_checks_sparse():
+    """Dense checks find many jobs done before their event's own check runs; if only events that
+    came first counted, the checks would stay dense because they are dense."""
+    db, now, detected_at = FakeDb(), [0.0], datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    stats = DurationStats(db, PollSettings(stats_ttl_s=60), 1800, clock=lambda: now[0], now=lambda: detected_at)
+    model = "veo-3.0-generate-001"
+    dense = stats.plan("gemini", model, push=True)
+    for n in range(60):
+        job_id = f"{n:032x}"
+        stats.record("gemini", model, job_id, 70, 72, pushed=n % 2 == 0)  # half found by a check first
+        if n % 2:
+            stats.event_came_after_check("gemini", model, job_id, detected_at)  # ... whose event came then
+    now[0] = 61
+    sparse = stats.plan("gemini", model, push=True)  # the counts read again
+    assert stats.reliability("gemini", model) == ps.R_MAX  # 60 of 60 came (capped)
+    assert sparse.expected_checks < dense.expected_checks and sparse.times[0] > dense.times[0]
+
+    untold_db = FakeDb()  # the same jobs, the late events not counted
+    writer = DurationStats(untold_db, PollSettings(), 1800, now=lambda: detected_at)
+    for n in range(60):
+        writer.record("gemini", model, f"{n:032x}", 70, 72, pushed=n % 2 == 0)
+    reader = DurationStats(untold_db, PollSettings(), 1800, now=lambda: detected_at)
+    reader.current("gemini", model)
+    assert reader.reliability("gemini", model) == pytest.approx(30 / 62)  # below R_DENSE: dense
+
+
+def test_a_late_event_is_counted_in_its_jobs_document_and_hour():
+    db = FakeDb()
+    stats = DurationStats(db, PollSettings(), 1800, now=lambda: datetime(2026, 12, 3, 9, 5, tzinfo=UTC))
+    detected_at = datetime(2026, 12, 3, 8, 59, tzinfo=UTC)
+    stats.event_came_after_check("gemini", "veo-3.0-generate-001", "a" * 32, detected_at)
+    ((path, data),) = db.writes
+    assert path == f"poll_stats/gemini|veo-3.0-generate-001|2026w49|{shard_of('a' * 32)}"
+    assert list(data["push"]) == [f"h{int(detected_at.timestamp() // 3600)}"] and "jobs" not in data["push"][f"h{int(detected_at.timestamp() // 3600)}"]

@@ -171,6 +171,8 @@ class Job(TypedDict, total=False):
     late_result: LateResult  # the provider succeeded after the job had been cancelled or failed
     discard_due_at: datetime | None  # ended while downloading: the sweep removes its videos once more then (gcp/store.py)
     sweep_gen: int  # how many times the sweep restarted the task chain (task names carry it)
+    detected_by: str  # a pushing job: what found its provider done (core/push_events.py DETECTED_BY_*)
+    event_after_check_at: datetime  # its event came after a check had found it done (counted once: steps/events_in.py)
     poll_chain: str  # the poll chain that took the job over in its generation (steps/chain.py); absent: its first
     deliveries: list[dict[str, Any]]  # webhook attempts (net/webhooks.py DeliveryAttempt.record())
     cost: Mapping[str, Any]  # core/cost.py Cost: the list-price estimate made at acceptance

@@ -52,7 +52,7 @@ _TAIL = 1e-4  # the plan stops once P(not done yet) is below this; max_gap check
 
 # The push backstop (module docstring). Before any job of a provider+model told us, its events
 # count as unreliable (a Beta(0, PUSH_PRIOR_JOBS) prior): polling starts dense and thins out as
-# events are seen to come first; each hour's counts weigh half as much PUSH_HALF_LIFE_H later.
+# events are seen to come (first or after a check); each hour's counts weigh half as much PUSH_HALF_LIFE_H later.
 R_DENSE = 0.5
 R_MAX = 0.95
 TAIL_Q = 0.9
@@ -228,15 +228,18 @@ def evaluate(d: Durations | _Table, times: tuple[float, ...] | list[float]) -> t
     return checks, delay
 
 
-def push_reliability(counts: Mapping[int, tuple[float, float]], now_hour: int) -> float:
-    """How reliably events come before a check finds the job done: `counts` maps an hour
-    (hours since the epoch) to (jobs that asked for push, jobs whose event came first)."""
-    jobs = first = 0.0
-    for hour, (n, k) in counts.items():
+def push_reliability(counts: Mapping[int, tuple[float, float, float]], now_hour: int) -> float:
+    """How reliably a job's event comes: `counts` maps an hour (hours since the epoch) to (jobs
+    that asked for push, jobs whose event came first, jobs whose event came after a check had
+    found them done). An event that lost the race to a check still came: counting only the
+    first would read dense polling, which wins more races, as unreliable events and keep it dense."""
+    jobs = came = 0.0
+    for hour, (n, first, after) in counts.items():
         weight = 0.5 ** (max(0, now_hour - hour) / PUSH_HALF_LIFE_H)
-        jobs += weight * max(0.0, n)
-        first += weight * min(max(0.0, k), max(0.0, n))
-    return min(R_MAX, first / (jobs + PUSH_PRIOR_JOBS))
+        n = max(0.0, n)
+        jobs += weight * n
+        came += weight * min(max(0.0, first) + max(0.0, after), n)
+    return min(R_MAX, came / (jobs + PUSH_PRIOR_JOBS))
 
 
 def evaluate_push(d: Durations | _Table, times: tuple[float, ...] | list[float], reliability: float) -> tuple[float, float]:

@@ -40,6 +40,11 @@ def expects_push(job: Job) -> bool:
     return push_mode(job.get("handle")) is not None
 
 
+# What found a pushing job's provider done (the job's `detected_by`): its event's check, or a
+# check of its chain first, whose event may still come (steps/events_in.py counts it then).
+DETECTED_BY_EVENT, DETECTED_BY_CHECK = "event", "check"
+
+
 def request_webhook_url(events_url: str, job_id: str) -> str:
     """The per-request webhook URI of one job: the provider_events URL naming the job (the
     webhook's JWT is for exactly this URL, so it cannot be replayed for another job)."""

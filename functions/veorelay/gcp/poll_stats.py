@@ -10,8 +10,10 @@ Reads: an instance reads the 2 x SHARDS documents of a provider+model once per
 `stats_ttl_s` and keeps the resulting plan in memory.
 
 Completion events (the push backstop, core/poll_plan.py push_plan): the same write of a job
-that asked for push also counts, under `push.h<hour since the epoch>`, the job and whether its
-event came before a check found it done; the plan of such jobs follows how reliably they do.
+that asked for push also counts, under `push.h<hour since the epoch>`, the job (`jobs`) and
+whether its event came before a check found it done (`first`); an event that comes after a
+check found its job done adds `after` (one write, at most once per job); the plan of such jobs
+follows how reliably the events come.
 """
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ class DurationStats:
         self._now = now or (lambda: datetime.now(UTC))
         self._cache: dict[tuple[str, str], tuple[float, ps.Durations, ps.Plan]] = {}
         self._push: dict[tuple[str, str], tuple[float, float, ps.Plan]] = {}  # (fetched, reliability, plan)
-        self._counts: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}  # push counts, as last read
+        self._counts: dict[tuple[str, str], dict[int, tuple[float, float, float]]] = {}  # push counts, as last read
         self._lock = threading.Lock()
 
     def prior(self, model: str) -> ps.Durations:
@@ -107,7 +109,7 @@ class DurationStats:
         return plan
 
     def reliability(self, provider: str, model: str) -> float:
-        """How reliably this provider+model's events came before a check found the job done."""
+        """How reliably this provider+model's events came (core/poll_plan.py push_reliability)."""
         with self._lock:
             counts = dict(self._counts.get((provider, model)) or {})
         return ps.push_reliability(counts, int(self._now().timestamp() // 3600))
@@ -115,7 +117,8 @@ class DurationStats:
     def record(self, provider: str, model: str, job_id: str, after_s: float, at_s: float,
                pushed: bool | None = None) -> None:
         """A job of this provider+model ended in (after_s, at_s] seconds after submission;
-        `pushed` (jobs that asked for push): whether its event came before a check saw it."""
+        `pushed` (jobs that asked for push): whether its event came before a check saw it (if not,
+        the event may still come: event_came_after_check)."""
         if self._db is None:
             return
         durations, _ = self.current(provider, model)
@@ -135,6 +138,16 @@ class DurationStats:
             "bins": {bin_field(i): firestore.Increment(w) for i, w in weights.items()},
         }, merge=True, timeout=FIRESTORE_CALL_S, retry=None)  # increments: never applied twice
 
+    def event_came_after_check(self, provider: str, model: str, job_id: str, detected_at: datetime) -> None:
+        """The event of a job a check had found done (at `detected_at`, when record() counted it)
+        came after all: counted in the same document and hour as the job, once per job (the
+        caller marks the job first, steps/events_in.py)."""
+        if self._db is None:
+            return
+        ref = self._db.collection(COLLECTION).document(doc_id(provider, model, week_of(detected_at), shard_of(job_id)))
+        ref.set({"push": {f"h{int(detected_at.timestamp() // 3600)}": {"after": firestore.Increment(1)}}},
+                merge=True, timeout=FIRESTORE_CALL_S, retry=None)
+
     def _learned(self, provider: str, model: str) -> dict[int, float]:
         if self._db is None:
             return {}
@@ -142,17 +155,17 @@ class DurationStats:
         weeks = [week_of(now), week_of(now - timedelta(days=7))]
         refs = [self._db.collection(COLLECTION).document(doc_id(provider, model, w, s)) for w in weeks for s in range(SHARDS)]
         learned: dict[int, float] = {}
-        counts: dict[int, tuple[float, float]] = {}
+        counts: dict[int, tuple[float, float, float]] = {}
         for snap in self._db.get_all(refs, timeout=FIRESTORE_CALL_S, retry=FIRESTORE_RETRY):
             if not snap.exists:
                 continue
             doc = snap.to_dict() or {}
             for hour, row in (doc.get("push") or {}).items():
                 if isinstance(hour, str) and hour[1:].isdigit() and isinstance(row, dict):
-                    n, k = counts.get(int(hour[1:]), (0.0, 0.0))
-                    jobs, first = row.get("jobs"), row.get("first")
-                    if isinstance(jobs, (int, float)) and isinstance(first, (int, float)):
-                        counts[int(hour[1:])] = (n + float(jobs), k + float(first))
+                    seen = counts.get(int(hour[1:]), (0.0, 0.0, 0.0))
+                    row_counts = [row.get(name) for name in ("jobs", "first", "after")]
+                    numbers = [float(v) if isinstance(v, (int, float)) else 0.0 for v in row_counts]
+                    counts[int(hour[1:])] = (seen[0] + numbers[0], seen[1] + numbers[1], seen[2] + numbers[2])
             bins: dict[str, Any] = doc.get("bins") or {}
             for name, weight in bins.items():
                 if name.startswith("b") and name[1:].isdigit() and isinstance(weight, (int, float)):

@@ -1,17 +1,21 @@
 """A provider's completion event, verified (edges/provider_events.py): find its job and queue an
 immediate check of it, a named task (steps/chain.py push_check_task), so duplicates collapse.
 
-Nothing here writes to Firestore, and nothing the event says is taken as the result: the check
-asks the provider (steps/poll.py pushed_check). An event for no job we know, for a job of
-another provider, for a job that is no longer running (late, or a duplicate after the job moved
-on) or that says nothing ended is a logged no-op; the edge answers 2xx so the sender stops.
+Nothing the event says is taken as the result: the check asks the provider (steps/poll.py
+pushed_check). An event for no job we know, for a job of another provider, for a job that is no
+longer running (late, or a duplicate after the job moved on) or that says nothing ended is a
+logged no-op; the edge answers 2xx so the sender stops. The one write: the first event of a job
+that a check of its chain had already found done marks the job and is counted for the backstop
+(gcp/poll_stats.py event_came_after_check), so the schedule learns that the events do come even
+while its checks win the race to them.
 """
 from __future__ import annotations
 
 import time
 
-from veorelay.core.job import JobStatus, seconds_running
-from veorelay.core.push_events import SOURCE_PROVIDERS, ProviderEvent, expects_push
+from veorelay.core.clock import utcnow
+from veorelay.core.job import Job, JobStatus, TransitionRefused, seconds_running
+from veorelay.core.push_events import DETECTED_BY_CHECK, SOURCE_PROVIDERS, ProviderEvent, expects_push
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
@@ -40,9 +44,36 @@ def receive(rt: Runtime, event: ProviderEvent, now: float | None = None) -> str:
         return UNKNOWN
     if job["status"] != JobStatus.RUNNING:
         logs.info("provider event for a job no longer running", source=event.source, job_id=job["id"], status=job["status"])
+        event_came_late(rt, job)
         return LATE
     received_at = time.time() if now is None else now
     queued = rt.scheduler.enqueue(chain.push_check_task(rt.settings, job, received_at, seconds_running(job)))
     logs.info("provider event: check queued" if queued else "provider event: check already queued",
               source=event.source, event_id=event.event_id, job_id=job["id"])
     return QUEUED if queued else DUPLICATE
+
+
+def event_came_late(rt: Runtime, job: Job) -> None:
+    """The event of a job no longer running came (here, or as its check found the job moved on,
+    steps/poll.py): counted if a check of its chain had found the job done first.
+
+    Best effort, once per job: the job is marked first (a transaction that finds no mark), so a
+    duplicate or replayed event counts nothing; a lost count only makes the backstop learn a
+    little slower."""
+    if job.get("detected_by") != DETECTED_BY_CHECK or job.get("event_after_check_at"):
+        return
+    try:
+        rt.store.update(job["id"], tuple(JobStatus), {"event_after_check_at": utcnow()},
+                        unchanged={"event_after_check_at": None})
+    except TransitionRefused:
+        return  # another delivery of the event counted it
+    except Exception as exc:
+        logs.warning("late completion event not counted", job_id=job["id"], error=type(exc).__name__)
+        return
+    stats = getattr(rt, "durations", None)
+    detected_at = (job.get("timestamps") or {}).get(JobStatus.DOWNLOADING) or utcnow()
+    try:
+        if stats is not None:
+            stats.event_came_after_check(job["provider"], job["model"], job["id"], detected_at)
+    except Exception as exc:
+        logs.warning("late completion event not counted", job_id=job["id"], error=type(exc).__name__)

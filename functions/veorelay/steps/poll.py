@@ -14,11 +14,11 @@ from veorelay.core import poll_plan as poll_schedule
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError, PermanentError
 from veorelay.core.job import Job, JobStatus, TransitionRefused, progress_of, seconds_running
-from veorelay.core.push_events import expects_push
+from veorelay.core.push_events import DETECTED_BY_CHECK, DETECTED_BY_EVENT, expects_push
 from veorelay.gcp import logs
 from veorelay.gcp.poll_stats import DurationStats
 from veorelay.providers.base import Progress
-from veorelay.steps import chain, recover
+from veorelay.steps import chain, events_in, recover
 from veorelay.steps.chain import PollCall, chain_fields, current_chain, sweep_generation
 from veorelay.steps.deliver import enqueue_progress
 from veorelay.steps.lifecycle import fail, kept_outputs_or_fail, move, record_late_result
@@ -80,6 +80,8 @@ def poll_job(rt: Runtime, job_id: str, call: PollCall = PollCall(1, None, 0)) ->
     job = rt.store.get(job_id)
     if job is None or job["status"] != JobStatus.RUNNING:
         logs.info("poll skipped", job_id=job_id, status=job and job["status"], poll=poll_number)
+        if call.push and job is not None:  # its event came while a check was moving the job on
+            events_in.event_came_late(rt, job)
         return
     if call.push:
         pushed_check(rt, job, call)
@@ -165,11 +167,16 @@ def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elaps
     outputs = kept_outputs_or_fail(rt, job_id, [ref.to_dict() for ref in progress.outputs])
     if outputs is None:
         return
+    found: dict[str, str] = {"detected_by": DETECTED_BY_EVENT if pushed else DETECTED_BY_CHECK} if expects_push(job) else {}
     downloading = move(rt, job_id, JobStatus.DOWNLOADING, {
         "pending_outputs": outputs,
         "progress": {"percent": 100, "stage": "downloading"},
+        **found,
     }, from_states={JobStatus.RUNNING})
-    status = JobStatus.DOWNLOADING if downloading is not None else job_status(rt, job_id)
+    current = downloading or rt.store.get(job_id)
+    status = current["status"] if current is not None else None
+    if pushed and downloading is None and current is not None:  # a check of its chain found it done meanwhile
+        events_in.event_came_late(rt, current)
     if status == JobStatus.DOWNLOADING:
         rt.scheduler.enqueue(chain.finalize_task(rt.settings, job))
     elif status in (JobStatus.CANCELLED, JobStatus.FAILED):  # ended while we were asking
@@ -180,7 +187,3 @@ def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elaps
         logs.info("provider done detected", provider=job["provider"], model=job["model"],
                   detection_delay_max_s=round(max(elapsed - checked_s, 0.0), 3), generation_s=round(elapsed, 3))
 
-
-def job_status(rt: Runtime, job_id: str) -> str | None:
-    job = rt.store.get(job_id)
-    return job["status"] if job is not None else None
