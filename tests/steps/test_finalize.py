@@ -429,3 +429,30 @@ def test_a_video_the_provider_wrote_that_is_missing_or_not_an_mp4_fails_the_job(
     bucket.objects.clear()
     finalize_job(rt, job_id, 1)
     assert "does not exist" in store.job(job_id)["error"]["message"]
+
+
+def test_a_fresh_copy_does_not_look_for_a_poster_an_earlier_attempt_made(rt, store, bucket):
+    """No attempt stored the video, so none made its poster: one GCS read less before the webhook."""
+    job_id = downloading_job(rt, mp4(5000))
+    bucket.faults.add("get_blob", gexc.ServiceUnavailable("looked for the poster"), name=poster_name(rt, job_id, 0))
+
+    finalize_job(rt, job_id, 1)
+
+    assert store.job(job_id)["outputs"][0]["poster"]["name"] == poster_name(rt, job_id, 0)
+    assert bucket.faults.raised == []
+
+
+def test_a_retry_queues_the_success_webhook_the_attempt_that_moved_the_job_could_not(rt, store, tasks):
+    """The job moved to succeeded, then Cloud Tasks refused its webhook task: the queue retries
+    finalize, which finds the job succeeded and queues the webhook (once: the task is named)."""
+    job_id = downloading_job(rt, mp4(5000), webhook_url=WEBHOOK_URL)
+    event = f"{job_id}-wh-job_succeeded-1"
+    tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue deliver_webhook"), name=event)
+
+    with pytest.raises(TransientError):
+        finalize_job(rt, job_id, 1)
+    assert store.job(job_id)["status"] == JobStatus.SUCCEEDED and event not in tasks.names()
+
+    finalize_job(rt, job_id, 2)
+    finalize_job(rt, job_id, 3)  # a duplicate delivery of the task: the same named webhook task
+    assert tasks.pending_names().count(event) == 1

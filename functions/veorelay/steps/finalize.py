@@ -10,6 +10,7 @@ from google.api_core import exceptions as gexc
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, PermanentError, TransientError
+from veorelay.core.events import EVENT_FOR_STATUS
 from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.core.media import JobWarning, Media, Poster, expectation_of, media_of, poster_missing, warnings_for
 from veorelay.core.views import job_view
@@ -19,6 +20,7 @@ from veorelay.gcp.media_probe import inspect_stored, poster_of, store_poster
 from veorelay.gcp.sink import StoredObject, adopt_object, store_video, stored_video
 from veorelay.providers.base import BucketWriter, OutputRef, Provider
 from veorelay.runtime import Runtime
+from veorelay.steps.deliver import enqueue_event
 from veorelay.steps.lifecycle import fail, move, record_late_result
 
 
@@ -40,7 +42,10 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     """`attempt` counts from 1 (Cloud Tasks' retry count + 1)."""
     job = rt.store.get(job_id)
     if job is not None and job["status"] == JobStatus.SUCCEEDED:
-        _write_job_json(rt, job, only_if_missing=True)  # a retry after job.json failed to write
+        # A retry: the attempt that moved the job may have died before its webhook task was
+        # created (a named task: created once, AlreadyExists after) or before job.json was written.
+        enqueue_event(rt, job, EVENT_FOR_STATUS[JobStatus.SUCCEEDED])
+        _write_job_json(rt, job, only_if_missing=True)
         return
     if job is None or job["status"] != JobStatus.DOWNLOADING:
         logs.info("finalize skipped", job_id=job_id, status=job and job["status"])
@@ -56,8 +61,9 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     warnings: list[JobWarning] = []
     try:
         for ref in (OutputRef.from_dict(o) for o in job.get("pending_outputs") or []):
-            stored = _already_stored(rt, job_id, ref.index) or _copy_output(rt, job, provider, ref)
-            media, poster = _inspect_output(rt, job, ref.index, stored, warnings)
+            earlier = _already_stored(rt, job_id, ref.index)
+            stored = earlier or _copy_output(rt, job, provider, ref)
+            media, poster = _inspect_output(rt, job, ref.index, stored, warnings, poster_may_exist=earlier is not None)
             outputs.append(stored.to_dict() | {"index": ref.index, "media": media, "poster": poster} | _provider_uri(ref))
     except PermanentError as exc:
         fail(rt, job_id, exc.job_error(), {JobStatus.DOWNLOADING})
@@ -104,13 +110,16 @@ def _object_metadata(job: Job, index: int) -> dict[str, str]:
     }
 
 
-def _inspect_output(rt: Runtime, job: Job, index: int, stored: StoredObject, warnings: list[JobWarning]) -> tuple[Media, Poster | None]:
+def _inspect_output(rt: Runtime, job: Job, index: int, stored: StoredObject, warnings: list[JobWarning],
+                    poster_may_exist: bool = True) -> tuple[Media, Poster | None]:
     """The stored video read back (gcp/media_probe.py): its `media`, and its poster, made once.
     A file that is no video (no video track, zero seconds) raises PermanentError(download_invalid),
     which fails the job and removes its objects like any failed verification; a video unlike the
-    request adds warnings. A retry finds the poster an earlier attempt stored and decodes nothing."""
+    request adds warnings. A retry finds the poster an earlier attempt stored and decodes nothing.
+    `poster_may_exist` False: the video was copied just now, so no earlier attempt made its poster
+    and none is looked for (a concurrent attempt's poster is kept by store_poster's create-only write)."""
     name = poster_name(rt, job["id"], index)
-    earlier = poster_of(rt.bucket, name)
+    earlier = poster_of(rt.bucket, name) if poster_may_exist else None
     inspection = inspect_stored(rt.bucket, stored.name, with_poster=earlier is None)
     media = media_of(inspection.probe)
     poster = earlier
