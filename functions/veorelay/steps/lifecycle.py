@@ -26,13 +26,14 @@ def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None
     logs.info(f"job {to}", job_id=job_id, status=str(to))
     if to.terminal:
         log_ended(job)
+        # Before the event, not after: settling writes the job, and so does the webhook's step
+        # (its attempt record), which would then race it (a lost race is one more write).
+        spend.settle(rt, job)
     if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
         discard_leftovers(rt, job)
     event = EVENT_FOR_STATUS.get(to)  # job.running and the terminal events
-    if event:  # before settling: the client waits for the event, and the sweep settles what this does not
+    if event:
         enqueue_event(rt, job, event)
-    if to.terminal:
-        spend.settle(rt, job)
     return job
 
 
