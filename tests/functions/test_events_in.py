@@ -18,6 +18,8 @@ from functions_framework import create_app
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
+from tests.integration.helpers import landed_job_json
+
 pytestmark = pytest.mark.integration
 
 CONSUMER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "bucket_consumer" / "main.py"
@@ -269,13 +271,13 @@ def test_the_documented_consumer_finds_every_video_when_job_json_lands(call, buc
     accepted = call("api").post("/jobs", json={"prompt": prompt, "metadata": {"campaign": "spring"}}).get_json()
     job = wait_job(lambda job_id: call("api").get(f"/jobs/{job_id}").get_json(), accepted["id"])
     assert job["status"] == "succeeded", job
+    job_json = landed_job_json(bucket, job["id"])
     capsys.readouterr()  # the relay's own log lines so far: only the consumer's output counts below
     consumer = create_app(target="on_job_json", source=str(CONSUMER)).test_client()
 
     for output in job["outputs"]:  # videos fire the event too: the consumer waits for job.json
         assert finalized(call, bucket.name, bucket.get_blob(output["name"]), app=consumer).status_code == 200
     assert capsys.readouterr().out == ""
-    job_json = bucket.get_blob(f"videos/{job['id']}/job.json")
     assert job_json.content_type == "application/json"
     assert finalized(call, bucket.name, job_json, app=consumer).status_code == 200
 
@@ -293,6 +295,7 @@ def test_the_documented_consumer_refuses_a_video_that_is_not_the_one_job_json_re
     accepted = call("api").post("/jobs", json={"prompt": f"a paper boat #{uuid.uuid4().hex[:8]}"}).get_json()
     job = wait_job(lambda job_id: call("api").get(f"/jobs/{job_id}").get_json(), accepted["id"])
     assert job["status"] == "succeeded", job
+    job_json = landed_job_json(bucket, job["id"])
     video = bucket.blob(job["outputs"][0]["name"])
     video.metadata = bucket.get_blob(video.name).metadata
     data = video.download_as_bytes()
@@ -300,6 +303,6 @@ def test_the_documented_consumer_refuses_a_video_that_is_not_the_one_job_json_re
     capsys.readouterr()
     consumer = create_app(target="on_job_json", source=str(CONSUMER)).test_client()
 
-    answer = finalized(call, bucket.name, bucket.get_blob(f"videos/{job['id']}/job.json"), app=consumer)
+    answer = finalized(call, bucket.name, job_json, app=consumer)
 
     assert answer.status_code == 500 and capsys.readouterr().out == ""  # Eventarc retries; nothing was handled

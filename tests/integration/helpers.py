@@ -36,6 +36,16 @@ def md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
+def landed_job_json(bucket: storage.Bucket, job_id: str, timeout_s: float = 10) -> storage.Blob:
+    """The job's job.json, once it lands: it is written a moment after the job reads succeeded
+    (and before the job.succeeded webhook is queued)."""
+    deadline = time.monotonic() + timeout_s
+    while (blob := bucket.get_blob(f"videos/{job_id}/job.json")) is None:
+        assert time.monotonic() < deadline, f"no job.json for {job_id} after {timeout_s} s"
+        time.sleep(0.1)
+    return blob
+
+
 def stored_video(bucket: storage.Bucket, output: dict[str, Any]) -> bytes:
     """An output's video as the bucket holds it, checked against the crc32c and md5 the job recorded."""
     data = bucket.blob(output["name"]).download_as_bytes()

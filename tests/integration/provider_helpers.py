@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from .helpers import Client, crc32c, md5, unique_prompt
+from .helpers import Client, crc32c, landed_job_json, md5, unique_prompt
 
 
 def png(width: int = 4, height: int = 4, rgb: bytes = b"\xff\x00\x00") -> bytes:
@@ -65,10 +65,7 @@ def assert_videos_match_the_provider(client: Client, bucket, job: dict[str, Any]
         assert output["poster"]["name"] == f"videos/{job['id']}/{output['index']}.jpg"
     assert sorted(stored) == sorted((s["sha256"], s["size"]) for s in served)
     assert job["warnings"] == [], job["warnings"]  # a normal job: every video as asked
-    # job.json is written right after the job reads succeeded (last, so consumers find every video).
-    deadline = time.monotonic() + 10
-    while not bucket.blob(f"videos/{job['id']}/job.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    landed_job_json(bucket, job["id"])  # last, so consumers find every video
     names = {b.name for b in bucket.list_blobs(prefix=f"videos/{job['id']}/")}
     assert names == ({f"videos/{job['id']}/{o['index']}.mp4" for o in job["outputs"]}
                      | {f"videos/{job['id']}/{o['index']}.jpg" for o in job["outputs"]} | {f"videos/{job['id']}/job.json"}), names

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .helpers import Client, gcs_bucket
+from .helpers import Client, gcs_bucket, landed_job_json
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,8 @@ def test_300_jobs_at_once_all_succeed_once_with_their_video_and_webhook(stack):
 
     # Exactly one video, its poster and one job.json per job.
     bucket = gcs_bucket(stack)
+    for job_id in final:
+        landed_job_json(bucket, job_id)
     names = {b.name for b in bucket.list_blobs(prefix="videos/")}
     for job_id, job in final.items():
         [output] = job["outputs"]

@@ -11,7 +11,7 @@ import requests
 import standardwebhooks
 from PIL import Image
 
-from .helpers import unique_prompt
+from .helpers import landed_job_json, unique_prompt
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,7 @@ def test_a_normal_job_has_its_media_and_a_poster_of_its_first_frame(client, buck
     assert image.format == "JPEG" and image.size == (720, 1280) and len(data) == poster["size"]
     assert blob.content_type == "image/jpeg" and blob.metadata["job_id"] == job["id"] and blob.metadata["output_index"] == "0"
     assert blob.metadata["video_crc32c"] == output["crc32c"] and "sha256" not in blob.metadata
+    landed_job_json(bucket, job["id"])
     assert names_of(bucket, job["id"]) == {f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/0.jpg", f"videos/{job['id']}/job.json"}
 
     # The webhook hands a signed URL for the poster too, and it fetches the same JPEG.

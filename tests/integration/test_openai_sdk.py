@@ -15,7 +15,7 @@ from openai import OpenAI
 
 from dev.stack import DEV_WEBHOOK_SECRET
 
-from .helpers import unique_prompt
+from .helpers import landed_job_json, unique_prompt
 from .provider_helpers import png
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -140,7 +140,7 @@ def test_list_pages_with_after_limit_and_order(sdk):
 
 def test_delete_removes_the_files_and_the_video(sdk, completed, bucket, client):
     video_id = completed["video"].id
-    names = [f"videos/{video_id}/0.mp4", f"videos/{video_id}/0.jpg", f"videos/{video_id}/job.json"]
+    names = [f"videos/{video_id}/0.mp4", f"videos/{video_id}/0.jpg", landed_job_json(bucket, video_id).name]
     assert all(bucket.blob(n).exists() for n in names)
     deleted = sdk.videos.delete(video_id)
     assert (deleted.id, deleted.deleted, deleted.object) == (video_id, True, "video.deleted")

@@ -8,7 +8,7 @@ import pytest
 import standardwebhooks
 from google.cloud import storage
 
-from .helpers import crc32c, md5, unique_prompt
+from .helpers import crc32c, landed_job_json, md5, unique_prompt
 from .reliability import drained
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,8 @@ def test_a_job_ends_as_a_verified_video_in_the_bucket_and_a_signed_webhook(clien
     blob.reload()
     assert blob.content_type == "video/mp4" and (blob.crc32c, blob.md5_hash) == (output["crc32c"], output["md5"])
     assert blob.metadata["job_id"] == job["id"] and "sha256" not in blob.metadata
+    assert json.loads(landed_job_json(bucket, job["id"]).download_as_text())["status"] == "succeeded"
     assert set(objects_of(bucket, job["id"])) == {f"videos/{job['id']}/0.jpg", f"videos/{job['id']}/0.mp4", f"videos/{job['id']}/job.json"}
-    assert json.loads(bucket.blob(f"videos/{job['id']}/job.json").download_as_text())["status"] == "succeeded"
 
     [hook] = client.webhooks(hook_path, event="job.succeeded")
     event = standardwebhooks.Webhook(stack.env["VEO_WEBHOOK_SECRET"]).verify(hook["body"], hook["headers"])

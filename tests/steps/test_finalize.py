@@ -304,16 +304,19 @@ def test_a_second_finalize_after_success_downloads_nothing_and_rewrites_nothing(
     assert {n: o.generation for n, o in bucket.objects.items()} == objects
 
 
-def test_job_json_that_failed_to_write_is_written_by_the_retry(rt, provider, store, bucket):
-    job_id = downloading_job(rt, mp4(5000))
+def test_job_json_that_failed_to_write_is_written_by_the_retry_before_the_webhook_is_queued(rt, provider, store, tasks, bucket):
+    job_id = downloading_job(rt, mp4(5000), webhook_url=WEBHOOK_URL)
+    tasks.pending.clear()
     bucket.faults.add("upload", gexc.ServiceUnavailable("GCS is down"), name=job_json_name(rt, job_id))
 
     with pytest.raises(TransientError):
         finalize_job(rt, job_id, 1)
     assert store.job(job_id)["status"] == JobStatus.SUCCEEDED and job_json_name(rt, job_id) not in bucket.objects
+    assert tasks.pending_names() == []  # a receiver told of success would look for job.json in vain
 
     finalize_job(rt, job_id, 2)
     assert json.loads(bucket.data(job_json_name(rt, job_id)))["status"] == "succeeded" and provider.count("open_output") == 1
+    assert tasks.pending_names() == [f"{job_id}-wh-job_succeeded-1"]
 
 
 @pytest.mark.parametrize("status", ["accepted", "running", "failed", "cancelled"])

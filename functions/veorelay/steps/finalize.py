@@ -42,10 +42,10 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
     """`attempt` counts from 1 (Cloud Tasks' retry count + 1)."""
     job = rt.store.get(job_id)
     if job is not None and job["status"] == JobStatus.SUCCEEDED:
-        # A retry: the attempt that moved the job may have died before its webhook task was
-        # created (a named task: created once, AlreadyExists after) or before job.json was written.
-        enqueue_event(rt, job, EVENT_FOR_STATUS[JobStatus.SUCCEEDED])
+        # A retry: the attempt that moved the job may have died before job.json was written or
+        # before its webhook task was created (a named task: created once, AlreadyExists after).
         _write_job_json(rt, job, only_if_missing=True)
+        enqueue_event(rt, job, EVENT_FOR_STATUS[JobStatus.SUCCEEDED])
         return
     if job is None or job["status"] != JobStatus.DOWNLOADING:
         logs.info("finalize skipped", job_id=job_id, status=job and job["status"])
@@ -82,9 +82,8 @@ def finalize_job(rt: Runtime, job_id: str, attempt: int) -> None:
         return
     done = move(rt, job_id, JobStatus.SUCCEEDED, {"outputs": outputs, "warnings": warnings,
                                                   "progress": {"percent": 100, "stage": "succeeded"}},
-                {JobStatus.DOWNLOADING})
+                {JobStatus.DOWNLOADING}, before_event=lambda moved: _write_job_json(rt, moved))
     if done is not None:
-        _write_job_json(rt, done)
         return
     now = rt.store.get(job_id) or {}
     if now.get("status") in (JobStatus.CANCELLED, JobStatus.FAILED):

@@ -1,7 +1,7 @@
 """Moving a job between states, and telling the caller when it ends."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from veorelay.core.clock import utcnow
@@ -16,14 +16,19 @@ from veorelay.steps.deliver import enqueue_event
 
 
 def move(rt: Runtime, job_id: str, to: JobStatus, updates: dict[str, Any] | None = None,
-         from_states: Iterable[JobStatus] | None = None) -> Job | None:
-    """Transition the job; None when it was already elsewhere (a duplicate or late task)."""
+         from_states: Iterable[JobStatus] | None = None,
+         before_event: Callable[[Job], None] | None = None) -> Job | None:
+    """Transition the job; None when it was already elsewhere (a duplicate or late task).
+    `before_event` runs on the moved job before its event is queued: what the event's receiver
+    may look for (job.json) is then in place when it arrives."""
     try:
         job = rt.store.transition(job_id, to, updates, from_states)
     except TransitionRefused as refused:
         logs.info("transition skipped", job_id=job_id, current=refused.current, target=str(to))
         return None
     logs.info(f"job {to}", job_id=job_id, status=str(to))
+    if before_event is not None:
+        before_event(job)
     if to.terminal:
         log_ended(job)
         # Before the event, not after: settling writes the job, and so does the webhook's step
