@@ -22,7 +22,8 @@ resource "google_firestore_database" "main" {
 #              order by created_at desc|asc, __name__ (gcp/store.py list_jobs; GET /jobs, /v1/videos):
 #              one index per set of equality filters and direction (__name__ follows the last field)
 #   recovery:  where generation_key == K and stream_submitted_at >= T order by stream_submitted_at
-# (the sweep's `discard_due_at < T order by discard_due_at` uses the single-field index.)
+# (the sweep's `discard_due_at`, `settle_due_at` and `notify_due_at < T order by` the same field use
+# single-field indexes.)
 locals {
   firestore_indexes = {
     jobs-status-deadline = {

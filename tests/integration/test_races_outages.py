@@ -128,6 +128,26 @@ def test_cloud_tasks_paused_at_admission_answers_503_and_the_sweep_submits_the_r
     assert_objects(bucket, job)
 
 
+def test_a_cancel_cloud_tasks_could_not_announce_is_announced_by_the_sweep(client, stack, jobs):
+    """Cloud Tasks paused as a running job is cancelled: 503, the job cancelled all the same; the client never sends it again, and once the event is due the sweep queues job.cancelled: the receiver gets it, and the sweep after that has nothing to do."""
+    job_id, _, hook = start(client, "[sim:duration=30]")
+    client.wait(job_id, {"running"})
+    with process_paused(stack, "tasks"):
+        answer, took = timed(lambda: client.cancel(job_id))
+    assert_unavailable(answer, took)
+    assert client.job(job_id)["status"] == "cancelled"
+    doc = jobs.document(job_id)
+    assert doc.get().to_dict()["notify_due_at"] > datetime.now(UTC)
+    doc.update({"notify_due_at": datetime.now(UTC) - timedelta(seconds=1)})  # its time come
+
+    assert job_id in run_sweep(stack)["job_ids"]["notified"]
+
+    assert_events(client, stack, hook, client.job(job_id))
+    drained(stack, "veo-webhooks", job_id)
+    assert doc.get().to_dict()["notify_due_at"] is None
+    assert job_id not in run_sweep(stack)["job_ids"]["notified"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Cancel racing a finishing download
 # ---------------------------------------------------------------------------------------------

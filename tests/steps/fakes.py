@@ -28,9 +28,18 @@ from veorelay.config import Settings
 from veorelay.core import poll_plan
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode
+from veorelay.core.events import notifies_ending
 from veorelay.core.job import JobStatus, TransitionRefused, allowed
 from veorelay.gcp.poll_stats import DurationStats
-from veorelay.gcp.store import DISCARD_AFTER, FINISHED_JOB_RETENTION, MAX_LIST_LIMIT, SETTLE_AFTER, backend_errors, retry_contention
+from veorelay.gcp.store import (
+    DISCARD_AFTER,
+    FINISHED_JOB_RETENTION,
+    MAX_LIST_LIMIT,
+    NOTIFY_AFTER,
+    SETTLE_AFTER,
+    backend_errors,
+    retry_contention,
+)
 from veorelay.gcp.tasks import _NAME_OK as TASK_NAME_OK
 from veorelay.gcp.tasks import TaskRequest
 from veorelay.providers.base import Provider
@@ -115,6 +124,8 @@ class FakeStore:
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
                 changes["settle_due_at"] = now + SETTLE_AFTER
+                if notifies_ending(job, to):
+                    changes["notify_due_at"] = now + NOTIFY_AFTER
             if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
                 changes["discard_due_at"] = now + DISCARD_AFTER
             return changes
@@ -152,7 +163,8 @@ class FakeStore:
         with backend_errors("claim"):
             return retry_contention(attempt, "claim")
 
-    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int) -> bool:
+    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int,
+               also: Mapping[str, Any] | None = None) -> bool:
         self._check("append", job_id)
         with self._lock:
             job = self._jobs.get(job_id)
@@ -164,7 +176,8 @@ class FakeStore:
                 return False  # the array is full: nothing is written
             if stored_item not in items:  # ArrayUnion adds only what is not there yet
                 items.append(stored_item)
-            self._write("append", job_id, firestore_copy(apply_changes(job, {field: items, "updated_at": self._clock()})))
+            changes = {**(also or {}), field: items, "updated_at": self._clock()}
+            self._write("append", job_id, firestore_copy(apply_changes(job, changes)))
             return True
 
     def older_than(self, status: JobStatus, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
@@ -187,6 +200,12 @@ class FakeStore:
         with self._lock:
             due = [j for j in self._jobs.values() if isinstance(j.get("settle_due_at"), datetime) and j["settle_due_at"] < before]
         return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j["settle_due_at"])[:limit]]
+
+    def notify_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        self._check("notify_due")
+        with self._lock:
+            due = [j for j in self._jobs.values() if isinstance(j.get("notify_due_at"), datetime) and j["notify_due_at"] < before]
+        return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j["notify_due_at"])[:limit]]
 
     def job_for_operation(self, operation: str) -> dict[str, Any] | None:
         self._check("job_for_operation")

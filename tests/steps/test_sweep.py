@@ -2,6 +2,7 @@
 of a job nothing wrote for a while under names of a new generation; old chains then end."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,12 +10,14 @@ import pytest
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, TransientError
 from veorelay.core.job import JobStatus
+from veorelay.gcp.store import NOTIFY_AFTER
+from veorelay.steps.cancel import cancel_job
 from veorelay.steps.chain import PollCall
 from veorelay.steps.poll import poll_job
 from veorelay.steps.sweep import BATCH, DEADLINE_MESSAGES, stall_after_s, sweep
 
 from .driver import run_named
-from .fake_providers import mp4, running, throttled
+from .fake_providers import failed, mp4, running, throttled
 from .helpers import WEBHOOK_URL, accepted_job, downloading_job, past, running_job, streaming_job
 
 
@@ -147,3 +150,65 @@ def test_more_jobs_than_one_batch_are_all_handled(rt, store, tasks):
         store.edit(job_id, deadline_at=past())
     report = sweep(rt)
     assert sorted(report.deadline_exceeded) == sorted(ids) and report.complete
+
+
+# ------------------------------------------------------------------ terminal events never queued
+
+
+def notify_time():
+    """A sweep's `now` at which a job that ended just now has its terminal event looked after."""
+    return utcnow() + NOTIFY_AFTER + timedelta(seconds=1)
+
+
+def test_a_job_that_failed_while_cloud_tasks_was_down_gets_its_webhook_from_the_sweep(rt, provider, store, tasks, receiver):
+    job_id = running_job(rt, webhook_url=WEBHOOK_URL)
+    tasks.pending.clear()
+    provider.checks.set(failed())
+    tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue deliver_webhook"),
+                     name=f"{job_id}-wh-job_failed-1", times=1)
+    with pytest.raises(TransientError):
+        poll_job(rt, job_id, PollCall(1, None, 0))
+    poll_job(rt, job_id, PollCall(1, None, 1))  # the queue's retry finds the job failed: nothing more to do
+    assert store.job(job_id)["status"] == JobStatus.FAILED and tasks.pending_names() == []
+
+    assert sweep(rt).notified == []  # not due yet: the step that ended the job may still queue it
+    report = sweep(rt, now=notify_time())
+
+    assert report.notified == [job_id] and report.to_dict()["notified"] == 1
+    assert tasks.pending_names() == [f"{job_id}-wh-job_failed-1"]
+    run_named(rt, f"{job_id}-wh-job_failed-1")
+    [sent] = receiver.sent
+    assert json.loads(sent.body)["type"] == "job.failed" and store.job(job_id)["notify_due_at"] is None
+    writes = len(store.writes)
+    assert sweep(rt, now=notify_time()).notified == [] and len(store.writes) == writes
+
+
+def test_a_delivered_terminal_event_leaves_the_sweep_nothing_to_do_and_costs_no_write(rt, store, tasks, receiver):
+    job_id = downloading_job(rt, mp4(5000), webhook_url=WEBHOOK_URL)
+    run_named(rt, f"{job_id}-finalize")
+    assert store.job(job_id)["notify_due_at"] is not None
+    writes = len(store.writes)
+
+    run_named(rt, f"{job_id}-wh-job_succeeded-1")
+
+    assert len(store.writes) == writes + 1  # the attempt's record, which clears the watch with it
+    assert store.job(job_id)["notify_due_at"] is None and len(receiver.sent) == 1
+    assert sweep(rt, now=notify_time()).notified == [] and len(store.writes) == writes + 1
+
+
+def test_a_queued_event_not_yet_run_is_not_queued_twice(rt, store, tasks):
+    job_id = running_job(rt, webhook_url=WEBHOOK_URL)
+    tasks.pending.clear()
+    cancel_job(rt, job_id)
+
+    report = sweep(rt, now=notify_time())
+
+    assert report.notified == [] and tasks.pending_names() == [f"{job_id}-wh-job_cancelled-1"]
+    assert store.job(job_id)["notify_due_at"] is None  # the event's own chain has it from here
+
+
+@pytest.mark.parametrize("webhook", [{}, {"webhook_url": WEBHOOK_URL, "webhook_events": ["job.running"]}])
+def test_a_job_whose_webhook_does_not_want_its_end_is_not_watched(rt, store, webhook):
+    job_id = running_job(rt, **webhook)
+    cancel_job(rt, job_id)
+    assert store.job(job_id).get("notify_due_at") is None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from veorelay.core.job import JobStatus
+from veorelay.core.job import Job, JobStatus, webhook_of
 
 EVENT_FOR_STATUS = {
     JobStatus.RUNNING: "job.running",
@@ -15,6 +15,17 @@ PROGRESS_EVENT = "job.progress"
 EVENT_TYPES = ("job.running", PROGRESS_EVENT, "job.succeeded", "job.failed", "job.cancelled")
 # Without `webhook_events` a job gets every event but job.progress, which is asked for by name.
 DEFAULT_EVENTS = tuple(e for e in EVENT_TYPES if e != PROGRESS_EVENT)
+
+
+def subscribed_events(job: Job) -> tuple[str, ...]:
+    events = webhook_of(job).get("events")
+    return tuple(events) if events else DEFAULT_EVENTS
+
+
+def notifies_ending(job: Job, status: JobStatus) -> bool:
+    """The job has a webhook that wants the event of its ending in `status`."""
+    event = EVENT_FOR_STATUS.get(status)
+    return status.terminal and bool(webhook_of(job).get("url")) and event in subscribed_events(job)
 
 
 def webhook_id(job_id: str, event_type: str, seq: int | None = None) -> str:

@@ -25,6 +25,7 @@ from google.cloud import firestore
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
+from veorelay.core.events import notifies_ending
 from veorelay.core.job import Job, JobStatus, TransitionRefused, allowed
 from veorelay.gcp.deadlines import FIRESTORE_CALL_S, FIRESTORE_QUERY_S, FIRESTORE_RETRY
 
@@ -41,6 +42,10 @@ DISCARD_AFTER = timedelta(seconds=1800 + 300)
 # An ended job is settled (its budget and usage: gcp/budgets.py) at once; one that is not by then
 # (the settling write failed) is settled by the sweep.
 SETTLE_AFTER = timedelta(minutes=5)
+# An ended job whose webhook wants its terminal event has it queued at once (the step that ends
+# it); one whose first attempt is not recorded by then (Cloud Tasks was down when it ended) has
+# it queued by the sweep: `notify_due_at`, cleared by the first attempt's record.
+NOTIFY_AFTER = timedelta(minutes=10)
 # A checked write that finds the job changed since it was read reads it again, this many times.
 CONTENTION_ROUNDS = 6
 CONTENTION_RETRY_AFTER_S = 1.0
@@ -122,6 +127,8 @@ class JobStore:
             if to.terminal:
                 changes["expire_at"] = now + FINISHED_JOB_RETENTION
                 changes["settle_due_at"] = now + SETTLE_AFTER  # the sweep settles its budget then, if nothing did
+                if notifies_ending(job, to):
+                    changes["notify_due_at"] = now + NOTIFY_AFTER  # the sweep queues its event then, if nothing did
             if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
                 changes["discard_due_at"] = now + DISCARD_AFTER  # it ended while downloading
             return changes
@@ -161,16 +168,18 @@ class JobStore:
             return False
         return True
 
-    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int) -> bool:
+    def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int,
+               also: Mapping[str, Any] | None = None) -> bool:
         """Add a record to an array field whatever the status (webhook deliveries), unless it
         already holds `limit` records: False then, and nothing is written. Every array a job
-        grows has its cap here, so a job document stays far below Firestore's 1 MiB."""
+        grows has its cap here, so a job document stays far below Firestore's 1 MiB. `also`:
+        fields written with it."""
 
         def apply(job: Job) -> dict[str, Any]:
             items: Any = dict(job).get(field) or []
             if len(items) >= limit:
                 raise TransitionRefused(job_id, job["status"], f"(append: {field} holds {limit} records)")
-            return {field: firestore.ArrayUnion([item]), "updated_at": utcnow()}
+            return {**(also or {}), field: firestore.ArrayUnion([item]), "updated_at": utcnow()}
 
         try:
             self._update_checked(job_id, apply, f"adding to the job's {field}")
@@ -201,6 +210,14 @@ class JobStore:
         query = (self._jobs.where(filter=firestore.FieldFilter("settle_due_at", "<", before))
                  .order_by("settle_due_at").limit(limit))
         with backend_errors("listing jobs to settle"):
+            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+
+    def notify_due(self, before: datetime, limit: int) -> list[Job]:
+        """Ended jobs whose terminal event has no recorded attempt by `before` (`notify_due_at`,
+        cleared by the first; a single-field index)."""
+        query = (self._jobs.where(filter=firestore.FieldFilter("notify_due_at", "<", before))
+                 .order_by("notify_due_at").limit(limit))
+        with backend_errors("listing jobs whose webhook is due"):
             return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
 
     def job_for_operation(self, operation: str) -> Job | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.events import DEFAULT_EVENTS, EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, webhook_id
+from veorelay.core.events import EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, subscribed_events, webhook_id
 from veorelay.core.job import Job, JobStatus, webhook_of
 from veorelay.core.views import job_view
 from veorelay.gcp import logs
@@ -39,15 +39,12 @@ MAX_RECORDED_ERROR_CHARS = 200
 TERMINAL_EVENTS = frozenset(EVENT_FOR_STATUS[s] for s in EVENT_FOR_STATUS if s.terminal)
 
 
-def subscribed_events(job: Job) -> tuple[str, ...]:
-    events = webhook_of(job).get("events")
-    return tuple(events) if events else DEFAULT_EVENTS
-
-
-def enqueue_event(rt: Runtime, job: Job, event_type: str) -> None:
-    """Queue the first attempt of a lifecycle event, if the job has a webhook that wants it."""
+def enqueue_event(rt: Runtime, job: Job, event_type: str) -> bool:
+    """Queue the first attempt of a lifecycle event, if the job has a webhook that wants it.
+    True if this created its task (a named task: False when it was queued before)."""
     if webhook_of(job).get("url") and event_type in subscribed_events(job):
-        _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
+        return _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
+    return False
 
 
 def enqueue_progress(rt: Runtime, job: Job) -> bool:
@@ -163,7 +160,9 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
         record["seq"] = seq
     if redelivery:
         record["redelivery"] = True
-    if not rt.store.append(job_id, "deliveries", record, limit=MAX_DELIVERY_RECORDS):
+    # The terminal event's first record ends the sweep's watch for it (gcp/store.py NOTIFY_AFTER), in the same write.
+    watched = {"notify_due_at": None} if event_type in TERMINAL_EVENTS else None
+    if not rt.store.append(job_id, "deliveries", record, limit=MAX_DELIVERY_RECORDS, also=watched):
         logs.warning("webhook attempt not recorded: the job's record of attempts is full; no further attempt",
                      event=event_type, attempt=attempt)
         delay = None

@@ -14,6 +14,9 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
   (the submit claim) nor a second object (create-only upload);
 * settles every ended job its own end did not (its client's budget and usage: gcp/budgets.py),
   once its `settle_due_at` comes;
+* queues the terminal event of every ended job whose webhook has no attempt of it recorded by
+  its `notify_due_at` (Cloud Tasks was down when the job ended, so its step could not): the
+  event's own named task, so one that was queued after all is not queued twice;
 * has the videos of every job that ended failed or cancelled while downloading removed once
   more when its `discard_due_at` comes (once no finalize attempt can still be running, so
   none can store a video after it): the task `<job>-discard-final`. Only a succeeded job has
@@ -31,11 +34,13 @@ from typing import Any
 from veorelay.config import Settings
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError
+from veorelay.core.events import EVENT_FOR_STATUS
 from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
 from veorelay.steps import chain
 from veorelay.steps.chain import sweep_generation
+from veorelay.steps.deliver import enqueue_event
 from veorelay.steps.lifecycle import fail
 
 NON_TERMINAL = (JobStatus.ACCEPTED, JobStatus.RUNNING, JobStatus.DOWNLOADING)
@@ -56,6 +61,7 @@ class SweepReport:
     restarted: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)  # ended jobs whose videos a task removes once more
     settled: list[str] = field(default_factory=list)  # ended jobs whose budget and usage the sweep counted
+    notified: list[str] = field(default_factory=list)  # ended jobs whose terminal event the sweep queued
     errors: int = 0
     complete: bool = True  # False: the time budget ran out; the next run goes on
 
@@ -65,10 +71,11 @@ class SweepReport:
             "restarted": len(self.restarted),
             "discarded": len(self.discarded),
             "settled": len(self.settled),
+            "notified": len(self.notified),
             "errors": self.errors,
             "complete": self.complete,
             "job_ids": {"deadline_exceeded": self.deadline_exceeded[:REPORTED_IDS], "restarted": self.restarted[:REPORTED_IDS],
-                        "discarded": self.discarded[:REPORTED_IDS]},
+                        "discarded": self.discarded[:REPORTED_IDS], "notified": self.notified[:REPORTED_IDS]},
         }
 
 
@@ -105,6 +112,8 @@ def sweep(rt: Runtime, now: datetime | None = None) -> SweepReport:
              functools.partial(_restart, rt, status=status, cutoff=cutoff, report=report))
     seen.clear()  # a job failed by this run cannot be due yet; every ended job is looked at once
     each(functools.partial(rt.store.discard_due, now, BATCH), functools.partial(_discard, rt, report=report))
+    seen.clear()
+    each(functools.partial(rt.store.notify_due, now, BATCH), functools.partial(_notify, rt, report=report))
     if rt.budgets is not None:
         seen.clear()
         each(functools.partial(rt.store.settle_due, now, BATCH), functools.partial(_settle, rt, report=report))
@@ -133,6 +142,19 @@ def _expire(rt: Runtime, job: Job, status: JobStatus, report: SweepReport) -> No
     message = DEADLINE_MESSAGES[status] + (last_provider_answer(job) if status == JobStatus.ACCEPTED else "")
     if fail(rt, job["id"], JobError(ErrorCode.DEADLINE_EXCEEDED, message), {status}) is not None:
         report.deadline_exceeded.append(job["id"])
+
+
+def _notify(rt: Runtime, job: Job, report: SweepReport) -> None:
+    """The first attempt's task under its own name: created now, or there already (queued after
+    all, or run and its record not written): either way the event's chain has it from here."""
+    status = JobStatus(job["status"])
+    if enqueue_event(rt, job, EVENT_FOR_STATUS[status]):
+        logs.warning("the job's terminal event was never queued; sweep queues it", status=str(status))
+        report.notified.append(job["id"])
+    try:
+        rt.store.update(job["id"], {status}, {"notify_due_at": None})
+    except TransitionRefused:
+        return
 
 
 def _discard(rt: Runtime, job: Job, report: SweepReport) -> None:
