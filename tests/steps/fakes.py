@@ -189,23 +189,19 @@ class FakeStore:
             return [copy.deepcopy(j) for j in found[:limit]]
 
     def discard_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        self._check("discard_due")
-        with self._lock:
-            found = [j for j in self._jobs.values() if isinstance(j.get("discard_due_at"), datetime) and j["discard_due_at"] < before]
-            found.sort(key=lambda j: j["discard_due_at"])
-            return [copy.deepcopy(j) for j in found[:limit]]
+        return self._due("discard_due", "discard_due_at", before, limit)
 
     def settle_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        self._check("settle_due")
-        with self._lock:
-            due = [j for j in self._jobs.values() if isinstance(j.get("settle_due_at"), datetime) and j["settle_due_at"] < before]
-        return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j["settle_due_at"])[:limit]]
+        return self._due("settle_due", "settle_due_at", before, limit)
 
     def notify_due(self, before: datetime, limit: int) -> list[dict[str, Any]]:
-        self._check("notify_due")
+        return self._due("notify_due", "notify_due_at", before, limit)
+
+    def _due(self, method: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+        self._check(method)
         with self._lock:
-            due = [j for j in self._jobs.values() if isinstance(j.get("notify_due_at"), datetime) and j["notify_due_at"] < before]
-        return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j["notify_due_at"])[:limit]]
+            due = [j for j in self._jobs.values() if isinstance(j.get(field), datetime) and j[field] < before]
+        return [copy.deepcopy(j) for j in sorted(due, key=lambda j: j[field])[:limit]]
 
     def job_for_operation(self, operation: str) -> dict[str, Any] | None:
         self._check("job_for_operation")

@@ -22,10 +22,14 @@ def subscribed_events(job: Job) -> tuple[str, ...]:
     return tuple(events) if events else DEFAULT_EVENTS
 
 
+def wants_event(job: Job, event_type: str) -> bool:
+    """The job has a webhook, and it asks for `event_type`."""
+    return bool(webhook_of(job).get("url")) and event_type in subscribed_events(job)
+
+
 def notifies_ending(job: Job, status: JobStatus) -> bool:
     """The job has a webhook that wants the event of its ending in `status`."""
-    event = EVENT_FOR_STATUS.get(status)
-    return status.terminal and bool(webhook_of(job).get("url")) and event in subscribed_events(job)
+    return status.terminal and wants_event(job, EVENT_FOR_STATUS[status])
 
 
 def webhook_id(job_id: str, event_type: str, seq: int | None = None) -> str:

@@ -197,27 +197,22 @@ class JobStore:
             return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
 
     def discard_due(self, before: datetime, limit: int) -> list[Job]:
-        """Jobs that ended while downloading whose last removal of videos is due before `before`
-        (`discard_due_at`, a single-field index: Firestore keeps it without configuration)."""
-        query = (self._jobs.where(filter=firestore.FieldFilter("discard_due_at", "<", before))
-                 .order_by("discard_due_at").limit(limit))
-        with backend_errors("listing jobs with videos to remove"):
-            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+        """Jobs that ended while downloading whose last removal of videos is due before `before`."""
+        return self._due("discard_due_at", before, limit, "listing jobs with videos to remove")
 
     def settle_due(self, before: datetime, limit: int) -> list[Job]:
-        """Ended jobs not yet counted in their client's budget and usage by `before`
-        (`settle_due_at`, cleared when settled; a single-field index)."""
-        query = (self._jobs.where(filter=firestore.FieldFilter("settle_due_at", "<", before))
-                 .order_by("settle_due_at").limit(limit))
-        with backend_errors("listing jobs to settle"):
-            return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
+        """Ended jobs not yet counted in their client's budget and usage by `before` (cleared when settled)."""
+        return self._due("settle_due_at", before, limit, "listing jobs to settle")
 
     def notify_due(self, before: datetime, limit: int) -> list[Job]:
-        """Ended jobs whose terminal event has no recorded attempt by `before` (`notify_due_at`,
-        cleared by the first; a single-field index)."""
-        query = (self._jobs.where(filter=firestore.FieldFilter("notify_due_at", "<", before))
-                 .order_by("notify_due_at").limit(limit))
-        with backend_errors("listing jobs whose webhook is due"):
+        """Ended jobs whose terminal event has no recorded attempt by `before` (cleared by the first)."""
+        return self._due("notify_due_at", before, limit, "listing jobs whose webhook is due")
+
+    def _due(self, field: str, before: datetime, limit: int, what: str) -> list[Job]:
+        """Jobs whose sweep mark `field` falls before `before`, earliest first: a single-field
+        index, which Firestore keeps without configuration; a job without the mark is not in it."""
+        query = self._jobs.where(filter=firestore.FieldFilter(field, "<", before)).order_by(field).limit(limit)
+        with backend_errors(what):
             return [_job(snap.to_dict()) for snap in query.stream(timeout=FIRESTORE_QUERY_S, retry=FIRESTORE_RETRY)]
 
     def job_for_operation(self, operation: str) -> Job | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.events import EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, subscribed_events, webhook_id
+from veorelay.core.events import EVENT_FOR_STATUS, EVENT_TYPES, PROGRESS_EVENT, subscribed_events, wants_event, webhook_id
 from veorelay.core.job import Job, JobStatus, webhook_of
 from veorelay.core.views import job_view
 from veorelay.gcp import logs
@@ -42,7 +42,7 @@ TERMINAL_EVENTS = frozenset(EVENT_FOR_STATUS[s] for s in EVENT_FOR_STATUS if s.t
 def enqueue_event(rt: Runtime, job: Job, event_type: str) -> bool:
     """Queue the first attempt of a lifecycle event, if the job has a webhook that wants it.
     True if this created its task (a named task: False when it was queued before)."""
-    if webhook_of(job).get("url") and event_type in subscribed_events(job):
+    if wants_event(job, event_type):
         return _enqueue(rt, job["id"], event_type, attempt=1, delay_s=rt.settings.webhooks.retry_schedule_s[0])
     return False
 
@@ -50,7 +50,7 @@ def enqueue_event(rt: Runtime, job: Job, event_type: str) -> bool:
 def enqueue_progress(rt: Runtime, job: Job) -> bool:
     """Queue a job.progress event, at most one per job per progress window (the task name is
     the window's number, so a second one in the same window is the same task). True if queued."""
-    if not webhook_of(job).get("url") or PROGRESS_EVENT not in subscribed_events(job):
+    if not wants_event(job, PROGRESS_EVENT):
         return False
     if len(job.get("deliveries") or []) >= MAX_PROGRESS_RECORDS:
         return False

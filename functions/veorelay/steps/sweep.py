@@ -24,6 +24,7 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -151,10 +152,8 @@ def _notify(rt: Runtime, job: Job, report: SweepReport) -> None:
     if enqueue_event(rt, job, EVENT_FOR_STATUS[status]):
         logs.warning("the job's terminal event was never queued; sweep queues it", status=str(status))
         report.notified.append(job["id"])
-    try:
+    with contextlib.suppress(TransitionRefused):  # it moved on: nothing of this event to watch
         rt.store.update(job["id"], {status}, {"notify_due_at": None})
-    except TransitionRefused:
-        return
 
 
 def _discard(rt: Runtime, job: Job, report: SweepReport) -> None:
