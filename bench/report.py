@@ -138,15 +138,22 @@ METHOD = """\
   seed's; no schedule that learns only "still running" from a check does much better at that
   cost. veo-relay learns the spread and keeps 2 % of the budget in hand (so that real jobs'
   checks stay under the seed's), so its figure lands at about 0.25-0.26.
-  Most of the distance from the floor is the draw, not the schedule: the note also scores each
-  job's plan exactly on the true spread (0.246, at 1.008x the seed's checks: the first few
-  hundred jobs, planned on a young histogram, overspend a little). One fixed plan replayed on
-  20 fresh draws of 2000 jobs gave 0.236-0.262, so one draw cannot tell 0.246 from 0.25. Ten
-  draws pooled (20,000 jobs, learning from the prior in each) read 0.256 at 0.975x the checks:
-  learning costs about 0.01 on top of the floor, and a pure lognormal fit of the learned
-  histogram or more smoothing did not recover it (0.254-0.257). The quarter is at the floor of
-  schedules that learn only "still running"; going under it needs more than that from a check
-  (a provider's progress, where it reports one).
+  Most of the distance from the floor is the draw, not the schedule. The note replays that
+  known-spread optimum on the figure's own 2000 jobs: 0.258 at 0.978x the seed's checks, the
+  same as veo-relay's learned schedule on them (0.258 at 0.987x), so on this draw no plan that
+  learns only "still running" reaches the quarter at the seed's checks. Replayed on draws 1-12
+  the same optimum reads 0.232-0.258 (pooled, 24,000 jobs: 0.247 at 0.994x); one draw cannot
+  tell 0.246 from 0.25. veo-relay on the same twelve draws, learning from the prior in each:
+  0.256 pooled at 0.976x the checks. Where the 0.009 goes (each job's plan scored exactly on the
+  true spread, ten draws): the first 250 jobs, planned on a young histogram, score 0.28-0.30
+  (about 0.004 of the total); the 2 % of the budget kept in hand about 0.005 (without it: 0.250
+  pooled at 0.997x, but four of the twelve draws then spend more checks than the seed, up to
+  1.014x, so the margin stays); learning from "ended between its last two checks" instead of
+  exact durations about 0.002 (0.2550 against 0.2534). A pure lognormal fit of the learned
+  histogram or more smoothing did not recover any of it (0.254-0.257). The quarter is at the
+  floor of schedules that learn only "still running"; going under it needs more than that from
+  a check (a provider's progress, where it reports one: neither the seed documents of the
+  dialects that poll, newapi, flow and the litellm pass-through, nor Google's operations do).
 """
 
 

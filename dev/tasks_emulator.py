@@ -83,6 +83,7 @@ DEFAULT_DISPATCH_DEADLINE = 600.0
 MIN_DISPATCH_DEADLINE, MAX_DISPATCH_DEADLINE = 15.0, 1800.0  # Cloud Tasks rejects deadlines outside
 MAX_TASK_BYTES = 1024 * 1024  # Cloud Tasks rejects bigger tasks
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
+TOMBSTONES_GC_MIN = 10000  # names kept before the first pass drops the expired ones
 
 QUEUE_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
@@ -285,6 +286,7 @@ class Emulator:
         self.cond = threading.Condition()
         self.queues: dict[str, QueueState] = {}
         self.tombstones: dict[str, float] = {}  # task name -> monotonic expiry
+        self.tombstones_gc_at = TOMBSTONES_GC_MIN  # size that triggers the next expiry pass
         self.tombstone_seconds = tombstone_seconds
         self.min_dispatch_deadline = min_dispatch_deadline
         self.seq = itertools.count()
@@ -401,9 +403,12 @@ class Emulator:
         task.create_time = now
 
     def _gc_tombstones(self) -> None:
-        if len(self.tombstones) > 10000:
+        # The next pass waits until the names kept have doubled: with more names in their hour
+        # than the threshold, a pass on every CreateTask would make each one O(names).
+        if len(self.tombstones) > self.tombstones_gc_at:
             now = time.monotonic()
             self.tombstones = {k: v for k, v in self.tombstones.items() if v > now}
+            self.tombstones_gc_at = max(TOMBSTONES_GC_MIN, 2 * len(self.tombstones))
 
     def _entry(self, name: str) -> tuple[QueueState, Entry]:
         qs = self.queues.get(name.rsplit("/tasks/", 1)[0])
