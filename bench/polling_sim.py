@@ -38,6 +38,11 @@ def replay(p: PollSettings, times: tuple[float, ...], duration_s: float) -> tupl
     return checks, prev, t
 
 
+def sim_job_id(i: int) -> str:
+    """The i-th simulated job's id: which share of a mixed plan it follows (Plan.times_for)."""
+    return f"sim-{i:05d}"
+
+
 @dataclass
 class Learner:
     """veo-relay's schedule with its learning loop, as poll_job + poll_stats run it (the check
@@ -62,7 +67,7 @@ class Learner:
 
     def next_times(self) -> tuple[float, ...]:
         """The next job's check times: its own share of a mixed plan, as poll_job picks it."""
-        return self.plan.times_for(f"sim-{self.seen:05d}")
+        return self.plan.times_for(sim_job_id(self.seen))
 
     def run(self, duration_s: float) -> tuple[int, float]:
         checks, prev, t = replay(self.poll, self.next_times(), duration_s)
@@ -83,6 +88,12 @@ SPREADS: dict[str, Callable[[random.Random], float]] = {
 SPREAD_TEXT = {"a": "lognormal median 75 s, sigma 0.3", "b": "uniform 40 s - 6 min"}
 
 
+def draw(spread: str, jobs: int, seed: int) -> list[float]:
+    """The generation times of one draw: the same jobs for every schedule replayed on it."""
+    rng = random.Random(seed)
+    return [SPREADS[spread](rng) for _ in range(jobs)]
+
+
 def _uniform(lo_s: float, hi_s: float) -> ps.Durations:
     return ps.Durations(tuple(max(0.0, min(hi, hi_s) - max(lo, lo_s)) for lo, hi in zip(ps.EDGES, ps.EDGES[1:])))
 
@@ -95,8 +106,7 @@ TRUE_SPREADS: dict[str, ps.Durations] = {
 
 
 def simulate(spread: str, jobs: int, poll: PollSettings, seed: int = FIGURE_SEED, steady_from: int | None = None) -> dict:
-    rng = random.Random(seed)
-    durations = [SPREADS[spread](rng) for _ in range(jobs)]
+    durations = draw(spread, jobs, seed)
     learner = Learner(poll)
     # What each job's plan costs on the true spread, exactly: the sample's own luck left out (a
     # ratio of two sample means of 2000 jobs moves by about 0.01 from one draw to the next).
@@ -149,10 +159,9 @@ def optimum_on_draw(poll: PollSettings, spread: str, jobs: int, seed: int) -> tu
     """known_optimum replayed on a draw's own jobs (job i follows the share job i would):
     (checks ratio, delay ratio) to the seed schedule on the same jobs: how far the draw's luck
     alone moves a ratio that no learning can improve on."""
-    rng = random.Random(seed)
-    durations = [SPREADS[spread](rng) for _ in range(jobs)]
+    durations = draw(spread, jobs, seed)
     best = known_optimum(poll)
-    ours = [replay(poll, best.times_for(f"sim-{i:05d}"), d) for i, d in enumerate(durations)]
+    ours = [replay(poll, best.times_for(sim_job_id(i)), d) for i, d in enumerate(durations)]
     ref = [reference_checks(d) for d in durations]
     return (sum(c for c, _, _ in ours) / sum(c for c, _ in ref),
             sum(t - d for (_, _, t), d in zip(ours, durations)) / sum(late for _, late in ref))

@@ -144,7 +144,7 @@ def _gone(stack, name: str) -> bool:
 _RESERVE_NAMES = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from dev.tasks_emulator import Emulator, Queue, Task
+from dev.tasks_emulator import Emulator, Queue, RpcError, Task
 emu = Emulator(tombstone_seconds=3600.0, workers=1)
 parent = "projects/p/locations/l/queues/q"
 emu.create_queue("projects/p/locations/l", Queue(name=parent))
@@ -158,21 +158,23 @@ for i in range(30000):
         passes, seen = passes + 1, emu.tombstones
 try:
     emu.create_task(parent, Task(name=f"{parent}/tasks/t0", http_request={"url": "http://127.0.0.1:9/x"}), False)
-    reused = True
-except Exception:
-    reused = False
-print(json.dumps({"passes": passes, "kept": len(emu.tombstones), "reused": reused}))
+    reuse = "created"
+except RpcError as exc:
+    reuse = exc.code.name
+print(json.dumps({"passes": passes, "kept": len(emu.tombstones), "reuse": reuse}))
 """
 
 
 def test_reserved_task_names_are_not_rescanned_on_every_create():
-    """Past 10,000 reserved names a bench run's CreateTask calls stayed fast: the expiry pass over
-    them runs when they have doubled, not on every create under the emulator's one lock."""
+    """Past 10,000 reserved names CreateTask stays O(1): the expiry pass over them (under the
+    emulator's one lock) runs a few times as they grow, not on every create, and every name
+    stays reserved for its hour."""
     tasks_python = REPO / ".venv-tasks" / "bin" / "python"
     out = subprocess.run([str(tasks_python), "-c", _RESERVE_NAMES, str(REPO)], capture_output=True, text=True,
                          timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"passes": 2, "kept": 30000, "reused": False}
+    assert result["kept"] == 30000 and result["reuse"] == "ALREADY_EXISTS"
+    assert 1 <= result["passes"] <= 5  # one pass per create past 10,000 would be 20,000
 
 
 def test_delivery_carries_body_headers_and_cloud_tasks_headers(stack):
