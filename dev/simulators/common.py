@@ -65,7 +65,7 @@ _SIZE = re.compile(r"^(\d+)\s*([kmg]i?b?)?$", re.IGNORECASE)
 # Directive names (besides submit_NNN[xK] / poll_*[xK]); anything else is a 400
 # so that a typo in a test does not silently turn into a happy path.
 KNOWN_DIRECTIVES = {
-    "key", "duration", "samples", "size", "slow_poll", "op_error", "rai_filtered",
+    "key", "duration", "samples", "size", "slow_poll", "slow_submit", "op_error", "rai_filtered",
     "empty_success", "never_finish", "expired", "html_200", "truncated", "wrong_length",
     "redirect", "stream_break", "stream_reset", "token_expired", "upstream", "vertex_upstream", "history_twin",
     # The video served unlike what was asked (media.py, clips.py): its length, its frame size,
@@ -74,7 +74,7 @@ KNOWN_DIRECTIVES = {
     # Completion events (push.py): delayed, duplicated, dropped, forged, badly signed.
     "event_delay", "event_dup", "event_drop", "event_forge", "event_badsig",
 }
-_VALUED = {"duration": float, "samples": int, "slow_poll": float, "expired": float, "clip_seconds": float,
+_VALUED = {"duration": float, "samples": int, "slow_poll": float, "slow_submit": float, "expired": float, "clip_seconds": float,
            "event_delay": float, "event_dup": int}
 _CLIP_SIZE = re.compile(r"^(\d{1,4})x(\d{1,4})$")
 
@@ -391,7 +391,11 @@ _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
 def submit_fault(st: SimState, dialect: str, directives: Directives, prompt: str,
                  render: ErrorRenderer) -> Response | None:
     """submit_NNN fails every submit; submit_NNNxK fails the first K submits that
-    carry it, counted per (dialect, directive, key= or the whole prompt)."""
+    carry it, counted per (dialect, directive, key= or the whole prompt); slow_submit=S answers
+    S seconds late (a submission in flight, for a test to act on meanwhile)."""
+    slow = directives.float("slow_submit")
+    if slow:
+        time.sleep(slow)
     fault = directives.submit_fault()
     if not fault:
         return None

@@ -1,5 +1,6 @@
-"""JobStore.list_jobs and JobStore.watch over the real Firestore emulator (its ordering, ties,
-cursors and listeners, which the fakes only imitate), and GET /jobs, GET /jobs/{id}/events and
+"""JobStore.list_jobs, JobStore.watch and the sweep's watch of a job's events over the real
+Firestore emulator (its ordering, ties, cursors, listeners and transactions, which the fakes
+only imitate), and GET /jobs, GET /jobs/{id}/events and
 `Prefer: wait` through the functions-framework test client, on jobs the stack's functions run."""
 from __future__ import annotations
 
@@ -72,6 +73,26 @@ def test_list_jobs_over_firestore_pages_filters_and_ownership(store):
     assert ([j["id"] for j in page], more) == (desc[10:13], True)
     with pytest.raises(ApiError):
         store.list_jobs(f"x{client}", after=desc[0])
+
+
+def test_the_sweeps_watch_follows_the_jobs_moves_and_each_events_first_attempt(store):
+    job = a_job(f"n{uuid.uuid4().hex[:12]}", 0, webhook={"url": "https://hooks.example/veo"})
+    store.create(job)
+
+    def watched() -> tuple[list[str] | None, bool]:
+        doc = store.get(job["id"])
+        assert doc is not None
+        return doc.get("notify_events"), isinstance(doc.get("notify_due_at"), datetime)
+
+    store.transition(job["id"], JobStatus.RUNNING)
+    assert watched() == (["job.running"], True)
+    store.transition(job["id"], JobStatus.FAILED)
+    assert watched() == (["job.running", "job.failed"], True)
+    # job.running's first attempt, recorded after the job failed, takes only itself off.
+    assert store.append(job["id"], "deliveries", {"event": "job.running", "attempt": 1}, limit=10, attempt_of="job.running")
+    assert watched() == (["job.failed"], True)
+    assert store.append(job["id"], "deliveries", {"event": "job.failed", "attempt": 1}, limit=10, attempt_of="job.failed")
+    assert watched() == (None, False)
 
 
 def test_a_listener_on_the_emulator_reports_the_job_then_each_write(store):

@@ -18,6 +18,7 @@ import pytest
 from google.cloud import firestore
 
 from dev.stack import PROJECT
+from veorelay.gcp.deadlines import TASKS_BUDGET_S
 
 from .helpers import stored_video, unique_prompt
 from .reliability import (
@@ -146,6 +147,34 @@ def test_a_cancel_cloud_tasks_could_not_announce_is_announced_by_the_sweep(clien
     drained(stack, "veo-webhooks", job_id)
     assert doc.get().to_dict()["notify_due_at"] is None
     assert job_id not in run_sweep(stack)["job_ids"]["notified"]
+
+
+def test_job_running_cloud_tasks_could_not_queue_comes_from_the_sweep(client, stack, jobs):
+    """Cloud Tasks paused while the provider takes a submission: the job moves to running, but
+    neither job.running nor its first check can be queued, and the queue's retry of the submit
+    finds the job already running. The sweep restarts its checks and, once the watch is due,
+    queues job.running; the job succeeds and the receiver gets both events, signed, once each id."""
+    job_id, _, hook = start(client, "[sim:slow_submit=2,duration=3]")
+    doc = jobs.document(job_id)
+    wait_for(lambda: (doc.get().to_dict() or {}).get("submit_claim"), timeout_s=30, what="the submission to be in flight")
+    with process_paused(stack, "tasks"):
+        wait_for(lambda: doc.get().to_dict()["status"] == "running", timeout_s=30, what="the job to run")
+        time.sleep(TASKS_BUDGET_S + 1)  # the submit step's CreateTask calls run out of time meanwhile
+    watched = doc.get().to_dict()
+    assert watched["notify_events"] == ["job.running"] and watched["notify_due_at"] > datetime.now(UTC)
+    assert not client.webhooks(hook, timeout_s=0)
+    doc.update({"notify_due_at": datetime.now(UTC) - timedelta(seconds=1)})  # its time come
+    time.sleep(float(stack.env["VEO_SWEEP_STALL_SECONDS"]) + 0.5)
+
+    swept = run_sweep(stack)["job_ids"]
+    assert job_id in swept["notified"] and job_id in swept["restarted"]
+
+    job = client.wait(job_id, timeout_s=60)
+    assert job["status"] == "succeeded"
+    events = assert_events(client, stack, hook, job)
+    assert set(events) == {"job.running", "job.succeeded"}
+    drained(stack, "veo-webhooks", job_id)
+    assert doc.get().to_dict()["notify_due_at"] is None
 
 
 # ---------------------------------------------------------------------------------------------

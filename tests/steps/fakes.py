@@ -28,17 +28,14 @@ from veorelay.config import Settings
 from veorelay.core import poll_plan
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode
-from veorelay.core.events import notifies_ending
 from veorelay.core.job import JobStatus, TransitionRefused, allowed
 from veorelay.gcp.poll_stats import DurationStats
 from veorelay.gcp.store import (
-    DISCARD_AFTER,
-    FINISHED_JOB_RETENTION,
     MAX_LIST_LIMIT,
-    NOTIFY_AFTER,
-    SETTLE_AFTER,
     backend_errors,
+    moved,
     retry_contention,
+    watch_ended,
 )
 from veorelay.gcp.tasks import _NAME_OK as TASK_NAME_OK
 from veorelay.gcp.tasks import TaskRequest
@@ -118,17 +115,7 @@ class FakeStore:
             current = job["status"]
             if (expected is not None and current not in expected) or not allowed(current, to):
                 raise TransitionRefused(job_id, current, to)
-            now = self._clock()
-            changes = dict(updates or {})
-            changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
-            if to.terminal:
-                changes["expire_at"] = now + FINISHED_JOB_RETENTION
-                changes["settle_due_at"] = now + SETTLE_AFTER
-                if notifies_ending(job, to):
-                    changes["notify_due_at"] = now + NOTIFY_AFTER
-            if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
-                changes["discard_due_at"] = now + DISCARD_AFTER
-            return changes
+            return moved(job, to, updates, self._clock())
 
         return self._update("transition", job_id, apply)
 
@@ -164,7 +151,7 @@ class FakeStore:
             return retry_contention(attempt, "claim")
 
     def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int,
-               also: Mapping[str, Any] | None = None) -> bool:
+               attempt_of: str | None = None) -> bool:
         self._check("append", job_id)
         with self._lock:
             job = self._jobs.get(job_id)
@@ -176,7 +163,7 @@ class FakeStore:
                 return False  # the array is full: nothing is written
             if stored_item not in items:  # ArrayUnion adds only what is not there yet
                 items.append(stored_item)
-            changes = {**(also or {}), field: items, "updated_at": self._clock()}
+            changes = {**watch_ended(job, attempt_of), field: items, "updated_at": self._clock()}
             self._write("append", job_id, firestore_copy(apply_changes(job, changes)))
             return True
 

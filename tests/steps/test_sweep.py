@@ -9,6 +9,7 @@ import pytest
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, TransientError
+from veorelay.core.events import pending_events
 from veorelay.core.job import JobStatus
 from veorelay.gcp.store import NOTIFY_AFTER
 from veorelay.steps.cancel import cancel_job
@@ -183,17 +184,18 @@ def test_a_job_that_failed_while_cloud_tasks_was_down_gets_its_webhook_from_the_
     assert sweep(rt, now=notify_time()).notified == [] and len(store.writes) == writes
 
 
-def test_a_delivered_terminal_event_leaves_the_sweep_nothing_to_do_and_costs_no_write(rt, store, tasks, receiver):
+def test_delivered_events_leave_the_sweep_nothing_to_do_and_cost_no_write(rt, store, tasks, receiver):
     job_id = downloading_job(rt, mp4(5000), webhook_url=WEBHOOK_URL)
     run_named(rt, f"{job_id}-finalize")
-    assert store.job(job_id)["notify_due_at"] is not None
+    assert pending_events(store.job(job_id)) == ("job.running", "job.succeeded")  # job.running's task not run yet
     writes = len(store.writes)
 
+    run_named(rt, f"{job_id}-wh-job_running-1")
     run_named(rt, f"{job_id}-wh-job_succeeded-1")
 
-    assert len(store.writes) == writes + 1  # the attempt's record, which clears the watch with it
-    assert store.job(job_id)["notify_due_at"] is None and len(receiver.sent) == 1
-    assert sweep(rt, now=notify_time()).notified == [] and len(store.writes) == writes + 1
+    assert len(store.writes) == writes + 2  # the attempts' records, which take their events off the watch
+    assert store.job(job_id)["notify_due_at"] is None and len(receiver.sent) == 2
+    assert sweep(rt, now=notify_time()).notified == [] and len(store.writes) == writes + 2
 
 
 def test_a_queued_event_not_yet_run_is_not_queued_twice(rt, store, tasks):
@@ -207,8 +209,86 @@ def test_a_queued_event_not_yet_run_is_not_queued_twice(rt, store, tasks):
     assert store.job(job_id)["notify_due_at"] is None  # the event's own chain has it from here
 
 
-@pytest.mark.parametrize("webhook", [{}, {"webhook_url": WEBHOOK_URL, "webhook_events": ["job.running"]}])
-def test_a_job_whose_webhook_does_not_want_its_end_is_not_watched(rt, store, webhook):
+@pytest.mark.parametrize(("webhook", "watched"), [
+    ({}, ()),
+    ({"webhook_url": WEBHOOK_URL, "webhook_events": ["job.running"]}, ("job.running",)),  # its task queued, not yet run
+])
+def test_a_job_whose_webhook_does_not_want_its_end_is_not_watched_for_it(rt, store, webhook, watched):
     job_id = running_job(rt, **webhook)
     cancel_job(rt, job_id)
-    assert store.job(job_id).get("notify_due_at") is None
+    assert pending_events(store.job(job_id)) == watched
+
+
+def test_a_job_that_started_running_while_cloud_tasks_was_down_gets_job_running_from_the_sweep(rt, store, tasks, receiver):
+    job_id = accepted_job(rt, webhook_url=WEBHOOK_URL)
+    tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue deliver_webhook"),
+                     name=f"{job_id}-wh-job_running-1", times=1)
+    with pytest.raises(TransientError):
+        run_named(rt, f"{job_id}-submit")
+    assert store.job(job_id)["status"] == JobStatus.RUNNING and f"{job_id}-wh-job_running-1" not in tasks.pending_names()
+
+    assert sweep(rt).notified == []  # not due yet
+    assert sweep(rt, now=notify_time()).notified == [job_id]
+
+    run_named(rt, f"{job_id}-wh-job_running-1")
+    [sent] = receiver.sent
+    assert json.loads(sent.body)["type"] == "job.running" and pending_events(store.job(job_id)) == ()
+    assert sweep(rt, now=notify_time()).notified == []
+
+
+def fail_while_tasks_is_down(rt, provider, tasks, job_id: str) -> None:
+    """The job's next check finds it failed, and job.failed cannot be queued."""
+    provider.checks.set(failed())
+    tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue deliver_webhook"),
+                     name=f"{job_id}-wh-job_failed-1", times=1)
+    with pytest.raises(TransientError):
+        run_named(rt, f"{job_id}-poll-1")
+
+
+def test_job_running_recorded_after_the_job_ended_leaves_the_watch_for_its_end(rt, provider, store, tasks, receiver):
+    """A job that ended before its job.running was attempted is watched for both; job.running's
+    first attempt takes only itself off, so an end that was not queued still comes from the sweep."""
+    job_id = running_job(rt, webhook_url=WEBHOOK_URL)
+    fail_while_tasks_is_down(rt, provider, tasks, job_id)
+    assert pending_events(store.job(job_id)) == ("job.running", "job.failed")
+
+    run_named(rt, f"{job_id}-wh-job_running-1")
+    assert [json.loads(s.body)["type"] for s in receiver.sent] == ["job.running"]
+    assert pending_events(store.job(job_id)) == ("job.failed",)
+
+    assert sweep(rt, now=notify_time()).notified == [job_id]
+    run_named(rt, f"{job_id}-wh-job_failed-1")
+    assert [json.loads(s.body)["type"] for s in receiver.sent] == ["job.running", "job.failed"]
+    assert pending_events(store.job(job_id)) == () and store.job(job_id)["notify_due_at"] is None
+
+
+def test_a_job_running_never_queued_comes_from_the_sweep_after_the_job_ended(rt, provider, store, tasks, receiver):
+    """Cloud Tasks down as the job started running; the job then ends (a minute or two, before
+    the watch is due) and its end is delivered: job.running still comes, late."""
+    job_id = accepted_job(rt, webhook_url=WEBHOOK_URL)
+    tasks.faults.add("enqueue", TransientError(ErrorCode.UNAVAILABLE, "could not enqueue deliver_webhook"),
+                     name=f"{job_id}-wh-job_running-1", times=1)
+    with pytest.raises(TransientError):
+        run_named(rt, f"{job_id}-submit")
+    running_at = store.job(job_id)["notify_due_at"]
+    cancel_job(rt, job_id)
+    run_named(rt, f"{job_id}-wh-job_cancelled-1")
+    job = store.job(job_id)
+    assert pending_events(job) == ("job.running",) and job["notify_due_at"] == running_at  # due as job.running was
+
+    assert sweep(rt, now=notify_time()).notified == [job_id]
+    run_named(rt, f"{job_id}-wh-job_running-1")
+    assert [json.loads(s.body)["type"] for s in receiver.sent] == ["job.cancelled", "job.running"]
+    assert pending_events(store.job(job_id)) == () and sweep(rt, now=notify_time()).notified == []
+
+
+def test_a_watch_written_before_it_named_its_event_is_for_the_job_end(rt, provider, store, tasks, receiver):
+    """Jobs that ended under the release before this one carry notify_due_at alone."""
+    job_id = running_job(rt, webhook_url=WEBHOOK_URL, webhook_events=["job.failed"])
+    fail_while_tasks_is_down(rt, provider, tasks, job_id)
+    store.edit(job_id, notify_events=None)
+
+    assert sweep(rt, now=notify_time()).notified == [job_id]
+    run_named(rt, f"{job_id}-wh-job_failed-1")
+    assert [json.loads(s.body)["type"] for s in receiver.sent] == ["job.failed"]
+    assert store.job(job_id)["notify_due_at"] is None

@@ -157,6 +157,12 @@ def test_slow_poll(sim):
     assert time.monotonic() - t >= 0.4
 
 
+def test_slow_submit(sim):
+    t = time.monotonic()
+    assert submit(sim, "s [sim:slow_submit=0.4]").status_code == 200
+    assert time.monotonic() - t >= 0.4
+
+
 def test_op_error(sim, until):
     _, done = run_to_done(sim, "e [sim:op_error]", until)
     assert done["error"] == {"code": 13, "message": done["error"]["message"], "status": "INTERNAL"}

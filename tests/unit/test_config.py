@@ -1,6 +1,7 @@
 import base64
 import dataclasses
 import json
+import pathlib
 
 import pytest
 from hypothesis import given
@@ -192,8 +193,11 @@ def test_a_fresh_deployment_holds_no_credential():
 
 
 # ------------------------------------------------------------------------------ secrets in errors
+# Hypothesis also tries the string constants of the code under test: a "secret" that is a piece
+# of config.py's own wording ("VEO_WEBHOOK_") cannot be told apart from a refusal that names it.
+_CONFIG_WORDING = pathlib.Path(config.__file__).read_text()
 _SECRETISH = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=12, max_size=60).filter(
-    lambda v: v.strip() and v.strip() != "UNSET")
+    lambda v: v.strip() and v.strip() != "UNSET" and v.strip() not in _CONFIG_WORDING)
 
 
 @given(name=st.sampled_from(sorted(SECRET_VARIABLES)), value=_SECRETISH)

@@ -27,9 +27,26 @@ def wants_event(job: Job, event_type: str) -> bool:
     return bool(webhook_of(job).get("url")) and event_type in subscribed_events(job)
 
 
-def notifies_ending(job: Job, status: JobStatus) -> bool:
-    """The job has a webhook that wants the event of its ending in `status`."""
-    return status.terminal and wants_event(job, EVENT_FOR_STATUS[status])
+def watched_event(job: Job, to: JobStatus) -> str | None:
+    """The lifecycle event the sweep watches for once the job moves to `to` (job.running or
+    the terminal event, when the webhook wants it): the move's step queues it, and if no
+    attempt of it is recorded by the job's notify_due_at (Cloud Tasks was down at the move),
+    the sweep does (gcp/store.py NOTIFY_AFTER). None: the move starts no watch."""
+    event = EVENT_FOR_STATUS.get(to)
+    return event if event and wants_event(job, event) else None
+
+
+def pending_events(job: Job) -> tuple[str, ...]:
+    """The events the job's notify_due_at watches for, in the order they happened:
+    `notify_events`; a mark written before the events were named with it (only terminal events
+    were watched then) watches the ending's."""
+    if job.get("notify_due_at") is None:
+        return ()
+    named = job.get("notify_events")
+    if isinstance(named, list):
+        return tuple(e for e in named if isinstance(e, str))
+    status = JobStatus(job["status"])
+    return (EVENT_FOR_STATUS[status],) if status.terminal else ()
 
 
 def webhook_id(job_id: str, event_type: str, seq: int | None = None) -> str:

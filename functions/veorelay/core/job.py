@@ -178,7 +178,8 @@ class Job(TypedDict, total=False):
     cost: Mapping[str, Any]  # core/cost.py Cost: the list-price estimate made at acceptance
     budget: dict[str, Any]  # core/budget.py Reservation: what admission reserved of the client's budget, and when
     settle_due_at: datetime | None  # ended and not yet settled: the sweep settles it then (gcp/store.py SETTLE_AFTER)
-    notify_due_at: datetime | None  # ended, its webhook's terminal event not yet attempted: the sweep queues it then (NOTIFY_AFTER)
+    notify_due_at: datetime | None  # moved to running or its end, that event not yet attempted: the sweep queues it then (NOTIFY_AFTER)
+    notify_events: list[str] | None  # the events notify_due_at watches for (core/events.py pending_events)
     settled_at: datetime  # the ended job was counted in its client's budget and usage (gcp/budgets.py), once
     fallback_providers: list[str]  # providers the job may still move to, in order (core/failover.py)
     attempts: list[ProviderAttempt]  # providers that refused the job before one accepted it, in order

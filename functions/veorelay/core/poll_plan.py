@@ -9,8 +9,9 @@ done at once), check k happens iff the job still ran at t_(k-1), so a job costs
 E[checks] = sum_k S(t_(k-1)) (S: P(D > t)), and one ending at x waits until the first check at
 or after it: E[delay] = sum_k ∫_(t_(k-1))^(t_k) (t_k - x) f(x) dx. `plan` minimises
 E[checks] + w * E[delay] exactly, by dynamic programming over candidate times (_Planner:
-a few per optimal gap where jobs end, each gap within [min_gap, max_gap], the first check no
-later than first_max, max_gap checks past the spread's end as next_delay does). Checks crowd
+a few per optimal gap where jobs end, and first_max then max_gap apart, for a plan that waits
+as long as it may; each gap within [min_gap, max_gap], the first check no later than
+first_max, max_gap checks past the spread's end as next_delay does). Checks crowd
 where a job still running is likely to end soon, none are spent while no job can be done yet.
 
 The check budget. A plan never expects more checks per job than the reference cadence
@@ -367,7 +368,10 @@ class _Planner:
             points.extend(t + (stop - t) * m / n for m in range(1, n + 1))
             t, k = stop, k + 1
         if lo < first_max_s < end:
-            bisect.insort(points, first_max_s)
+            # The first check at its latest, then checks max_gap apart: where no job is done yet,
+            # the optimum waits as long as it may, and a grid without these times cannot.
+            chain = itertools.takewhile(lambda t: t < end - _EPS, (first_max_s + m * max_gap_s for m in itertools.count()))
+            points = sorted(set(points).union(chain))
         return points
 
     def _tail(self, i: int) -> tuple[list[float], float, float]:

@@ -25,7 +25,7 @@ from google.cloud import firestore
 
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ApiError, ErrorCode, TransientError
-from veorelay.core.events import notifies_ending
+from veorelay.core.events import pending_events, watched_event
 from veorelay.core.job import Job, JobStatus, TransitionRefused, allowed
 from veorelay.gcp.deadlines import FIRESTORE_CALL_S, FIRESTORE_QUERY_S, FIRESTORE_RETRY
 
@@ -42,9 +42,10 @@ DISCARD_AFTER = timedelta(seconds=1800 + 300)
 # An ended job is settled (its budget and usage: gcp/budgets.py) at once; one that is not by then
 # (the settling write failed) is settled by the sweep.
 SETTLE_AFTER = timedelta(minutes=5)
-# An ended job whose webhook wants its terminal event has it queued at once (the step that ends
-# it); one whose first attempt is not recorded by then (Cloud Tasks was down when it ended) has
-# it queued by the sweep: `notify_due_at`, cleared by the first attempt's record.
+# A job moved to running or to its end, whose webhook wants that move's event (job.running, the
+# terminal one), has it queued at once by the step that moved it; one whose first attempt is not
+# recorded by then (Cloud Tasks was down at the move) has it queued by the sweep: `notify_due_at`
+# and `notify_events`, written with the move; each event's first attempt's record takes it off.
 NOTIFY_AFTER = timedelta(minutes=10)
 # A checked write that finds the job changed since it was read reads it again, this many times.
 CONTENTION_ROUNDS = 6
@@ -87,6 +88,36 @@ def claim_id(provider: str, history_id: str) -> str:
     return f"{provider}:{safe}"
 
 
+
+def moved(job: Job, to: JobStatus, updates: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The fields a move of `job` to `to` writes (the state machine already checked), with
+    the sweep's marks the new state starts."""
+    changes = dict(updates or {})
+    changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
+    if to.terminal:
+        changes["expire_at"] = now + FINISHED_JOB_RETENTION
+        changes["settle_due_at"] = now + SETTLE_AFTER  # the sweep settles its budget then, if nothing did
+    event = watched_event(job, to)
+    if event is not None:  # the sweep queues its event then, if nothing did; in the same write as the move
+        watched = pending_events(job)  # job.running's, if none of its attempts is recorded yet: kept, and its time
+        changes["notify_events"] = [*watched, event]
+        changes["notify_due_at"] = job["notify_due_at"] if watched else now + NOTIFY_AFTER
+    if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
+        changes["discard_due_at"] = now + DISCARD_AFTER  # it ended while downloading
+    return changes
+
+
+def watch_ended(job: Job, attempt_of: str | None) -> dict[str, Any]:
+    """The fields an attempt of `attempt_of` clears: that event from the sweep's watch (read in
+    the attempt's own transaction, so a move meanwhile keeps the event it added), and the watch
+    with the last event."""
+    watched = pending_events(job)
+    if attempt_of is None or attempt_of not in watched:
+        return {}
+    rest = [e for e in watched if e != attempt_of]
+    return {"notify_events": rest} if rest else {"notify_due_at": None, "notify_events": None}
+
+
 class JobStore:
     def __init__(self, db: firestore.Client, collection: str = JOBS):
         self._db = db
@@ -121,17 +152,7 @@ class JobStore:
             current = job["status"]
             if (expected is not None and current not in expected) or not allowed(current, to):
                 raise TransitionRefused(job_id, current, to)
-            now = utcnow()
-            changes = dict(updates or {})
-            changes.update({"status": str(to), "updated_at": now, f"timestamps.{to}": now})
-            if to.terminal:
-                changes["expire_at"] = now + FINISHED_JOB_RETENTION
-                changes["settle_due_at"] = now + SETTLE_AFTER  # the sweep settles its budget then, if nothing did
-                if notifies_ending(job, to):
-                    changes["notify_due_at"] = now + NOTIFY_AFTER  # the sweep queues its event then, if nothing did
-            if to in (JobStatus.FAILED, JobStatus.CANCELLED) and job.get("pending_outputs"):
-                changes["discard_due_at"] = now + DISCARD_AFTER  # it ended while downloading
-            return changes
+            return moved(job, to, updates, utcnow())
 
         return self._update_checked(job_id, apply, f"moving the job to {to}")
 
@@ -169,17 +190,17 @@ class JobStore:
         return True
 
     def append(self, job_id: str, field: str, item: dict[str, Any], *, limit: int,
-               also: Mapping[str, Any] | None = None) -> bool:
+               attempt_of: str | None = None) -> bool:
         """Add a record to an array field whatever the status (webhook deliveries), unless it
         already holds `limit` records: False then, and nothing is written. Every array a job
-        grows has its cap here, so a job document stays far below Firestore's 1 MiB. `also`:
-        fields written with it."""
+        grows has its cap here, so a job document stays far below Firestore's 1 MiB.
+        `attempt_of`: the record is an attempt of this event, which ends the sweep's watch for it."""
 
         def apply(job: Job) -> dict[str, Any]:
             items: Any = dict(job).get(field) or []
             if len(items) >= limit:
                 raise TransitionRefused(job_id, job["status"], f"(append: {field} holds {limit} records)")
-            return {**(also or {}), field: firestore.ArrayUnion([item]), "updated_at": utcnow()}
+            return {**watch_ended(job, attempt_of), field: firestore.ArrayUnion([item]), "updated_at": utcnow()}
 
         try:
             self._update_checked(job_id, apply, f"adding to the job's {field}")

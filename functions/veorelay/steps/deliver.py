@@ -160,9 +160,8 @@ def deliver_webhook(rt: Runtime, job_id: str, call: WebhookCall | None) -> None:
         record["seq"] = seq
     if redelivery:
         record["redelivery"] = True
-    # The terminal event's first record ends the sweep's watch for it (gcp/store.py NOTIFY_AFTER), in the same write.
-    watched = {"notify_due_at": None} if event_type in TERMINAL_EVENTS else None
-    if not rt.store.append(job_id, "deliveries", record, limit=MAX_DELIVERY_RECORDS, also=watched):
+    # The record ends the sweep's watch for this event, if it has one (gcp/store.py NOTIFY_AFTER), in the same write.
+    if not rt.store.append(job_id, "deliveries", record, limit=MAX_DELIVERY_RECORDS, attempt_of=event_type):
         logs.warning("webhook attempt not recorded: the job's record of attempts is full; no further attempt",
                      event=event_type, attempt=attempt)
         delay = None

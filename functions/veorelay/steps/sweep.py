@@ -14,9 +14,9 @@ enqueueing the next step. The sweep finds such jobs in Firestore and
   (the submit claim) nor a second object (create-only upload);
 * settles every ended job its own end did not (its client's budget and usage: gcp/budgets.py),
   once its `settle_due_at` comes;
-* queues the terminal event of every ended job whose webhook has no attempt of it recorded by
-  its `notify_due_at` (Cloud Tasks was down when the job ended, so its step could not): the
-  event's own named task, so one that was queued after all is not queued twice;
+* queues job.running or the terminal event of every job whose webhook has no attempt of it
+  recorded by its `notify_due_at` (Cloud Tasks was down when the job moved, so its step could
+  not): the event's own named task, so one that was queued after all is not queued twice;
 * has the videos of every job that ended failed or cancelled while downloading removed once
   more when its `discard_due_at` comes (once no finalize attempt can still be running, so
   none can store a video after it): the task `<job>-discard-final`. Only a succeeded job has
@@ -35,7 +35,7 @@ from typing import Any
 from veorelay.config import Settings
 from veorelay.core.clock import utcnow
 from veorelay.core.errors import ErrorCode, JobError
-from veorelay.core.events import EVENT_FOR_STATUS
+from veorelay.core.events import pending_events
 from veorelay.core.job import Job, JobStatus, TransitionRefused
 from veorelay.gcp import logs
 from veorelay.runtime import Runtime
@@ -146,14 +146,17 @@ def _expire(rt: Runtime, job: Job, status: JobStatus, report: SweepReport) -> No
 
 
 def _notify(rt: Runtime, job: Job, report: SweepReport) -> None:
-    """The first attempt's task under its own name: created now, or there already (queued after
-    all, or run and its record not written): either way the event's chain has it from here."""
-    status = JobStatus(job["status"])
-    if enqueue_event(rt, job, EVENT_FOR_STATUS[status]):
-        logs.warning("the job's terminal event was never queued; sweep queues it", status=str(status))
+    """Each watched event's first attempt under its own name: created now, or there already
+    (queued after all, or run and its record not written): its chain has it from here."""
+    status, events = JobStatus(job["status"]), pending_events(job)
+    queued = [event for event in events if enqueue_event(rt, job, event)]
+    if queued:
+        logs.warning("the job's events were never queued; sweep queues them", status=str(status), events=queued)
         report.notified.append(job["id"])
-    with contextlib.suppress(TransitionRefused):  # it moved on: nothing of this event to watch
-        rt.store.update(job["id"], {status}, {"notify_due_at": None})
+    # Only the watch read: a move since then added its own event (the job's end, after job.running).
+    with contextlib.suppress(TransitionRefused):
+        rt.store.update(job["id"], {status}, {"notify_due_at": None, "notify_events": None},
+                        unchanged={"notify_events": job.get("notify_events")})
 
 
 def _discard(rt: Runtime, job: Job, report: SweepReport) -> None:
