@@ -69,6 +69,24 @@ locals {
         client_id = "jsonPayload.client_id"
       }
     }
+    push_detections = {
+      description = "Jobs that asked their provider to push, by what found them done: its completion event, or a backstop check."
+      filter      = "jsonPayload.message=\"provider done detected\" AND jsonPayload.detected_by:*"
+      kind        = "counter"
+      labels = {
+        provider    = "jsonPayload.provider"
+        model       = "jsonPayload.model"
+        detected_by = "jsonPayload.detected_by"
+      }
+    }
+    provider_events_refused = {
+      description = "Completion events the provider_events function refused (401: signature, token or secret), per scheme."
+      filter      = "jsonPayload.message=\"provider event refused\""
+      kind        = "counter"
+      labels = {
+        scheme = "jsonPayload.scheme"
+      }
+    }
     submissions_throttled = {
       description = "Submissions a provider refused for quota or load, retried later."
       filter      = "jsonPayload.message=\"provider throttled the submission; retrying later\""
@@ -135,6 +153,7 @@ resource "google_monitoring_dashboard" "veo_relay" {
     webhook_attempts = local.metric_type["webhook_attempts"]
     throttled        = local.metric_type["submissions_throttled"]
     budget_refusals  = local.metric_type["budget_refusals"]
+    push_detections  = local.metric_type["push_detections"]
   })
 
   depends_on = [google_project_service.api]
@@ -236,6 +255,33 @@ locals {
         },
       ]
       runbook = "A Cloud Tasks queue dispatches later than planned or keeps a backlog: a function is at its max instances, a provider's submit queue is rate-limited below demand, or a target answers 5xx and tasks are retried. Runbook: docs/OPERATIONS.md#task-queues-falling-behind."
+    }
+    completion_events_missing = {
+      title = "a provider's completion events not arriving"
+      conditions = [{
+        name        = "pushing jobs found done by a backstop check / all pushing jobs found done, per provider, over 1 h"
+        filter      = "metric.type=\"${local.metric_type["push_detections"]}\" AND resource.type=\"cloud_run_revision\" AND metric.label.detected_by=\"check\""
+        denominator = "metric.type=\"${local.metric_type["push_detections"]}\" AND resource.type=\"cloud_run_revision\""
+        threshold   = var.alert_events_missing_share
+        period      = "3600s"
+        aligner     = "ALIGN_SUM"
+        reducer     = "REDUCE_SUM"
+        group_by    = ["metric.label.provider"]
+      }]
+      runbook = "More than ${var.alert_events_missing_share * 100}% of one provider's pushing jobs were found done by a backstop check, not by their event: the events stopped coming or are refused, and polling is dense again (more provider calls, later detection). Check the *provider events refused* alert, the Gemini static webhook's registration and secret, or the Vertex Pub/Sub subscription. Runbook: docs/OPERATIONS.md#completion-events-not-arriving."
+    }
+    provider_events_refused = {
+      title = "provider events refused"
+      conditions = [{
+        name      = "completion events refused (401) in 1 h, per scheme"
+        filter    = "metric.type=\"${local.metric_type["provider_events_refused"]}\" AND resource.type=\"cloud_run_revision\""
+        threshold = var.alert_events_refused_per_hour
+        period    = "3600s"
+        aligner   = "ALIGN_SUM"
+        reducer   = "REDUCE_SUM"
+        group_by  = ["metric.label.scheme"]
+      }]
+      runbook = "The public provider_events function refused more than ${var.alert_events_refused_per_hour} events in an hour: a secret or service account that does not match what signs them (a rotated whsec_ secret, a new push subscription), or someone sending forged events (each costs at most one provider call). The log line's `reason` says which. Runbook: docs/OPERATIONS.md#provider-events-refused."
     }
     client_near_budget = {
       title = "a client at 90% of its budget, or refused"

@@ -340,6 +340,18 @@ variable "alert_webhook_retries_per_hour" {
   default     = 50
 }
 
+variable "alert_events_missing_share" {
+  description = "Alert when more than this share of a provider's pushing jobs is found done by a backstop check instead of its completion event (over an hour)."
+  type        = number
+  default     = 0.5
+}
+
+variable "alert_events_refused_per_hour" {
+  description = "Alert when the provider_events function refuses more events than this in an hour."
+  type        = number
+  default     = 20
+}
+
 variable "alert_queue_delay_seconds" {
   description = "Alert when task attempts start more than this many seconds after their scheduled time (p99, 10 minutes)."
   type        = number

@@ -3,7 +3,8 @@
 Each metric's filter (`jsonPayload.<field>=<value>` clauses) and every field its label and value
 extractors read are checked against the JSON lines the real steps print (gcp/logs.py) while jobs
 run over the in-memory fakes: a job that succeeds with a webhook, one the provider fails, one whose
-submission is throttled, and a client at its budget cap. A filter no real line matches, or a label read from a field the matching
+submission is throttled, two that asked their provider to push (one found done by its event, one
+by a check), a completion event refused, and a client at its budget cap. A filter no real line matches, or a label read from a field the matching
 lines lack, is a metric that would stay empty in Cloud Monitoring (and an alert that never fires)."""
 from __future__ import annotations
 
@@ -13,16 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import flask
 import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
 from veorelay.core.budget import BudgetExceeded
+from veorelay.core.push_events import ProviderEvent
+from veorelay.edges import provider_events
 from veorelay.gcp import logs
+from veorelay.steps import events_in
 from veorelay.steps.accept import create_job
 
 from .driver import drain, run_named
-from .fake_providers import failed, mp4, throttled
+from .fake_providers import FakeProvider, failed, mp4, succeeded, throttled
 from .fakes import make_runtime
 from .helpers import PROMPT, WEBHOOK_URL, accepted_job, downloading_job, provider_of, running_job
 
@@ -121,6 +126,22 @@ def logged(rt, capsys) -> list[dict[str, Any]]:
     provider.submits.set(throttled())
     run_named(rt, f"{job_id}-submit")
 
+    # jobs that asked their provider to push: one found done by its event, one by a backstop check
+    gemini = FakeProvider("gemini")
+    gemini.submits.set(lambda job_id, req: {"operation": f"models/veo/operations/{job_id}", "model": "veo", "push": "request"})
+    pushing = make_runtime(providers=[gemini])
+    by_event, by_check = accepted_job(pushing, provider="gemini"), accepted_job(pushing, provider="gemini")
+    run_named(pushing, f"{by_event}-submit")
+    run_named(pushing, f"{by_check}-submit")
+    gemini.checks.set(succeeded("https://videos.fake/pushed.mp4"))
+    events_in.receive(pushing, ProviderEvent(source="gemini-request", event_id="msg_1", completion=True, job_id=by_event), now=0.0)
+    run_named(pushing, f"{by_event}-push-0")
+    run_named(pushing, f"{by_check}-poll-1")
+
+    # a completion event that does not verify (the public provider_events function answers 401)
+    with flask.Flask("provider_events").test_request_context("/", method="POST", data=b"{}", headers={"webhook-signature": "v1,x"}):
+        assert provider_events.handle(flask.request, rt).status_code == 401
+
     # a client with tight caps: one job reserved (to 100% of its in-flight cap), the next refused
     capped = make_runtime({"VEO_BUDGETS": '{"default": {"max_in_flight": 1}}'})
     create_job(capped, {"prompt": PROMPT, "provider": "fake"}, client_id="acme")
@@ -134,8 +155,16 @@ def logged(rt, capsys) -> list[dict[str, Any]]:
 def test_every_metric_reads_lines_and_fields_the_code_logs(logged):
     metrics = load_metrics()
     assert {m.name for m in metrics} >= {"jobs_ended", "detection_delay", "copy_time", "webhook_attempts", "submissions_throttled",
-                                         "budget_refusals", "budget_near_cap"}
+                                         "budget_refusals", "budget_near_cap", "push_detections", "provider_events_refused"}
     assert problems(metrics, logged) == []
+
+
+def test_a_pushing_jobs_detection_says_what_found_it_done_and_a_polled_ones_does_not(logged):
+    detected = [line for line in logged if line.get("message") == "provider done detected"]
+    assert sorted(line.get("detected_by", "-") for line in detected if line["provider"] == "gemini") == ["check", "event"]
+    assert {line.get("detected_by", "-") for line in detected if line["provider"] == "fake"} == {"-"}
+    [refused] = [line for line in logged if line.get("message") == "provider event refused"]
+    assert refused["scheme"] == "gemini-static" and refused["severity"] == "WARNING"
 
 
 def test_the_job_ended_line_carries_what_the_alerts_group_by(logged):

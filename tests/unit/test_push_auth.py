@@ -9,6 +9,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import flask
 import pytest
 import requests
 import standardwebhooks
@@ -18,6 +19,7 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from veorelay.core.push_events import gemini_event, pubsub_event
+from veorelay.edges.provider_events import scheme_of
 from veorelay.gcp.oidc import CertCache, IdTokenVerifier, TokenRefused
 from veorelay.gcp.push_auth import REFETCH_MIN_S, JwksCache, PushRefused, verify_request_jwt, verify_static
 
@@ -235,3 +237,15 @@ def test_a_pubsub_message_names_the_operation_it_carries():
     running = base64.b64encode(json.dumps({"name": name, "done": False}).encode()).decode()
     assert pubsub_event({"message": {"data": running}}).completion is False
     assert pubsub_event({"message": {"data": "!!not base64"}}).operation is None
+
+
+@pytest.mark.parametrize(("headers", "scheme"), [
+    ({"Authorization": "Bearer a.b.c"}, "pubsub"),
+    ({"webhook-signature": "eyJh.eyJz.c2ln"}, "gemini-request"),
+    ({"webhook-signature": "v1,c2ln v1,b3Ro"}, "gemini-static"),
+    ({}, "gemini-static"),
+])
+def test_a_refused_event_is_counted_under_the_scheme_it_claims(headers, scheme):
+    """edges/provider_events.py scheme_of: the label of the provider_events_refused metric."""
+    with flask.Flask("events").test_request_context("/", method="POST", headers=headers):
+        assert scheme_of(flask.request) == scheme

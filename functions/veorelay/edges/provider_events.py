@@ -53,7 +53,8 @@ def handle(request: flask.Request, rt: Runtime) -> flask.Response:
     try:
         event = verified_event(request, body, rt)
     except PushRefused as refused:
-        logs.warning("provider event refused", reason=refused.reason, user_agent=(request.headers.get("User-Agent") or "")[:100])
+        logs.warning("provider event refused", reason=refused.reason, scheme=scheme_of(request),
+                     user_agent=(request.headers.get("User-Agent") or "")[:100])
         response = _error(401, ErrorCode.UNAUTHENTICATED, "the event's signature does not verify")
         response.headers["WWW-Authenticate"] = 'Bearer realm="veo-relay provider events"'
         return response
@@ -67,6 +68,14 @@ def handle(request: flask.Request, rt: Runtime) -> flask.Response:
             logs.warning("provider event will be delivered again", code=exc.code, error_message=exc.message)
             return _retry_later(exc.message)
     return flask.make_response(flask.jsonify({"status": "ok", "outcome": outcome}), 200)
+
+
+def scheme_of(request: flask.Request) -> str:
+    """Which way the event claims to come, as verified_event tells them apart: a Pub/Sub push
+    (an OIDC token), a per-request Gemini webhook (a JWT), or a static one (an HMAC)."""
+    if request.headers.get("Authorization"):
+        return "pubsub"
+    return "gemini-request" if looks_like_jwt(request.headers.get("webhook-signature") or "") else "gemini-static"
 
 
 def verified_event(request: flask.Request, body: bytes, rt: Runtime) -> ProviderEvent:

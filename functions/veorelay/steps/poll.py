@@ -184,6 +184,7 @@ def _finished(rt: Runtime, job: Job, progress: Progress, checked_s: float, elaps
     if downloading is not None:  # only the poll that moved the job: one data point per job
         learn_duration(rt, job, checked_s, elapsed, pushed=pushed if expects_push(job) else None)
         # The provider finished between the previous check and this one: the gap bounds the detection delay.
-        logs.info("provider done detected", provider=job["provider"], model=job["model"],
+        # A pushing job's line also says what found it done (infra/monitoring.tf: events missing).
+        logs.info("provider done detected", provider=job["provider"], model=job["model"], **found,
                   detection_delay_max_s=round(max(elapsed - checked_s, 0.0), 3), generation_s=round(elapsed, 3))
 
