@@ -135,13 +135,13 @@ def simulate(spread: str, jobs: int, poll: PollSettings, seed: int = FIGURE_SEED
     }
 
 
-def known_optimum(poll: PollSettings, horizon_s: float = 1800.0) -> ps.Plan:
+def known_optimum(poll: PollSettings, horizon_s: float = 1800.0, budget_scale: float = 1.0) -> ps.Plan:
     """Spread (a) known exactly: veo-relay's planner given the seed's expected checks in full
-    (no learning, no margin): about the least delay any schedule that only learns "still
-    running" from a check can reach at that cost."""
+    (no learning, no margin; `budget_scale` times them): about the least delay any schedule
+    that only learns "still running" from a check can reach at that cost."""
     true = TRUE_SPREADS["a"]
     ref_checks, _ = ps.evaluate(ps._Table(true), SEED_CADENCE.times(horizon_s))
-    return ps.plan(true, poll.delay_cost_checks, ref_checks, poll.min_delay_s, poll.max_delay_s,
+    return ps.plan(true, poll.delay_cost_checks, budget_scale * ref_checks, poll.min_delay_s, poll.max_delay_s,
                    poll.initial_delay_s, horizon_s, budgeted=False)
 
 
@@ -155,12 +155,13 @@ def frontier(poll: PollSettings, horizon_s: float = 1800.0) -> float:
     return sum(w * d for w, d in delays) / ref_delay
 
 
-def optimum_on_draw(poll: PollSettings, spread: str, jobs: int, seed: int) -> tuple[float, float]:
+def optimum_on_draw(poll: PollSettings, spread: str, jobs: int, seed: int, budget_scale: float = 1.0) -> tuple[float, float]:
     """known_optimum replayed on a draw's own jobs (job i follows the share job i would):
     (checks ratio, delay ratio) to the seed schedule on the same jobs: how far the draw's luck
-    alone moves a ratio that no learning can improve on."""
+    alone moves a ratio that no learning can improve on. `budget_scale` above 1 finds the budget
+    at which the optimum spends exactly the draw's own seed checks."""
     durations = draw(spread, jobs, seed)
-    best = known_optimum(poll)
+    best = known_optimum(poll, budget_scale=budget_scale)
     ours = [replay(poll, best.times_for(sim_job_id(i)), d) for i, d in enumerate(durations)]
     ref = [reference_checks(d) for d in durations]
     return (sum(c for c, _, _ in ours) / sum(c for c, _ in ref),

@@ -18,3 +18,9 @@ def test_the_known_optimum_on_a_large_draw_scores_its_expectation():
     checks, delay = polling_sim.optimum_on_draw(poll, "a", 20_000, seed=1)
     assert abs(delay - polling_sim.frontier(poll)) < 0.01
     assert abs(checks - 1.0) < 0.02  # the plan spends the seed's expected checks in full
+
+
+def test_a_larger_budget_buys_the_known_optimum_less_delay_on_the_same_draw():
+    poll = PollSettings()
+    base, more = (polling_sim.optimum_on_draw(poll, "a", 2000, seed=7, budget_scale=k) for k in (1.0, 1.03))
+    assert more[0] > base[0] and more[1] < base[1]
